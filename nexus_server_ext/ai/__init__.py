@@ -1,0 +1,1 @@
+"""The AI engine: routing configuration, providers, router and pipeline."""

@@ -1,0 +1,149 @@
+"""``NexusApp``: the Jupyter server extension that hosts every NEXUS service.
+
+Each knob is a documented trait, settable in ``jupyter_server_config.py`` as
+``c.NexusApp.<name>`` or on the command line as ``--NexusApp.<name>=...``; the
+most common ones also read an environment variable (``NEXUS_*``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Float, Int, Unicode, default
+
+from ._version import __version__
+from .ai.routing import RoutingError, load_routing
+from .api_models import ComponentStatus
+from .components import ComponentRegistry
+from .handlers import all_handlers
+from .registry import Limits, NexusServices
+from .security.audit import AuditLog
+from .security.ratelimit import RateLimiter
+from .store.conversations import ConversationStore
+from .store.database import Database, StorageError
+from .store.users import UserStore
+
+
+class NexusApp(ExtensionApp):
+    name = "nexus"
+    description = "NEXUS: the AI assistant inside Jupyter"
+    load_other_extensions = True
+
+    data_dir = Unicode(
+        help="Where NEXUS keeps its SQLite database, vector memory and caches "
+        "(default: <jupyter data dir>/nexus; env NEXUS_DATA_DIR).",
+    ).tag(config=True)
+
+    database_url = Unicode(
+        help="SQLAlchemy URL of the NEXUS database. Empty means a SQLite file in data_dir. "
+        "Use postgresql://user:pass@host/db for teams (env NEXUS_DATABASE_URL).",
+    ).tag(config=True)
+
+    migrate_on_start = Bool(
+        True, help="Apply database migrations when the server starts (turn off if a DBA runs them)."
+    ).tag(config=True)
+
+    routing_file = Unicode(
+        help="YAML file with the model chain per task; empty means the shipped models/routing.yaml "
+        "(env NEXUS_ROUTING_FILE).",
+    ).tag(config=True)
+
+    max_body_bytes = Int(
+        1024 * 1024, help="Largest request body accepted by NEXUS endpoints that do not set their own limit."
+    ).tag(config=True)
+
+    max_ws_frame_bytes = Int(256 * 1024, help="Largest websocket frame a client may send.").tag(config=True)
+
+    rate_limit_per_minute = Float(
+        120.0, help="Sustained AI requests per user per minute (0 disables rate limiting)."
+    ).tag(config=True)
+
+    rate_limit_burst = Int(30, help="AI requests a user may make at once before the rate limit applies.").tag(
+        config=True
+    )
+
+    owner_name = Unicode(
+        help="On a single-user server (Jupyter's own token or password login), the name NEXUS files "
+        "all data under (default: the operating-system user). Ignored when an identity provider such "
+        "as JupyterHub's names users.",
+    ).tag(config=True)
+
+    @default("owner_name")
+    def _default_owner_name(self) -> str:
+        return getpass.getuser()
+
+    def single_owner(self) -> bool:
+        """True when the server's identity provider is Jupyter's own (anonymous token/password users)."""
+        provider = getattr(self.serverapp, "identity_provider", None)
+        return type(provider).__module__.startswith("jupyter_server.auth")
+
+    @default("data_dir")
+    def _default_data_dir(self) -> str:
+        return os.environ.get("NEXUS_DATA_DIR") or str(Path(jupyter_data_dir()) / "nexus")
+
+    @default("database_url")
+    def _default_database_url(self) -> str:
+        return os.environ.get("NEXUS_DATABASE_URL") or f"sqlite:///{Path(self.data_dir) / 'nexus.db'}"
+
+    @default("routing_file")
+    def _default_routing_file(self) -> str:
+        return os.environ.get("NEXUS_ROUTING_FILE", "")
+
+    def initialize_settings(self) -> None:
+        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        database = Database(self.database_url)
+        components = ComponentRegistry()
+        storage_error = None
+        if self.migrate_on_start:
+            try:
+                revision = database.migrate()
+                self.log.info("NEXUS storage: %s at revision %s", database.display_url, revision)
+            except StorageError as exc:
+                storage_error = str(exc)
+                self.log.error("NEXUS storage is unavailable: %s", exc)
+
+        routing = None
+        try:
+            routing = load_routing(self.routing_file or None)
+        except RoutingError as exc:
+            self.log.error("NEXUS model routing is invalid: %s", exc)
+            message = str(exc)
+            components.register(
+                "routing", lambda: ComponentStatus(name="routing", state="degraded", detail=message)
+            )
+
+        services = NexusServices(
+            version=__version__,
+            config=Limits(max_body_bytes=self.max_body_bytes, max_ws_frame_bytes=self.max_ws_frame_bytes),
+            database=database,
+            users=UserStore(database),
+            conversations=ConversationStore(database),
+            audit=AuditLog(database),
+            rate_limiter=RateLimiter(self.rate_limit_per_minute, self.rate_limit_burst),
+            components=components,
+            routing=routing,
+            handlers=all_handlers(),
+            base_url=self.serverapp.base_url if self.serverapp else "/",
+            storage_error=storage_error,
+            owner_name=self.owner_name if self.single_owner() else None,
+        )
+        self.settings["nexus"] = services
+        self.services = services
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(all_handlers())
+
+    async def stop_extension(self) -> None:
+        services: NexusServices | None = getattr(self, "services", None)
+        if services is not None:
+            await services.drain()
+            services.database.dispose()
+
+
+def main(argv: Any = None) -> None:  # pragma: no cover - `python -m nexus_server_ext` convenience
+    NexusApp.launch_instance(argv)

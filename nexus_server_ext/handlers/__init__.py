@@ -1,0 +1,18 @@
+"""The NEXUS HTTP and websocket API, one module per area, all under ``/nexus/api/v1``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import conversations, openapi, status, ws
+
+API_PREFIX = "/nexus/api/v1"
+
+
+def all_handlers() -> list[tuple[str, Any]]:
+    return [
+        *status.default_handlers,
+        *openapi.default_handlers,
+        *conversations.default_handlers,
+        *ws.default_handlers,
+    ]

@@ -1,0 +1,40 @@
+"""``GET /status``: what NEXUS is, what it can do here, and what is missing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ..api_models import StatusReply
+from .base import NexusHandler, Operation
+
+
+class StatusHandler(NexusHandler):
+    auth_resource = "nexus:status"
+    operations = {
+        "get": Operation(
+            "NEXUS version, component health, storage backend and configured models (never secrets).",
+            response=StatusReply,
+        )
+    }
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        nexus = self.nexus
+        storage, components = await asyncio.gather(
+            nexus.storage_status(), asyncio.to_thread(nexus.components.statuses)
+        )
+        reply = StatusReply(
+            version=nexus.version,
+            user=self.username,
+            storage=storage,
+            components=components,
+            models=nexus.routing.chains() if nexus.routing else [],
+        )
+        self.write_model(reply)
+
+
+default_handlers = [(r"/nexus/api/v1/status", StatusHandler)]

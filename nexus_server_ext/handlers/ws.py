@@ -1,0 +1,98 @@
+"""``/ws``: the one authenticated websocket per client (rooms, streaming and the chat protocol build on it).
+
+Frames are JSON objects with a ``type``. A malformed, oversized or unknown frame
+gets an ``error`` frame back and the socket stays open: one bad message from a
+buggy client must not cost the user their session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from jupyter_server.utils import ensure_async
+from pydantic import BaseModel, ValidationError
+from tornado import web, websocket
+
+try:  # jupyter_server >= 2.14
+    from jupyter_server.auth.decorator import ws_authenticated
+except ImportError:  # pragma: no cover
+    from jupyter_server.base.handlers import ws_authenticated  # type: ignore[attr-defined,no-redef]
+
+from ..api_models import ErrorFrame, PingFrame, PongFrame
+from ..errors import format_size
+from .base import Operation, validation_message
+
+if TYPE_CHECKING:
+    from ..registry import NexusServices
+
+
+class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler):
+    auth_resource = "nexus:chat"
+    operations: ClassVar[dict[str, Operation]] = {
+        "get": Operation(
+            "Open the NEXUS websocket (upgrade). Client frames: `ping`; server frames: `pong`, `error`.",
+            description="Requires `execute` permission on `nexus:chat`.",
+        )
+    }
+    frame_types: ClassVar[dict[str, type[BaseModel]]] = {"ping": PingFrame}
+
+    @property
+    def nexus(self) -> NexusServices:
+        return self.settings["nexus"]
+
+    async def pre_get(self) -> None:
+        authorized = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "execute", self.auth_resource)
+        )
+        if not authorized:
+            raise web.HTTPError(403)
+
+    @ws_authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        await self.pre_get()
+        res = super().get(*args, **kwargs)
+        if res is not None:
+            await res
+
+    def send(self, frame: BaseModel) -> None:
+        with contextlib.suppress(websocket.WebSocketClosedError):
+            self.write_message(frame.model_dump_json())
+
+    def on_message(self, message: str | bytes) -> None:
+        limit = self.nexus.config.max_ws_frame_bytes
+        if len(message) > limit:
+            self.send(
+                ErrorFrame(
+                    error="frame_too_large",
+                    message=f"The frame is {format_size(len(message))}; the limit is {format_size(limit)}.",
+                )
+            )
+            return
+        try:
+            data = json.loads(message)
+        except ValueError:
+            self.send(ErrorFrame(error="invalid_json", message="The frame is not valid JSON."))
+            return
+        kind = data.get("type") if isinstance(data, dict) else None
+        model = self.frame_types.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            known = ", ".join(sorted(self.frame_types))
+            self.send(
+                ErrorFrame(error="unknown_frame", message=f"Unknown frame type {kind!r}; expected {known}.")
+            )
+            return
+        try:
+            frame = model.model_validate(data)
+        except ValidationError as exc:
+            self.send(ErrorFrame(error="invalid_frame", message=validation_message(exc), id=data.get("id")))
+            return
+        if isinstance(frame, PingFrame):
+            self.send(PongFrame(id=frame.id, server_time=datetime.now(timezone.utc)))
+
+
+default_handlers = [(r"/nexus/api/v1/ws", NexusWebSocket)]

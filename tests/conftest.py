@@ -1,0 +1,84 @@
+"""Shared fixtures: a real Jupyter server with NEXUS (pytest-jupyter), and real databases."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+POSTGRES_URL = os.environ.get("NEXUS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def postgres_required() -> bool:
+    """In CI (or when asked) a missing PostgreSQL fails the run instead of skipping its tests."""
+    return bool(os.environ.get("CI") or os.environ.get("NEXUS_REQUIRE_POSTGRES"))
+
+
+@pytest.fixture
+def nexus_data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "nexus-data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def jp_server_config(nexus_data_dir: Path) -> dict[str, Any]:
+    return {
+        "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
+        "NexusApp": {"data_dir": str(nexus_data_dir)},
+    }
+
+
+@pytest.fixture
+def nexus_services(jp_serverapp: Any) -> Any:
+    return jp_serverapp.web_app.settings["nexus"]
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    """A throw-away schema in the test database, so runs never see each other's rows."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"nexus_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 5})
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        message = (
+            f"PostgreSQL is not reachable at {POSTGRES_URL} ({type(exc).__name__}); "
+            "start it or set NEXUS_TEST_POSTGRES_URL"
+        )
+        if postgres_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'nexus.db'}"
+    else:
+        yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Any]:
+    from nexus_server_ext.store import Database
+
+    db = Database(database_url)
+    db.migrate()
+    yield db
+    db.dispose()

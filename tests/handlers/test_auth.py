@@ -1,0 +1,177 @@
+"""Auth on every NEXUS route, found by enumerating the running server's handlers.
+
+A route added without an example here, or without auth, fails this module.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import pytest
+from jupyter_server.auth.authorizer import Authorizer
+from sqlalchemy import func, select
+from tornado.httpclient import HTTPClientError
+from tornado.websocket import WebSocketClientConnection
+
+from nexus_server_ext.store.models import Conversation, Message, User
+
+
+class DenyNexusAuthorizer(Authorizer):
+    """Allows Jupyter itself but nothing under ``nexus:*``."""
+
+    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
+        return not resource.startswith("nexus:")
+
+
+def nexus_routes(serverapp: Any) -> list[tuple[str, type, list[str]]]:
+    """(regex, handler class, verbs it implements) for every route under /nexus/."""
+    out = []
+    app = serverapp.web_app
+    for rule in [*app.default_router.rules, *app.wildcard_router.rules]:
+        for sub in getattr(rule.target, "rules", [rule]):
+            pattern = sub.matcher.regex.pattern
+            if "/nexus/" not in pattern:
+                continue
+            handler = sub.target
+            verbs = [
+                m
+                for m in ("get", "post", "put", "patch", "delete")
+                if getattr(handler, m).__qualname__.split(".")[0] == handler.__name__
+            ]
+            out.append((pattern, handler, verbs))
+    return out
+
+
+CONV = "{conversation_id}"
+# One permitted example request per (route template, verb): (body, expected status).
+EXAMPLES: dict[tuple[str, str], tuple[Any, int]] = {
+    ("/nexus/api/v1/status", "get"): (None, 200),
+    ("/nexus/api/v1/openapi.json", "get"): (None, 200),
+    ("/nexus/api/v1/conversations", "get"): (None, 200),
+    ("/nexus/api/v1/conversations", "post"): ({"title": "auth test"}, 201),
+    (f"/nexus/api/v1/conversations/{CONV}", "get"): (None, 200),
+    (f"/nexus/api/v1/conversations/{CONV}", "patch"): ({"title": "renamed"}, 200),
+    (f"/nexus/api/v1/conversations/{CONV}", "delete"): (None, 204),
+    ("/nexus/api/v1/ws", "get"): ("websocket", 101),
+}
+
+
+def template(pattern: str) -> str:
+    """The route as an OpenAPI path template, without the server's base URL."""
+    from nexus_server_ext.openapi import path_template
+
+    path, _ = path_template(pattern)
+    return path[path.index("/nexus/") :]
+
+
+def data_counts(services: Any) -> list[int]:
+    return services.database.call(
+        lambda s: [s.scalar(select(func.count()).select_from(m)) for m in (User, Conversation, Message)]
+    )
+
+
+async def new_conversation(jp_fetch: Any) -> str:
+    r = await jp_fetch("nexus/api/v1/conversations", method="POST", body=json.dumps({"title": "target"}))
+    return json.loads(r.body)["id"]
+
+
+async def call(
+    jp_fetch: Any, jp_ws_fetch: Any, path: str, verb: str, body: Any, headers: dict[str, str]
+) -> int:
+    if body == "websocket":
+        try:
+            ws: WebSocketClientConnection = await jp_ws_fetch(path, headers=headers)
+        except HTTPClientError as exc:
+            return exc.code
+        ws.close()
+        return 101
+    kwargs: dict[str, Any] = {"method": verb.upper(), "headers": headers, "raise_error": False}
+    if verb in ("post", "put", "patch"):
+        kwargs["body"] = json.dumps(body)
+    if verb == "delete":
+        kwargs["allow_nonstandard_methods"] = True
+    r = await jp_fetch(path, **kwargs)
+    return r.code
+
+
+def all_cases(serverapp: Any) -> list[tuple[str, str]]:
+    cases = []
+    for pattern, _handler, verbs in nexus_routes(serverapp):
+        tpl = template(pattern)
+        for verb in verbs:
+            cases.append((tpl, verb))
+    return cases
+
+
+async def test_every_route_has_an_example_and_an_openapi_entry(
+    jp_serverapp: Any, nexus_services: Any
+) -> None:
+    cases = all_cases(jp_serverapp)
+    assert len(cases) >= len(EXAMPLES)
+    missing = [c for c in cases if c not in EXAMPLES]
+    assert not missing, f"routes without an auth example (add them to EXAMPLES): {missing}"
+    spec = nexus_services.openapi_document()
+    for path, verb in cases:
+        assert verb in spec["paths"][path], f"{verb.upper()} {path} is missing from the OpenAPI document"
+
+
+@pytest.mark.parametrize("case", sorted(EXAMPLES), ids=lambda c: f"{c[1]}:{c[0]}")
+async def test_no_credentials_is_403_and_does_no_work(
+    case: tuple[str, str], jp_fetch: Any, jp_ws_fetch: Any, nexus_services: Any
+) -> None:
+    path, verb = case
+    conversation_id = await new_conversation(jp_fetch)
+    before = data_counts(nexus_services)
+    body, _ = EXAMPLES[case]
+    code = await call(
+        jp_fetch, jp_ws_fetch, path.replace(CONV, conversation_id), verb, body, {"Authorization": ""}
+    )
+    assert code == 403
+    assert data_counts(nexus_services) == before
+
+
+@pytest.mark.parametrize("case", sorted(EXAMPLES), ids=lambda c: f"{c[1]}:{c[0]}")
+async def test_permitted_user_succeeds(
+    case: tuple[str, str], jp_fetch: Any, jp_ws_fetch: Any, nexus_services: Any
+) -> None:
+    path, verb = case
+    conversation_id = await new_conversation(jp_fetch)
+    body, expected = EXAMPLES[case]
+    assert await call(jp_fetch, jp_ws_fetch, path.replace(CONV, conversation_id), verb, body, {}) == expected
+
+
+class TestDeniedByAuthorizer:
+    @pytest.fixture
+    def jp_server_config(self, nexus_data_dir: Any) -> dict[str, Any]:
+        return {
+            "ServerApp": {
+                "jpserver_extensions": {"nexus_server_ext": True},
+                "authorizer_class": DenyNexusAuthorizer,
+            },
+            "NexusApp": {"data_dir": str(nexus_data_dir)},
+        }
+
+    @pytest.mark.parametrize("case", sorted(EXAMPLES), ids=lambda c: f"{c[1]}:{c[0]}")
+    async def test_authorizer_denial_is_403_and_does_no_work(
+        self, case: tuple[str, str], jp_fetch: Any, jp_ws_fetch: Any, nexus_services: Any
+    ) -> None:
+        path, verb = case
+        # Make a conversation to aim at, directly in the store (the API would refuse us).
+        uid = await nexus_services.users.ensure("someone")
+        conversation = await nexus_services.conversations.create(uid, "target")
+        before = data_counts(nexus_services)
+        body, _ = EXAMPLES[case]
+        code = await call(jp_fetch, jp_ws_fetch, path.replace(CONV, conversation.id), verb, body, {})
+        assert code == 403
+        assert data_counts(nexus_services) == before
+
+
+def test_server_start_emits_no_auth_warning(jp_configurable_serverapp: Any) -> None:
+    from jupyter_server.utils import JupyterServerAuthWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        jp_configurable_serverapp()
+    assert not [w for w in caught if issubclass(w.category, JupyterServerAuthWarning)]
