@@ -19,6 +19,7 @@ from traitlets import Bool, Float, Int, Unicode, default
 from ._version import __version__
 from .ai.routing import RoutingError, load_routing
 from .api_models import ComponentStatus
+from .commands import builtin_registry
 from .components import ComponentRegistry
 from .handlers import all_handlers
 from .registry import Limits, NexusServices
@@ -126,6 +127,7 @@ class NexusApp(ExtensionApp):
             audit=AuditLog(database),
             rate_limiter=RateLimiter(self.rate_limit_per_minute, self.rate_limit_burst),
             components=components,
+            commands=builtin_registry(),
             routing=routing,
             handlers=all_handlers(),
             base_url=self.serverapp.base_url if self.serverapp else "/",

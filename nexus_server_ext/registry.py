@@ -12,6 +12,7 @@ from typing import Any
 
 from .ai.routing import RoutingConfig
 from .api_models import StorageStatus
+from .commands import CommandRegistry
 from .components import ComponentRegistry
 from .security.audit import AuditLog
 from .security.ratelimit import RateLimiter
@@ -36,6 +37,7 @@ class NexusServices:
     audit: AuditLog
     rate_limiter: RateLimiter
     components: ComponentRegistry
+    commands: CommandRegistry
     routing: RoutingConfig | None
     handlers: list[tuple[str, Any]]
     base_url: str = "/"
