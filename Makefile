@@ -20,7 +20,7 @@ SYSTEM_PACKAGES := chromium espeak-ng sox ffmpeg git
 export YARN_NPM_REGISTRY_SERVER ?= $(shell npm config get registry 2>/dev/null)
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: lab install test lint typecheck test-frontend test-python system-deps wheel clean help
+.PHONY: lab install test lint typecheck test-frontend test-python system-deps wheel clean help docs
 
 help:
 	@echo "make lab      set up everything (first run: ~10 min) and open JupyterLab with NEXUS"
@@ -73,3 +73,6 @@ wheel: install
 
 clean:
 	rm -rf $(VENV) dist build labextension/node_modules labextension/lib nexus_server_ext/labextension test-artifacts
+
+docs: install
+	$(PY) docs/generate.py
