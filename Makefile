@@ -8,7 +8,7 @@ TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 EXTRAS      ?= all,test
 LAB_ARGS    ?=
-BIN         := $(VENV)/bin
+BIN         := $(abspath $(VENV))/bin
 PY          := $(BIN)/python
 STAMP       := $(VENV)/.nexus-installed
 LABEXT_SRC  := $(wildcard labextension/src/*.ts labextension/style/*) labextension/package.json
