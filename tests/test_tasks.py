@@ -123,8 +123,6 @@ async def test_failures_are_recorded_and_retry_makes_a_new_task(database: Databa
     with pytest.raises(TaskError, match="still pending or running"):
         await scheduler.retry(ann, task.id)
     gate.for_task(task.id)[1].set()
-    await restarted.scheduler.stop()
-    await nexus_services.scheduler.stop()
     failed = await wait_state(scheduler, ann, task.id, "failed")
     assert failed.error == "the job broke"
     again = await scheduler.retry(ann, task.id)
