@@ -28,15 +28,22 @@ async def test_metrics_endpoint_has_nexus_metrics(jp_fetch: Any) -> None:
     found = samples((await jp_fetch("metrics")).body)
 
     status = [
-        s for s in found["nexus_http_requests_total"]
+        s
+        for s in found["nexus_http_requests_total"]
         if s.labels == {"handler": "StatusHandler", "method": "GET", "status": "2xx"}
     ]
     assert status and status[0].value >= 3
     assert any(s.labels.get("status") == "4xx" for s in found["nexus_http_requests_total"])
-    buckets = [s for s in found["nexus_http_request_duration_seconds_bucket"] if s.labels["handler"] == "StatusHandler"]
+    buckets = [
+        s
+        for s in found["nexus_http_request_duration_seconds_bucket"]
+        if s.labels["handler"] == "StatusHandler"
+    ]
     assert buckets and max(s.value for s in buckets) >= 3
     assert any(s.labels == {"model": "smollm2-135m"} for s in found["nexus_generation_ttft_seconds_count"])
-    assert any(s.labels["model"] == "smollm2-135m" for s in found["nexus_generation_tokens_per_second_bucket"])
+    assert any(
+        s.labels["model"] == "smollm2-135m" for s in found["nexus_generation_tokens_per_second_bucket"]
+    )
     assert any(s.labels["to_model"] == "local/smollm2" for s in found["nexus_fallbacks_total"])
     assert found["nexus_active_users"][0].value >= 1
     assert {s.labels["state"] for s in found["nexus_task_queue_depth"]} == {"pending", "running"}

@@ -22,7 +22,9 @@ class Gate:
         self.release: dict[str, asyncio.Event] = {}
 
     def for_task(self, task_id: str) -> tuple[asyncio.Event, asyncio.Event]:
-        return self.started.setdefault(task_id, asyncio.Event()), self.release.setdefault(task_id, asyncio.Event())
+        return self.started.setdefault(task_id, asyncio.Event()), self.release.setdefault(
+            task_id, asyncio.Event()
+        )
 
     async def __call__(self, ctx: TaskContext) -> dict[str, Any]:
         started, release = self.for_task(ctx.task_id)
@@ -181,7 +183,9 @@ async def test_server_restart_in_the_middle_of_a_task(
     await nexus_services.scheduler.stop()
 
 
-async def test_tasks_api_reads_cancels_and_hides_other_users_tasks(jp_fetch: Any, nexus_services: Any) -> None:
+async def test_tasks_api_reads_cancels_and_hides_other_users_tasks(
+    jp_fetch: Any, nexus_services: Any
+) -> None:
     gate = Gate()
     nexus_services.scheduler.register("gate", gate)
     uid = await nexus_services.users.ensure(nexus_services.owner_name)

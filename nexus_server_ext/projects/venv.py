@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import site
 import sys
 from collections.abc import Awaitable, Callable
@@ -47,9 +48,17 @@ def venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 
 
+def sealed_env() -> dict[str, str]:
+    """The server's environment minus what would leak its packages into the project's interpreter."""
+    return {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PIP_TARGET", "PIP_USER")
+    }
+
+
 async def _run(step: str, *cmd: str) -> None:
     proc = await asyncio.create_subprocess_exec(
         *cmd,
+        env=sealed_env(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         stdin=asyncio.subprocess.DEVNULL,
@@ -79,9 +88,6 @@ async def create_environment(
     await progress(0.05, "creating the virtual environment")
     await _run("python -m venv", sys.executable, "-m", "venv", "--without-pip", str(venv))
     python = venv_python(venv)
-    if host_packages:
-        host = [p for p in [*site.getsitepackages(), site.getusersitepackages()] if Path(p).is_dir()]
-        (_site_packages(python) / "zz_nexus_host.pth").write_text("\n".join(host) + "\n")
     if requirements:
         await progress(0.3, f"installing {', '.join(requirements)}")
         await _run(
@@ -97,6 +103,11 @@ async def create_environment(
             "--quiet",
             *requirements,
         )
+    if host_packages:
+        # Written after the install, so pip installs what the project asked for even when the
+        # server happens to have it; at run time the project's own packages still come first.
+        host = [p for p in [*site.getsitepackages(), site.getusersitepackages()] if Path(p).is_dir()]
+        (_site_packages(python) / "zz_nexus_host.pth").write_text("\n".join(host) + "\n")
     await progress(0.9, "environment ready")
     return python
 
@@ -108,6 +119,8 @@ def write_kernel_spec(kernel_dir: Path, python: Path, display_name: str, cwd: Pa
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": display_name,
         "language": "python",
+        # The server's PYTHONPATH would put its packages before the project's own.
+        "env": {"PYTHONPATH": ""},
         "metadata": {"nexus": {"project_dir": str(cwd)}, "debugger": True},
     }
     (kernel_dir / "kernel.json").write_text(json.dumps(spec, indent=1))

@@ -65,7 +65,9 @@ async def test_data_analysis_project_from_template_with_git(jp_fetch: Any, jp_ro
     assert json.loads(r.body)["subject"] == "Record the Q3 findings"
     status = json.loads((await jp_fetch(f"{base}/status")).body)
     assert [f["path"] for f in status["files"]] == ["data/q3.csv"]  # only the named path was committed
-    out = subprocess.run(["git", "-C", str(folder), "log", "-1", "--format=%B"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "-C", str(folder), "log", "-1", "--format=%B"], capture_output=True, text=True
+    )
     assert out.stdout.strip() == edited
 
     r = await post(jp_fetch, f"{base}/commit", body={"message": "m", "paths": ["../../etc/passwd"]}, ok=False)

@@ -25,7 +25,11 @@ async def test_model_calls_keep_counts_but_not_prompts_unless_enabled(database: 
     )
     ann = (await quiet.query(username="ann"))[0]
     assert ann.details == {
-        "model": "smollm2", "provider": "local", "task": "chat", "tokens_in": 12, "tokens_out": 30
+        "model": "smollm2",
+        "provider": "local",
+        "task": "chat",
+        "tokens_in": 12,
+        "tokens_out": 30,
     }
     assert "secret plan" not in json.dumps([e.details for e in await quiet.query()]).replace("hello", "")
     assert (await quiet.query(username="bob"))[0].details["prompt"] == "hello"

@@ -55,9 +55,7 @@ def jp_server_config(nexus_data_dir: Path) -> dict[str, Any]:
 
 async def test_server_answers_429_with_retry_after_per_class(jp_fetch: Any) -> None:
     async def run_command() -> Any:
-        return await jp_fetch(
-            "nexus/api/v1/commands/run-cell", method="POST", body="{}", raise_error=False
-        )
+        return await jp_fetch("nexus/api/v1/commands/run-cell", method="POST", body="{}", raise_error=False)
 
     assert (await run_command()).code == 200
     assert (await run_command()).code == 200

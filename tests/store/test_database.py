@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 
 from nexus_server_ext.store import Database, StorageError, normalise_url, redact_url
 from nexus_server_ext.store.conversations import ConversationNotFound, ConversationStore
+from nexus_server_ext.store.database import MIGRATIONS_DIR
 from nexus_server_ext.store.models import (
     AuditEvent,
     Base,
@@ -22,7 +23,6 @@ from nexus_server_ext.store.models import (
     Task,
     User,
 )
-from nexus_server_ext.store.database import MIGRATIONS_DIR
 from nexus_server_ext.store.users import UserStore
 
 

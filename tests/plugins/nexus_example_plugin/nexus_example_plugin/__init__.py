@@ -16,7 +16,12 @@ async def word_count(context: dict[str, Any]) -> dict[str, Any]:
 def commands() -> list[Command]:
     return [
         Command("word-count", "Count words", ("count words",), run=word_count, takes_text=True),
-        Command("toggle-sidebar", "Toggle the sidebar", ("toggle sidebar",), lab_command="application:toggle-left-area"),
+        Command(
+            "toggle-sidebar",
+            "Toggle the sidebar",
+            ("toggle sidebar",),
+            lab_command="application:toggle-left-area",
+        ),
     ]
 
 
