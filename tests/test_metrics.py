@@ -1,4 +1,4 @@
-"""The performance monitor: NEXUS metrics on Jupyter's /metrics (parsed as Prometheus text) and the summary."""
+"""The performance monitor: NEXUS metrics on Jupyter's /metrics (parsed as Prometheus text), the summary."""
 
 from __future__ import annotations
 
