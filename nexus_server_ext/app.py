@@ -253,6 +253,7 @@ class _UnusableKeyRing(KeyRing):
     """Stands in for a key that could not be loaded: every encrypt/decrypt fails with the reason."""
 
     def __init__(self, reason: str) -> None:
+        super().__init__(b"\0" * 32)
         self.reason = reason
 
     def encrypt(self, plaintext: str) -> str:

@@ -72,23 +72,30 @@ class KeyRing:
 
     def __post_init__(self) -> None:
         self._by_id = {key_id(k): k for k in [*self.previous, self.primary]}
+        self._ciphers: dict[bytes, Any] = {}
+
+    def _cipher(self, key: bytes) -> Any:
+        """One AESGCM object per key (building it costs as much as sealing a short message)."""
+        cipher = self._ciphers.get(key)
+        if cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            cipher = self._ciphers[key] = AESGCM(key)
+        return cipher
 
     @property
     def primary_id(self) -> str:
         return key_id(self.primary)
 
     def encrypt(self, plaintext: str) -> str:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = AESGCM(self.primary).encrypt(nonce, plaintext.encode("utf-8"), None)
+        sealed = self._cipher(self.primary).encrypt(nonce, plaintext.encode("utf-8"), None)
         return f"{PREFIX}{self.primary_id}:{_b64(nonce + sealed)}"
 
     def decrypt(self, stored: str) -> str:
         if not is_encrypted(stored):
             return stored
         from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         try:
             kid, body = stored[len(PREFIX) :].split(":", 1)
@@ -99,7 +106,8 @@ class KeyRing:
             raise CryptoError(f"the data was encrypted with key {kid}, which is not configured")
         raw = _unb64(body)
         try:
-            return AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], None).decode("utf-8")
+            plain = self._cipher(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], None)
+            return plain.decode("utf-8")
         except InvalidTag:
             raise CryptoError(f"ciphertext does not authenticate with key {kid}") from None
 
