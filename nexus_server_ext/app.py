@@ -7,6 +7,8 @@ most common ones also read an environment variable (``NEXUS_*``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import getpass
 import os
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Dict, Float, Int, Unicode, default
 
 from ._version import __version__
 from .ai.routing import RoutingError, load_routing
@@ -22,12 +24,17 @@ from .api_models import ComponentStatus
 from .commands import builtin_registry
 from .components import ComponentRegistry
 from .handlers import all_handlers
+from .metrics import register_collectors
+from .plugins import BUILTIN_INTENTS, IntentRegistry, load_plugins
+from .projects import FileWatcher, ProjectManager
 from .registry import Limits, NexusServices
 from .security.audit import AuditLog
-from .security.ratelimit import RateLimiter
+from .security.crypto import KEY_FILE_NAME, CryptoError, KeyRing, attach_keyring, load_keyring
+from .security.ratelimit import DEFAULT_CLASS_LIMITS, RateLimiter
 from .store.conversations import ConversationStore
 from .store.database import Database, StorageError
 from .store.users import UserStore
+from .tasks import TaskScheduler
 
 
 class NexusApp(ExtensionApp):
@@ -68,6 +75,31 @@ class NexusApp(ExtensionApp):
         config=True
     )
 
+    rate_limits = Dict(
+        default_value=DEFAULT_CLASS_LIMITS,
+        help="Per-endpoint-class token buckets, e.g. {'chat': {'per_minute': 60, 'burst': 15}, "
+        "'completion': {...}, 'voice': {...}}. Classes not listed use rate_limit_per_minute / "
+        "rate_limit_burst; per_minute 0 disables a class.",
+    ).tag(config=True)
+
+    encryption_key = Unicode(
+        help="AES-256 key (url-safe base64 of 32 bytes) for conversation text and secrets at rest "
+        "(env NEXUS_ENCRYPTION_KEY). Empty means the key file in data_dir, created on first start.",
+    ).tag(config=True)
+
+    key_file = Unicode(
+        help=f"Where the generated encryption key lives (default: <data_dir>/{KEY_FILE_NAME}, mode 0600).",
+    ).tag(config=True)
+
+    audit_retention_days = Int(
+        365, help="Audit events older than this many days are deleted (checked daily; 0 keeps them all)."
+    ).tag(config=True)
+
+    audit_log_prompts = Bool(
+        False,
+        help="Store the text of prompts in audit events of model calls (off: only model and token counts).",
+    ).tag(config=True)
+
     owner_name = Unicode(
         help="On a single-user server (Jupyter's own token or password login), the name NEXUS files "
         "all data under (default: the operating-system user). Ignored when an identity provider such "
@@ -90,6 +122,14 @@ class NexusApp(ExtensionApp):
     @default("database_url")
     def _default_database_url(self) -> str:
         return os.environ.get("NEXUS_DATABASE_URL") or f"sqlite:///{Path(self.data_dir) / 'nexus.db'}"
+
+    @default("encryption_key")
+    def _default_encryption_key(self) -> str:
+        return os.environ.get("NEXUS_ENCRYPTION_KEY", "")
+
+    @default("key_file")
+    def _default_key_file(self) -> str:
+        return str(Path(self.data_dir) / KEY_FILE_NAME)
 
     @default("routing_file")
     def _default_routing_file(self) -> str:
@@ -118,18 +158,69 @@ class NexusApp(ExtensionApp):
                 "routing", lambda: ComponentStatus(name="routing", state="degraded", detail=message)
             )
 
+        try:
+            keyring = load_keyring(self.encryption_key, Path(self.key_file))
+            attach_keyring(database.engine, keyring)
+            components.register(
+                "encryption",
+                lambda: ComponentStatus(
+                    name="encryption", state="ok", detail=f"AES-256-GCM at rest, key {keyring.primary_id}"
+                ),
+            )
+        except CryptoError as exc:
+            # Refuse to store plaintext: conversation storage fails loudly until the key is fixed.
+            self.log.error("NEXUS encryption key unusable: %s", exc)
+            attach_keyring(database.engine, _UnusableKeyRing(str(exc)))
+            detail = f"encryption key unusable: {exc}"
+            components.register(
+                "encryption", lambda: ComponentStatus(name="encryption", state="degraded", detail=detail)
+            )
+
+        register_collectors()
+        audit = AuditLog(
+            database, log_prompts=self.audit_log_prompts, retention_days=self.audit_retention_days
+        )
+        scheduler = TaskScheduler(database, getattr(self.serverapp, "event_logger", None), parent=self)
+        commands, intents = builtin_registry(), IntentRegistry(BUILTIN_INTENTS)
+        plugins = load_plugins(commands, intents)
+        components.register("plugins", plugins.status)
+        serverapp = self.serverapp
+        root_dir = str(getattr(serverapp, "root_dir", "") or os.getcwd())
+        projects = ProjectManager(
+            database,
+            scheduler,
+            root_dir,
+            serverapp.contents_manager if serverapp else None,
+            serverapp.kernel_spec_manager.user_kernel_dir
+            if serverapp and serverapp.kernel_spec_manager
+            else "",
+            parent=self,
+        )
+        if storage_error is None:
+            try:
+                scheduler.recover_now()
+            except Exception as exc:
+                self.log.error("NEXUS could not recover background tasks: %s", exc)
+
         services = NexusServices(
             version=__version__,
             config=Limits(max_body_bytes=self.max_body_bytes, max_ws_frame_bytes=self.max_ws_frame_bytes),
             database=database,
             users=UserStore(database),
             conversations=ConversationStore(database),
-            audit=AuditLog(database),
-            rate_limiter=RateLimiter(self.rate_limit_per_minute, self.rate_limit_burst),
+            audit=audit,
+            rate_limiter=RateLimiter(
+                self.rate_limit_per_minute, self.rate_limit_burst, classes=self.rate_limits
+            ),
             components=components,
-            commands=builtin_registry(),
+            commands=commands,
             routing=routing,
             handlers=all_handlers(),
+            scheduler=scheduler,
+            projects=projects,
+            watcher=FileWatcher(root_dir),
+            intents=intents,
+            plugins=plugins,
             base_url=self.serverapp.base_url if self.serverapp else "/",
             storage_error=storage_error,
             owner_name=self.owner_name if self.single_owner() else None,
@@ -140,11 +231,43 @@ class NexusApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         self.handlers.extend(all_handlers())
 
-    async def stop_extension(self) -> None:
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Once the loop runs: the daily audit-retention purge."""
         services: NexusServices | None = getattr(self, "services", None)
         if services is not None:
+            self._retention = asyncio.ensure_future(_purge_daily(services))
+
+    async def stop_extension(self) -> None:
+        retention = getattr(self, "_retention", None)
+        if retention is not None:
+            retention.cancel()
+        services: NexusServices | None = getattr(self, "services", None)
+        if services is not None:
+            await services.scheduler.stop()
+            await services.watcher.stop()
             await services.drain()
             services.database.dispose()
+
+
+class _UnusableKeyRing(KeyRing):
+    """Stands in for a key that could not be loaded: every encrypt/decrypt fails with the reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(b"\0" * 32)
+        self.reason = reason
+
+    def encrypt(self, plaintext: str) -> str:
+        raise CryptoError(self.reason)
+
+    def decrypt(self, stored: str) -> str:
+        raise CryptoError(self.reason)
+
+
+async def _purge_daily(services: NexusServices) -> None:
+    while True:
+        with contextlib.suppress(Exception):  # retention must never take the server down
+            await services.audit.purge_expired()
+        await asyncio.sleep(24 * 3600)
 
 
 def main(argv: Any = None) -> None:  # pragma: no cover - `python -m nexus_server_ext` convenience

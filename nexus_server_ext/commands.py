@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 ServerAction = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -34,7 +34,7 @@ class Command:
     source: str = "nexus"
 
     @property
-    def target(self) -> str:
+    def target(self) -> Literal["frontend", "intent", "server"]:
         return "frontend" if self.lab_command else "intent" if self.intent else "server"
 
 

@@ -14,11 +14,14 @@ from .ai.routing import RoutingConfig
 from .api_models import StorageStatus
 from .commands import CommandRegistry
 from .components import ComponentRegistry
+from .plugins import IntentRegistry, PluginCatalog
+from .projects import FileWatcher, ProjectManager
 from .security.audit import AuditLog
 from .security.ratelimit import RateLimiter
 from .store.conversations import ConversationStore
 from .store.database import Database
 from .store.users import UserStore
+from .tasks import TaskScheduler
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class NexusServices:
     commands: CommandRegistry
     routing: RoutingConfig | None
     handlers: list[tuple[str, Any]]
+    scheduler: TaskScheduler
+    projects: ProjectManager
+    watcher: FileWatcher
+    intents: IntentRegistry
+    plugins: PluginCatalog
     base_url: str = "/"
     # Jupyter's own token/password login names every request "Anonymous <random>"; on such a
     # single-user server all of them are the server's owner, so NEXUS files their data under one name.

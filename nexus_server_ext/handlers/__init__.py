@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import conversations, openapi, status, ws
+from . import conversations, monitor, openapi, plugins, projects, status, tasks, ws
 
 API_PREFIX = "/nexus/api/v1"
 
@@ -15,4 +15,8 @@ def all_handlers() -> list[tuple[str, Any]]:
         *openapi.default_handlers,
         *conversations.default_handlers,
         *ws.default_handlers,
+        *tasks.default_handlers,
+        *projects.default_handlers,
+        *plugins.default_handlers,
+        *monitor.default_handlers,
     ]

@@ -18,6 +18,7 @@ from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import OperationalError
 
+from .. import metrics
 from ..api_models import ErrorReply
 from ..errors import NexusError, describe_http_error, format_size
 from ..security.audit import audit_action
@@ -41,6 +42,9 @@ class Operation:
     max_body_bytes: int | None = None
     rate_limited: bool = False
     description: str = ""
+    # The rate-limit bucket (``chat``, ``completion``, ``voice``, ``default``...) this verb draws from;
+    # when set, ``prepare`` enforces it before the handler runs (429 + Retry-After).
+    rate_class: str | None = None
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -70,6 +74,9 @@ class NexusHandler(APIHandler):
         self.request_id = uuid.uuid4().hex[:16]
         self.set_header("X-Request-Id", self.request_id)
         await super().prepare(**kwargs)
+        op = self.operation()
+        if op is not None and op.rate_class and self.current_user:
+            self.check_rate_limit(endpoint_class=op.rate_class)
 
     def operation(self) -> Operation | None:
         return self.operations.get((self.request.method or "").lower())
@@ -112,8 +119,8 @@ class NexusHandler(APIHandler):
         display = getattr(self.current_user, "display_name", "") or ""
         return await self.nexus.users.ensure(self.username, "" if self.nexus.owner_name else display)
 
-    def check_rate_limit(self, cost: float = 1.0) -> None:
-        wait = self.nexus.rate_limiter.acquire(self.username, cost)
+    def check_rate_limit(self, cost: float = 1.0, endpoint_class: str = "default") -> None:
+        wait = self.nexus.rate_limiter.acquire(self.username, cost, endpoint_class)
         if wait > 0:
             header = self.nexus.rate_limiter.retry_after_header(wait)
             raise NexusError(
@@ -145,8 +152,15 @@ class NexusHandler(APIHandler):
         self.finish(reply.model_dump_json())
 
     def on_finish(self) -> None:
-        """Audit every change attempted through NEXUS by a signed-in user, and its outcome."""
+        """Record latency and status for the performance monitor; audit every change and its outcome."""
         method = self.request.method or ""
+        metrics.record_request(
+            type(self).__name__,
+            method,
+            self.get_status(),
+            self.request.request_time(),
+            self.username if self.current_user and "nexus" in self.settings else None,
+        )
         if method not in MUTATING_METHODS or not self.current_user or "nexus" not in self.settings:
             return
         status = self.get_status()

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketClientConnection
 
-from nexus_server_ext.store.models import Conversation, Message, User
+from nexus_server_ext.store.models import Conversation, Message, Task, User
 
 
 class DenyNexusAuthorizer(Authorizer):
@@ -45,6 +45,9 @@ def nexus_routes(serverapp: Any) -> list[tuple[str, type, list[str]]]:
 
 
 CONV = "{conversation_id}"
+TASK = "{task_id}"
+PROJ = "{project_id}"
+CMD = "{name}"
 # One permitted example request per (route template, verb): (body, expected status).
 EXAMPLES: dict[tuple[str, str], tuple[Any, int]] = {
     ("/nexus/api/v1/status", "get"): (None, 200),
@@ -55,6 +58,23 @@ EXAMPLES: dict[tuple[str, str], tuple[Any, int]] = {
     (f"/nexus/api/v1/conversations/{CONV}", "patch"): ({"title": "renamed"}, 200),
     (f"/nexus/api/v1/conversations/{CONV}", "delete"): (None, 204),
     ("/nexus/api/v1/ws", "get"): ("websocket", 101),
+    ("/nexus/api/v1/tasks", "get"): (None, 200),
+    (f"/nexus/api/v1/tasks/{TASK}", "get"): (None, 200),
+    (f"/nexus/api/v1/tasks/{TASK}/cancel", "post"): ({}, 200),
+    (f"/nexus/api/v1/tasks/{TASK}/retry", "post"): ({}, 201),
+    ("/nexus/api/v1/projects", "get"): (None, 200),
+    ("/nexus/api/v1/projects", "post"): ({"name": "auth-project"}, 201),
+    (f"/nexus/api/v1/projects/{PROJ}", "get"): (None, 200),
+    (f"/nexus/api/v1/projects/{PROJ}/git/status", "get"): (None, 200),
+    (f"/nexus/api/v1/projects/{PROJ}/git/diff", "get"): (None, 200),
+    (f"/nexus/api/v1/projects/{PROJ}/git/log", "get"): (None, 200),
+    (f"/nexus/api/v1/projects/{PROJ}/git/commit-message", "post"): ({}, 200),
+    (f"/nexus/api/v1/projects/{PROJ}/git/commit", "post"): ({"message": "auth test"}, 201),
+    ("/nexus/api/v1/extensions", "get"): (None, 200),
+    ("/nexus/api/v1/commands", "get"): (None, 200),
+    (f"/nexus/api/v1/commands/{CMD}", "post"): ({}, 200),
+    ("/nexus/api/v1/metrics/summary", "get"): (None, 200),
+    ("/nexus/api/v1/audit", "get"): (None, 200),
 }
 
 
@@ -75,6 +95,30 @@ def data_counts(services: Any) -> list[int]:
 async def new_conversation(jp_fetch: Any) -> str:
     r = await jp_fetch("nexus/api/v1/conversations", method="POST", body=json.dumps({"title": "target"}))
     return json.loads(r.body)["id"]
+
+
+async def targets(services: Any, conversation_id: str, owner: str | None = None) -> dict[str, str]:
+    """Real objects for every path parameter: a conversation, a finished task, a project with a change."""
+    owner = owner or services.owner_name
+    uid = await services.users.ensure(owner)
+    project, _ = await services.projects.create(uid, owner, "target project", "data-analysis")
+    (services.projects.folder(project) / "notes.md").write_text("a change to commit\n")
+
+    def add_task(session: Any) -> str:
+        # An interrupted environment build for a project that no longer exists: retrying fails fast.
+        task = Task(user_id=uid, kind="venv", state="interrupted", payload={"project_id": "0" * 32})
+        session.add(task)
+        session.flush()
+        return task.id
+
+    task_id = await services.database.run(add_task)
+    return {CONV: conversation_id, TASK: task_id, PROJ: project.id, CMD: "run-cell"}
+
+
+def fill(path: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        path = path.replace(key, value)
+    return path
 
 
 async def call(
@@ -122,12 +166,10 @@ async def test_no_credentials_is_403_and_does_no_work(
     case: tuple[str, str], jp_fetch: Any, jp_ws_fetch: Any, nexus_services: Any
 ) -> None:
     path, verb = case
-    conversation_id = await new_conversation(jp_fetch)
+    values = await targets(nexus_services, await new_conversation(jp_fetch))
     before = data_counts(nexus_services)
     body, _ = EXAMPLES[case]
-    code = await call(
-        jp_fetch, jp_ws_fetch, path.replace(CONV, conversation_id), verb, body, {"Authorization": ""}
-    )
+    code = await call(jp_fetch, jp_ws_fetch, fill(path, values), verb, body, {"Authorization": ""})
     assert code == 403
     assert data_counts(nexus_services) == before
 
@@ -137,9 +179,9 @@ async def test_permitted_user_succeeds(
     case: tuple[str, str], jp_fetch: Any, jp_ws_fetch: Any, nexus_services: Any
 ) -> None:
     path, verb = case
-    conversation_id = await new_conversation(jp_fetch)
+    values = await targets(nexus_services, await new_conversation(jp_fetch))
     body, expected = EXAMPLES[case]
-    assert await call(jp_fetch, jp_ws_fetch, path.replace(CONV, conversation_id), verb, body, {}) == expected
+    assert await call(jp_fetch, jp_ws_fetch, fill(path, values), verb, body, {}) == expected
 
 
 class TestDeniedByAuthorizer:
@@ -161,9 +203,10 @@ class TestDeniedByAuthorizer:
         # Make a conversation to aim at, directly in the store (the API would refuse us).
         uid = await nexus_services.users.ensure("someone")
         conversation = await nexus_services.conversations.create(uid, "target")
+        values = await targets(nexus_services, conversation.id, owner="someone")
         before = data_counts(nexus_services)
         body, _ = EXAMPLES[case]
-        code = await call(jp_fetch, jp_ws_fetch, path.replace(CONV, conversation.id), verb, body, {})
+        code = await call(jp_fetch, jp_ws_fetch, fill(path, values), verb, body, {})
         assert code == 403
         assert data_counts(nexus_services) == before
 

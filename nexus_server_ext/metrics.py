@@ -1,0 +1,188 @@
+"""The performance monitor: NEXUS metrics on Jupyter Server's own ``/metrics`` (Prometheus text format).
+
+Jupyter Server serves prometheus_client's default registry, so NEXUS registers
+its metrics there once per process and a Prometheus scrape of the server sees
+them next to Jupyter's. The AI engine reports generations and fallbacks through
+``record_generation`` / ``record_fallback``; every NEXUS REST handler reports
+its latency and status from ``NexusHandler.on_finish``. A small in-process
+window of the same numbers feeds ``GET /metrics/summary`` (percentiles, averages)
+without parsing Prometheus output.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
+_TPS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+ACTIVE_WINDOW_S = 300.0
+
+REQUESTS = Counter(
+    "nexus_http_requests",
+    "NEXUS API requests by handler, method and status class",
+    ["handler", "method", "status"],
+)
+LATENCY = Histogram(
+    "nexus_http_request_duration_seconds",
+    "NEXUS API latency per endpoint",
+    ["handler", "method"],
+    buckets=_LATENCY_BUCKETS,
+)
+ERRORS = Counter("nexus_http_errors", "NEXUS API responses with a 5xx status", ["handler"])
+TTFT = Histogram(
+    "nexus_generation_ttft_seconds", "Time to first token per model", ["model"], buckets=_TTFT_BUCKETS
+)
+TOKENS_PER_S = Histogram(
+    "nexus_generation_tokens_per_second", "Generation speed per model", ["model"], buckets=_TPS_BUCKETS
+)
+GENERATIONS = Counter("nexus_generations", "Completed generations per model", ["model"])
+FALLBACKS = Counter(
+    "nexus_fallbacks", "Times the pipeline fell back to the next model", ["task", "from_model", "to_model"]
+)
+ACTIVE_USERS = Gauge("nexus_active_users", f"Users with a NEXUS request in the last {int(ACTIVE_WINDOW_S)} s")
+QUEUE_DEPTH = Gauge("nexus_task_queue_depth", "Background tasks by state", ["state"])
+COMMANDS = Counter("nexus_commands_run", "Commands executed through the commands API", ["command", "outcome"])
+
+
+def rss_bytes() -> int | None:
+    """Resident memory of this process (Linux ``/proc``; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def gpu_memory() -> list[tuple[str, int, int]]:
+    """(device, used, total bytes) per CUDA device, only if torch is already loaded (never imports it)."""
+    torch: Any = sys.modules.get("torch")
+    if torch is None:
+        return []
+    try:
+        if not torch.cuda.is_available():
+            return []
+        out = []
+        for i in range(torch.cuda.device_count()):
+            free, total = torch.cuda.mem_get_info(i)
+            out.append((f"cuda:{i}", int(total - free), int(total)))
+        return out
+    except Exception:
+        return []
+
+
+class _ResourceCollector:
+    """Memory and GPU memory, read at scrape time (so the numbers are never stale)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        rss = rss_bytes()
+        mem = GaugeMetricFamily("nexus_process_memory_bytes", "Resident memory of the Jupyter server process")
+        if rss is not None:
+            mem.add_metric([], rss)
+        yield mem
+        gpu = GaugeMetricFamily(
+            "nexus_gpu_memory_used_bytes", "GPU memory in use per device", labels=["device"]
+        )
+        for device, used, _total in gpu_memory():
+            gpu.add_metric([device], used)
+        yield gpu
+
+
+_collector_lock = threading.Lock()
+_collector_registered = False
+
+
+def register_collectors() -> None:
+    """Add the scrape-time collector to the default registry once per process."""
+    global _collector_registered
+    with _collector_lock:
+        if not _collector_registered:
+            REGISTRY.register(_ResourceCollector())
+            _collector_registered = True
+
+
+@dataclass
+class _ModelWindow:
+    ttft: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+    tps: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+    count: int = 0
+
+
+class MetricsWindow:
+    """Recent numbers kept in memory for the status panel (Prometheus keeps the long history)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.latencies: deque[float] = deque(maxlen=2000)
+        self.requests = 0
+        self.errors = 0
+        self.fallbacks = 0
+        self.models: dict[str, _ModelWindow] = {}
+        self.last_seen: dict[str, float] = {}
+        self.queue: dict[str, int] = {"pending": 0, "running": 0}
+
+    def active_users(self) -> int:
+        cutoff = self.clock() - ACTIVE_WINDOW_S
+        for user in [u for u, t in self.last_seen.items() if t < cutoff]:
+            del self.last_seen[user]
+        return len(self.last_seen)
+
+
+WINDOW = MetricsWindow()
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+# -- recording functions (the API other parts of NEXUS call) ---------------------------------------------
+def record_request(handler: str, method: str, status: int, seconds: float, username: str | None) -> None:
+    REQUESTS.labels(handler, method, f"{status // 100}xx").inc()
+    LATENCY.labels(handler, method).observe(seconds)
+    WINDOW.requests += 1
+    WINDOW.latencies.append(seconds)
+    if status >= 500:
+        ERRORS.labels(handler).inc()
+        WINDOW.errors += 1
+    if username:
+        WINDOW.last_seen[username] = WINDOW.clock()
+        ACTIVE_USERS.set(WINDOW.active_users())
+
+
+def record_generation(model: str, ttft: float, tokens_per_s: float) -> None:
+    """One finished generation: ``ttft`` in seconds, speed in tokens per second."""
+    TTFT.labels(model).observe(ttft)
+    TOKENS_PER_S.labels(model).observe(tokens_per_s)
+    GENERATIONS.labels(model).inc()
+    window = WINDOW.models.setdefault(model, _ModelWindow())
+    window.ttft.append(ttft)
+    window.tps.append(tokens_per_s)
+    window.count += 1
+
+
+def record_fallback(task: str, from_model: str, to_model: str) -> None:
+    FALLBACKS.labels(task, from_model, to_model).inc()
+    WINDOW.fallbacks += 1
+
+
+def record_command(command: str, outcome: str) -> None:
+    COMMANDS.labels(command, outcome).inc()
+
+
+def set_queue_depth(pending: int, running: int) -> None:
+    QUEUE_DEPTH.labels("pending").set(pending)
+    QUEUE_DEPTH.labels("running").set(running)
+    WINDOW.queue = {"pending": pending, "running": running}

@@ -1,0 +1,139 @@
+"""Rotate the encryption key: ``python -m nexus_server_ext.security.rotate_key``.
+
+Steps, each safe to interrupt: (1) write the key file with a new primary key
+and the old ones kept for reading; (2) re-encrypt every ``EncryptedText``
+column in one transaction (rows written before encryption was enabled are
+encrypted now too); (3) rewrite the key file with the new key alone. A crash
+after (1) leaves a key ring that still reads every row; rerunning finishes.
+
+Stop the Jupyter server first: a server still running with the old key
+would write rows the new key cannot read. Start it again afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..store.database import Database
+from .crypto import KEY_FILE_NAME, CryptoError, EncryptedText, KeyRing, load_keyring, new_key, write_private
+
+
+@dataclass
+class RotationReport:
+    old_key_id: str
+    new_key_id: str
+    rows_rewritten: int
+    columns: list[str]
+
+
+def encrypted_columns() -> list[tuple[str, str]]:
+    """(table, column) of every ``EncryptedText`` column in the NEXUS schema."""
+    from ..store.models import Base
+
+    return [
+        (table.name, column.name)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, EncryptedText)
+    ]
+
+
+def reencrypt(database: Database, old: KeyRing, new: KeyRing) -> tuple[int, list[str]]:
+    """Rewrite every encrypted value under ``new``'s primary key; returns (rows rewritten, columns)."""
+    from ..store.models import Base
+
+    done: list[str] = []
+
+    def rewrite(session: Session) -> int:
+        count = 0
+        for table_name, column_name in encrypted_columns():
+            table = Base.metadata.tables[table_name]
+            pk = next(iter(table.primary_key.columns))
+            # Read and write the raw stored text: the column type's own processing is bypassed by
+            # selecting through a plain text cast of the same column.
+            raw = table.c[column_name].cast(EncryptedText().impl)
+            for row_id, stored in session.execute(select(pk, raw)):
+                if stored is None or new.is_current(stored):
+                    continue
+                plaintext = old.decrypt(stored)
+                session.execute(
+                    update(table).where(pk == row_id).values({column_name: new.encrypt(plaintext)})
+                )
+                count += 1
+            done.append(f"{table_name}.{column_name}")
+        return count
+
+    # The engine must not transform values on its own while we rewrite them.
+    from .crypto import attach_keyring, engine_keyring
+
+    attached = engine_keyring(database.engine)
+    attach_keyring(database.engine, None)
+    try:
+        rows = database.call(rewrite)
+    finally:
+        attach_keyring(database.engine, attached)
+    return rows, done
+
+
+def rotate(database: Database, key_file: Path, configured_key: str = "") -> RotationReport:
+    old = load_keyring(configured_key, key_file)
+    new_primary = new_key()
+    transitional = KeyRing(new_primary, [old.primary, *old.previous])
+    write_private(key_file, transitional.dumps())
+    rows, columns = reencrypt(database, old, KeyRing(new_primary))
+    final = KeyRing(new_primary)
+    write_private(key_file, final.dumps())
+    return RotationReport(old.primary_id, final.primary_id, rows, columns)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m nexus_server_ext.security.rotate_key",
+        description="Re-encrypt NEXUS's stored conversation text and secrets under a new AES-256 key.",
+    )
+    parser.add_argument("--data-dir", default=os.environ.get("NEXUS_DATA_DIR", ""), help="NEXUS data dir")
+    parser.add_argument("--database-url", default=os.environ.get("NEXUS_DATABASE_URL", ""))
+    parser.add_argument("--key-file", default="", help=f"default: <data dir>/{KEY_FILE_NAME}")
+    args = parser.parse_args(argv)
+
+    data_dir = Path(args.data_dir) if args.data_dir else _default_data_dir()
+    url = args.database_url or f"sqlite:///{data_dir / 'nexus.db'}"
+    key_file = Path(args.key_file) if args.key_file else data_dir / KEY_FILE_NAME
+    configured = os.environ.get("NEXUS_ENCRYPTION_KEY", "")
+    if configured:
+        print(
+            "NEXUS_ENCRYPTION_KEY is set: rotation writes the new key to the key file; "
+            "unset the variable (or set it to the new key) before restarting the server.",
+            file=sys.stderr,
+        )
+    database = Database(url)
+    try:
+        database.migrate()
+        report = rotate(database, key_file, configured)
+    except CryptoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        database.dispose()
+    print(
+        f"rotated key {report.old_key_id} -> {report.new_key_id}: {report.rows_rewritten} values "
+        f"re-encrypted in {', '.join(report.columns)}; key file {key_file}"
+    )
+    return 0
+
+
+def _default_data_dir() -> Path:
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "nexus"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

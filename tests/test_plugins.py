@@ -1,0 +1,125 @@
+"""Plugins end to end: a real package installed into this environment, loaded through its entry points.
+
+The example plugin (tests/plugins/nexus_example_plugin) provides a server command, a
+frontend command, an intent, and one broken entry point that must be reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from importlib.metadata import EntryPoint
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nexus_server_ext.commands import CommandRegistry, builtin_registry
+from nexus_server_ext.plugins import (
+    BUILTIN_INTENTS,
+    COMMANDS_GROUP,
+    IntentRegistry,
+    command_acceptor,
+    load_group,
+    load_plugins,
+)
+
+PLUGIN_DIR = Path(__file__).parent / "plugins" / "nexus_example_plugin"
+
+
+@pytest.fixture(scope="session")
+def example_plugin() -> Iterator[None]:
+    """pip-install the example plugin (a regular, non-editable install), and remove it afterwards."""
+
+    def pip(*args: str) -> None:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    pip("install", "--no-deps", "--no-build-isolation", str(PLUGIN_DIR))
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        pip("uninstall", "-y", "nexus-example-plugin")
+        importlib.invalidate_caches()
+
+
+def test_loader_is_tolerant_and_refuses_clashes() -> None:
+    registry = builtin_registry()
+    eps = [
+        EntryPoint("dup", "nexus_server_ext.commands:BUILTIN_COMMANDS", COMMANDS_GROUP),
+        EntryPoint("wrong", "nexus_server_ext.commands:builtin_registry", COMMANDS_GROUP),
+        EntryPoint("gone", "no_such_module:x", COMMANDS_GROUP),
+    ]
+    records = load_group(COMMANDS_GROUP, command_acceptor(registry), eps)
+    assert [(r.name, r.state) for r in records] == [
+        ("dup", "broken"),
+        ("wrong", "broken"),
+        ("gone", "broken"),
+    ]
+    assert "already taken" in (records[0].error or "")
+    assert "Command objects" in (records[1].error or "")
+    assert "ModuleNotFoundError" in (records[2].error or "")
+    assert len(registry) == len(builtin_registry())  # nothing half-registered
+
+
+def test_installed_plugin_extends_the_shared_registries(example_plugin: None) -> None:
+    commands, intents = CommandRegistry(), IntentRegistry(BUILTIN_INTENTS)
+    catalog = load_plugins(commands, intents)
+    by_name = {(r.group, r.name): r for r in catalog.records}
+    assert by_name[("nexus.commands", "example")].provides == ["word-count", "toggle-sidebar"]
+    assert by_name[("nexus.commands", "example")].distribution == "nexus-example-plugin"
+    assert by_name[("nexus.intents", "example")].provides == ["summarise"]
+    assert by_name[("nexus.commands", "broken")].state == "broken"
+    assert commands.get("word-count") is not None and intents.get("summarise") is not None
+    assert catalog.status().state == "degraded"
+
+
+async def test_plugin_commands_and_extensions_through_the_server(
+    example_plugin: None, jp_fetch: Any, nexus_services: Any
+) -> None:
+    plugins = json.loads((await jp_fetch("nexus/api/v1/extensions")).body)["plugins"]
+    example = next(p for p in plugins if p["name"] == "example" and p["group"] == "nexus.commands")
+    assert example["state"] == "loaded" and example["version"] == "0.1.0"
+    broken = next(p for p in plugins if p["name"] == "broken")
+    assert broken["state"] == "broken" and "ModuleNotFoundError" in broken["error"]
+
+    status = json.loads((await jp_fetch("nexus/api/v1/status")).body)
+    component = next(c for c in status["components"] if c["name"] == "plugins")
+    assert component["state"] == "degraded" and "broken" in component["detail"]
+
+    commands = {c["name"]: c for c in json.loads((await jp_fetch("nexus/api/v1/commands")).body)["commands"]}
+    assert commands["word-count"]["source"] == "nexus-example-plugin"
+    assert commands["word-count"]["target"] == "server" and commands["run-cell"]["target"] == "frontend"
+    # The voice mapper and slash commands read this same registry object.
+    assert nexus_services.commands.get("toggle-sidebar").lab_command == "application:toggle-left-area"
+    assert nexus_services.intents.get("summarise").description.startswith("Summarise")
+
+    r = await jp_fetch(
+        "nexus/api/v1/commands/word-count", method="POST", body=json.dumps({"text": "one two three"})
+    )
+    reply = json.loads(r.body)
+    assert reply["executed"] is True and reply["result"] == {"words": 3, "user": nexus_services.owner_name}
+    r = await jp_fetch("nexus/api/v1/commands/toggle-sidebar", method="POST", body="{}")
+    assert json.loads(r.body) == {
+        "command": "toggle-sidebar", "target": "frontend", "executed": False,
+        "lab_command": "application:toggle-left-area", "intent": None, "result": None,
+    }  # fmt: skip
+    r = await jp_fetch("nexus/api/v1/commands/word-count", method="POST", body="{}", raise_error=False)
+    assert r.code == 400 and "needs text" in json.loads(r.body)["message"]
+    r = await jp_fetch("nexus/api/v1/commands/no-such", method="POST", body="{}", raise_error=False)
+    assert r.code == 404
+
+    await nexus_services.drain()
+    events = await nexus_services.audit.query(action="command")
+    assert {(e.resource, e.outcome) for e in events} >= {
+        ("command:word-count", "ok"),
+        ("command:toggle-sidebar", "delegated"),
+    }
