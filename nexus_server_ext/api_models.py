@@ -242,6 +242,8 @@ class ServerEventFrame(ApiModel):
     type: Literal["event"] = "event"
     schema_id: str
     data: dict[str, Any]
+
+
 # -- tasks, projects, plugins, commands, metrics, audit ---------------------------------------------
 TaskState = Literal["pending", "running", "succeeded", "failed", "cancelled", "interrupted"]
 
