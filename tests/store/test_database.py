@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 
 from nexus_server_ext.store import Database, StorageError, normalise_url, redact_url
 from nexus_server_ext.store.conversations import ConversationNotFound, ConversationStore
+from nexus_server_ext.store.database import MIGRATIONS_DIR
 from nexus_server_ext.store.models import (
     AuditEvent,
     Base,
@@ -25,8 +26,22 @@ from nexus_server_ext.store.models import (
 from nexus_server_ext.store.users import UserStore
 
 
+def _head_revision() -> str:
+    """The newest migration: the one revision every database must end at."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    (head,) = ScriptDirectory.from_config(cfg).get_heads()
+    return head
+
+
+HEAD = _head_revision()
+
+
 def test_migrations_create_exactly_the_models(database: Database) -> None:
-    assert database.revision() == "0001"
+    assert database.revision() == HEAD
     assert set(database.table_names()) >= {
         "users",
         "conversations",
@@ -43,8 +58,8 @@ def test_migrations_create_exactly_the_models(database: Database) -> None:
 
 
 def test_migrate_twice_is_harmless(database: Database) -> None:
-    assert database.migrate() == "0001"
-    assert database.revision() == "0001"
+    assert database.migrate() == HEAD
+    assert database.revision() == HEAD
 
 
 def test_sqlite_uses_wal_and_foreign_keys(tmp_path: Any) -> None:
