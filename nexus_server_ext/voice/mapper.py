@@ -150,6 +150,11 @@ class VoiceCommandMapper(LoggingConfigurable):
     embedding_weight = Float(
         0.5, help="Weight of embedding similarity against fuzzy string similarity (0 disables embeddings)."
     ).tag(config=True)
+    spelling_only_confirm_threshold = Float(
+        0.62,
+        help="confirm_threshold used when embeddings are unavailable: spelling alone lets chatter "
+        "score higher, so the bar is raised.",
+    ).tag(config=True)
     prefix_threshold = Float(
         0.8, help="How closely the start of an utterance must match 'generate code that' / 'ask' etc."
     ).tag(config=True)
@@ -242,7 +247,8 @@ class VoiceCommandMapper(LoggingConfigurable):
         ranked = sorted(per_command.values(), key=lambda item: item[0], reverse=True)
         score, command, phrase = ranked[0]
         alternatives = [(c.name, round(s, 3)) for s, c, _ in ranked[1:4]]
-        if score < self.confirm_threshold:
+        floor = self.confirm_threshold if index.vectors is not None else self.spelling_only_confirm_threshold
+        if score < floor:
             return CommandMatch(
                 action="none", confidence=round(score, 3), reason="no_match", alternatives=alternatives
             )

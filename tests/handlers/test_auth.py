@@ -55,6 +55,10 @@ EXAMPLES: dict[tuple[str, str], tuple[Any, int]] = {
     (f"/nexus/api/v1/conversations/{CONV}", "patch"): ({"title": "renamed"}, 200),
     (f"/nexus/api/v1/conversations/{CONV}", "delete"): (None, 204),
     ("/nexus/api/v1/ws", "get"): ("websocket", 101),
+    ("/nexus/api/v1/voice/transcribe", "post"): ({"not": "audio"}, 415),
+    ("/nexus/api/v1/voice/interpret", "post"): ({"text": "save the notebook"}, 200),
+    ("/nexus/api/v1/voice/profile", "get"): (None, 200),
+    ("/nexus/api/v1/voice/profile", "put"): ({"vocabulary": ["polars"]}, 200),
 }
 
 
