@@ -20,7 +20,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from rapidfuzz import fuzz
 from traitlets import Float, Instance
 from traitlets.config import LoggingConfigurable
 
@@ -108,9 +107,16 @@ def content_words(text: str) -> str:
     return " ".join(w for w in text.split() if w not in FUNCTION_WORDS) or text
 
 
+def ratio(a: str, b: str) -> float:
+    """rapidfuzz's normalised Indel similarity in [0, 1] (imported on first use: voice is an extra)."""
+    from rapidfuzz import fuzz
+
+    return fuzz.ratio(a, b) / 100.0
+
+
 def fuzzy(a: str, b: str) -> float:
     """Character similarity in [0, 1], also without function words ('save the notebook' ~ 'save notebook')."""
-    return max(fuzz.ratio(a, b), fuzz.ratio(content_words(a), content_words(b))) / 100.0
+    return max(ratio(a, b), ratio(content_words(a), content_words(b)))
 
 
 @dataclass
@@ -193,7 +199,10 @@ class VoiceCommandMapper(LoggingConfigurable):
 
     def prompt_vocabulary(self) -> str:
         """The command phrases, as a Whisper initial prompt that biases decoding toward them."""
-        phrases = [c.phrases[0] if c.phrases else c.title for c in self.registry]
+        # Text-taking triggers ("ask") go first: Whisper tends to continue the prompt's last words
+        # into the transcript, and "ask, run this cell" would turn a command into a question.
+        ordered = sorted(self.registry, key=lambda c: not c.takes_text)
+        phrases = [c.phrases[0] if c.phrases else c.title for c in ordered]
         return "Jupyter notebook voice commands: " + ", ".join(p.lower() for p in phrases) + "."
 
     # -- matching -------------------------------------------------------------------------------
@@ -222,12 +231,19 @@ class VoiceCommandMapper(LoggingConfigurable):
                 n = len(trigger.split())
                 if len(words) <= n:
                     continue
-                score = fuzz.ratio(" ".join(words[:n]), trigger) / 100.0
+                score = ratio(" ".join(words[:n]), trigger)
                 if score >= self.prefix_threshold and (best is None or score > best[0]):
                     best = (score, command, trigger, " ".join(words[n:]))
         if best is None:
             return None
         score, command, trigger, argument = best
+        inner = self._match_fixed(argument)
+        if inner.command is not None and inner.confidence >= 0.9:
+            # "ask, run this cell": a whole command after the trigger is more likely the prompt leaking
+            # into the transcript than a question about running cells; ask the user which was meant.
+            inner.action, inner.reason = "confirm", inner.reason or "ambiguous"
+            inner.alternatives = [(command.name, round(score, 3)), *inner.alternatives]
+            return inner
         return self._verdict(command, score, [], phrase=trigger, text=argument)
 
     def _match_fixed(self, text: str) -> CommandMatch:

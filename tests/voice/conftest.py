@@ -154,6 +154,8 @@ def transcribe(jp_fetch: Any) -> Any:
             headers={"Content-Type": content_type},
             params=params,
             raise_error=False,
+            # the first upload loads Whisper and MiniLM; on a busy shared CPU that can pass 20 s
+            request_timeout=300,
         )
 
     return post
