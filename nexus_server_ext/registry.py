@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from .ai.embeddings import Embedder
 from .ai.routing import RoutingConfig
 from .api_models import StorageStatus
 from .commands import CommandRegistry
@@ -22,6 +23,9 @@ from .store.conversations import ConversationStore
 from .store.database import Database
 from .store.users import UserStore
 from .tasks import TaskScheduler
+from .voice.mapper import VoiceCommandMapper
+from .voice.profiles import VoiceProfileStore
+from .voice.transcriber import Transcriber
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,18 @@ class NexusServices:
     watcher: FileWatcher
     intents: IntentRegistry
     plugins: PluginCatalog
+    # -- voice (and the embeddings it shares with vector memory) --
+    embedder: Embedder
+    transcriber: Transcriber
+    voice_mapper: VoiceCommandMapper
+    voice_profiles: VoiceProfileStore
     base_url: str = "/"
     # Jupyter's own token/password login names every request "Anonymous <random>"; on such a
     # single-user server all of them are the server's owner, so NEXUS files their data under one name.
     owner_name: str | None = None
     storage_error: str | None = None
+    # The Jupyter server's jupyter_events EventLogger (NEXUS schemas are registered at start-up).
+    event_logger: Any = None
     _openapi: dict[str, Any] | None = field(default=None, repr=False)
     _background: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)
 

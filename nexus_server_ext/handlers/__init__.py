@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import conversations, monitor, openapi, plugins, projects, status, tasks, ws
+from . import conversations, monitor, openapi, plugins, projects, status, tasks, voice, ws
 
 API_PREFIX = "/nexus/api/v1"
 
@@ -19,4 +19,5 @@ def all_handlers() -> list[tuple[str, Any]]:
         *projects.default_handlers,
         *plugins.default_handlers,
         *monitor.default_handlers,
+        *voice.default_handlers,
     ]

@@ -194,3 +194,16 @@ class Project(Base):
     venv_path: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     kernel_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VoiceProfile(Base):
+    """A user's words for the speech recogniser: vocabulary (prompt) and hot-words (decoder boost)."""
+
+    __tablename__ = "voice_profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    vocabulary: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    hotwords: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -75,6 +75,10 @@ EXAMPLES: dict[tuple[str, str], tuple[Any, int]] = {
     (f"/nexus/api/v1/commands/{CMD}", "post"): ({}, 200),
     ("/nexus/api/v1/metrics/summary", "get"): (None, 200),
     ("/nexus/api/v1/audit", "get"): (None, 200),
+    ("/nexus/api/v1/voice/transcribe", "post"): ({"not": "audio"}, 415),
+    ("/nexus/api/v1/voice/interpret", "post"): ({"text": "save the notebook"}, 200),
+    ("/nexus/api/v1/voice/profile", "get"): (None, 200),
+    ("/nexus/api/v1/voice/profile", "put"): ({"vocabulary": ["polars"]}, 200),
 }
 
 
