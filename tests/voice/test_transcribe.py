@@ -146,8 +146,7 @@ class TestLimits:
             "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
             "NexusApp": {
                 "data_dir": str(nexus_data_dir),
-                "rate_limit_per_minute": 60.0,
-                "rate_limit_burst": 2,
+                "rate_limits": {"voice": {"per_minute": 60, "burst": 2}},
             },
             "Transcriber": {"max_audio_bytes": 20_000, "max_audio_seconds": 2.0},
         }
