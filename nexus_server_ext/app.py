@@ -54,6 +54,20 @@ class NexusApp(ExtensionApp):
         "(env NEXUS_ROUTING_FILE).",
     ).tag(config=True)
 
+    preload_local_model = Bool(
+        False,
+        help="Load the local model in the background when the server starts, instead of on the first "
+        "request that needs it (env NEXUS_PRELOAD_MODEL=1).",
+    ).tag(config=True)
+
+    breaker_failure_threshold = Int(
+        3, help="Consecutive failures after which a model provider is skipped (its circuit breaker opens)."
+    ).tag(config=True)
+
+    breaker_cooldown_s = Float(
+        30.0, help="Seconds an open circuit breaker waits before letting one trial request through."
+    ).tag(config=True)
+
     max_body_bytes = Int(
         1024 * 1024, help="Largest request body accepted by NEXUS endpoints that do not set their own limit."
     ).tag(config=True)
@@ -91,6 +105,10 @@ class NexusApp(ExtensionApp):
     def _default_database_url(self) -> str:
         return os.environ.get("NEXUS_DATABASE_URL") or f"sqlite:///{Path(self.data_dir) / 'nexus.db'}"
 
+    @default("preload_local_model")
+    def _default_preload(self) -> bool:
+        return os.environ.get("NEXUS_PRELOAD_MODEL", "") in ("1", "true", "yes")
+
     @default("routing_file")
     def _default_routing_file(self) -> str:
         return os.environ.get("NEXUS_ROUTING_FILE", "")
@@ -118,6 +136,18 @@ class NexusApp(ExtensionApp):
                 "routing", lambda: ComponentStatus(name="routing", state="degraded", detail=message)
             )
 
+        router = pipeline = None
+        if routing is not None:
+            from .ai.health_status import register_engine_health
+            from .ai.pipeline import AIPipeline
+            from .ai.router import ModelRouter
+
+            router = ModelRouter(
+                routing, failure_threshold=self.breaker_failure_threshold, cooldown_s=self.breaker_cooldown_s
+            )
+            pipeline = AIPipeline(router, database)
+            register_engine_health(components, router)
+
         services = NexusServices(
             version=__version__,
             config=Limits(max_body_bytes=self.max_body_bytes, max_ws_frame_bytes=self.max_ws_frame_bytes),
@@ -133,9 +163,15 @@ class NexusApp(ExtensionApp):
             base_url=self.serverapp.base_url if self.serverapp else "/",
             storage_error=storage_error,
             owner_name=self.owner_name if self.single_owner() else None,
+            router=router,
+            pipeline=pipeline,
         )
         self.settings["nexus"] = services
         self.services = services
+        if router is not None and self.preload_local_model:
+            from .ai.health_status import preload
+
+            preload(router)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(all_handlers())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .ai.routing import RoutingConfig
 from .api_models import StorageStatus
@@ -19,6 +19,10 @@ from .security.ratelimit import RateLimiter
 from .store.conversations import ConversationStore
 from .store.database import Database
 from .store.users import UserStore
+
+if TYPE_CHECKING:
+    from .ai.pipeline import AIPipeline
+    from .ai.router import ModelRouter
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ class NexusServices:
     # single-user server all of them are the server's owner, so NEXUS files their data under one name.
     owner_name: str | None = None
     storage_error: str | None = None
+    # The AI engine; None when the routing file is invalid (``/status`` names the bad key).
+    router: ModelRouter | None = None
+    pipeline: AIPipeline | None = None
     _openapi: dict[str, Any] | None = field(default=None, repr=False)
     _background: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)
 
@@ -60,6 +67,8 @@ class NexusServices:
     async def drain(self) -> None:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self.router is not None:
+            await self.router.aclose()
 
     async def storage_status(self) -> StorageStatus:
         def probe() -> tuple[bool, str | None]:

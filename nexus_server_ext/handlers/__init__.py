@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import conversations, openapi, status, ws
+from . import conversations, generate, openapi, status, ws
 
 API_PREFIX = "/nexus/api/v1"
 
@@ -15,4 +15,5 @@ def all_handlers() -> list[tuple[str, Any]]:
         *openapi.default_handlers,
         *conversations.default_handlers,
         *ws.default_handlers,
+        *generate.default_handlers,
     ]
