@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,3 +83,47 @@ def database(database_url: str) -> Iterator[Any]:
     db.migrate()
     yield db
     db.dispose()
+
+
+# -- AI engine -------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def local_engine() -> Any:
+    """The process-wide engine on the bundled SmolLM2, loaded once for the whole test session."""
+    from nexus_server_ext.ai.engine import get_engine
+
+    engine = get_engine()
+    engine.load()
+    return engine
+
+
+def routing(providers: dict[str, Any], chain: list[tuple[str, str]], **limits: Any) -> Any:
+    from nexus_server_ext.ai.routing import parse_routing
+
+    task: dict[str, Any] = {"chain": [{"provider": p, "model": m} for p, m in chain]}
+    if limits:
+        task["limits"] = limits
+    raw = {
+        "providers": {"local": {"kind": "local"}, **providers},
+        "tasks": {t: task for t in ("natural_language", "code_generation", "completion")},
+    }
+    return parse_routing(raw, Path("test-routing.yaml"))
+
+
+def closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return int(port)
+
+
+@pytest.fixture
+def make_routing() -> Any:
+    """``make_routing(providers, [(provider, model), ...], **limits)``: a validated routing config."""
+    return routing
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A port nothing listens on (a model server that is down)."""
+    return closed_port()

@@ -1,48 +1,16 @@
-"""Fixtures for the AI engine: the real bundled model (loaded once per session) and local HTTP servers
-speaking the OpenAI and Anthropic streaming protocols (stand-ins for paid cloud APIs only)."""
+"""Fixtures for the AI engine: local HTTP servers speaking the OpenAI and Anthropic streaming
+protocols (stand-ins for paid cloud APIs only)."""
 
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
-
-from nexus_server_ext.ai.engine import LocalEngine, get_engine
-from nexus_server_ext.ai.routing import RoutingConfig, parse_routing
-
-
-@pytest.fixture(scope="session")
-def local_engine() -> LocalEngine:
-    """The process-wide engine on the bundled SmolLM2, loaded once for the whole test session."""
-    engine = get_engine()
-    engine.load()
-    return engine
-
-
-def routing(providers: dict[str, Any], chain: list[tuple[str, str]], **limits: Any) -> RoutingConfig:
-    task = {"chain": [{"provider": p, "model": m} for p, m in chain]}
-    if limits:
-        task["limits"] = limits
-    raw = {
-        "providers": {"local": {"kind": "local"}, **providers},
-        "tasks": {t: task for t in ("natural_language", "code_generation", "completion")},
-    }
-    return parse_routing(raw, Path("test-routing.yaml"))
-
-
-def closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return int(port)
 
 
 class FakeOpenAI(web.RequestHandler):
@@ -102,18 +70,37 @@ class FakeAnthropic(web.RequestHandler):
             return
         self.set_header("Content-Type", "text/event-stream")
         events: list[tuple[str, dict[str, Any]]] = [
-            ("message_start", {"type": "message_start", "message": {"id": "m1", "usage": {"input_tokens": 11}}}),
-            ("content_block_start", {"type": "content_block_start", "index": 0,
-                                     "content_block": {"type": "text", "text": ""}}),
+            (
+                "message_start",
+                {"type": "message_start", "message": {"id": "m1", "usage": {"input_tokens": 11}}},
+            ),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
             ("ping", {"type": "ping"}),
         ]
         for piece in ("def add(a, b):", "\n    return a + b"):
-            events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                   "delta": {"type": "text_delta", "text": piece}}))
+            events.append(
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": piece},
+                    },
+                )
+            )
         events += [
             ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
-                               "usage": {"output_tokens": 9}}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn"},
+                    "usage": {"output_tokens": 9},
+                },
+            ),
         ]
         if self.state.get("anthropic_mode") != "break":
             events.append(("message_stop", {"type": "message_stop"}))
@@ -124,23 +111,15 @@ class FakeAnthropic(web.RequestHandler):
 
 
 @pytest.fixture
-def make_routing() -> Any:
-    """``make_routing(providers, [(provider, model), ...], **limits)``: a validated routing config."""
-    return routing
-
-
-@pytest.fixture
-def unused_port() -> int:
-    """A port nothing listens on (a model server that is down)."""
-    return closed_port()
-
-
-@pytest.fixture
 def fake_server(jp_asyncio_loop: Any) -> Iterator[dict[str, Any]]:
     """A local server with both fakes; ``state['mode']`` picks the behaviour, ``state['url']`` its root."""
     state: dict[str, Any] = {"mode": "ok", "calls": 0}
-    app = web.Application([(r"/v1/(chat/completions|completions)", FakeOpenAI, {"state": state}),
-                           (r"/(v1/messages)", FakeAnthropic, {"state": state})])
+    app = web.Application(
+        [
+            (r"/v1/(chat/completions|completions)", FakeOpenAI, {"state": state}),
+            (r"/(v1/messages)", FakeAnthropic, {"state": state}),
+        ]
+    )
     sock, port = bind_unused_port()
     server = HTTPServer(app)
     server.add_sockets([sock])

@@ -23,14 +23,18 @@ async def test_streams_text_and_usage(fake_server: dict[str, Any], make_routing:
     assert headers["x-api-key"] == "sk-ant-secret" and headers["anthropic-version"] == "2023-06-01"
     body = fake_server["last_body"]
     assert body["system"] == "Be terse." and body["stream"] is True and body["model"] == "claude-x"
-    assert body["messages"] == [{"role": "user", "content": "add\n\ntwo"}]  # merged: the API needs alternation
+    assert body["messages"] == [
+        {"role": "user", "content": "add\n\ntwo"}
+    ]  # merged: the API needs alternation
 
 
 async def test_overload_and_missing_message_stop_fall_back(
     fake_server: dict[str, Any], make_routing: Any
 ) -> None:
-    providers = {**spec(fake_server["url"]), "backup": {"kind": "openai", "base_url": fake_server["url"] + "/v1",
-                                                       "api_key": "k"}}
+    providers = {
+        **spec(fake_server["url"]),
+        "backup": {"kind": "openai", "base_url": fake_server["url"] + "/v1", "api_key": "k"},
+    }
     for mode, reason in (("500", "HTTP 529"), ("break", "ended early")):
         fake_server["anthropic_mode"] = mode
         router = ModelRouter(make_routing(providers, [("claude", "c"), ("backup", "b")]))

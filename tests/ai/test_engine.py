@@ -17,7 +17,8 @@ from nexus_server_ext.ai.router import ModelRouter
 from nexus_server_ext.ai.types import ChatMessage, Delta, GenerationRequest, Usage
 
 LONG = GenerationRequest(
-    messages=[ChatMessage("user", "Write a very long story about a dragon, with many chapters.")], max_tokens=600
+    messages=[ChatMessage("user", "Write a very long story about a dragon, with many chapters.")],
+    max_tokens=600,
 )
 
 
@@ -34,7 +35,9 @@ async def first_token_seconds(engine: LocalEngine, request: GenerationRequest) -
     raise AssertionError("no token")
 
 
-async def test_code_generation_returns_python_that_parses(local_engine: LocalEngine, make_routing: Any) -> None:
+async def test_code_generation_returns_python_that_parses(
+    local_engine: LocalEngine, make_routing: Any
+) -> None:
     pipeline = AIPipeline(ModelRouter(make_routing({}, [("local", "SmolLM2")])))
     result = await pipeline.generate(
         "code_generation", "Write a Python function add(a, b) that returns the sum of a and b.", max_tokens=40

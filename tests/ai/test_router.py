@@ -69,8 +69,13 @@ async def test_failure_falls_back_to_the_local_model_and_the_row_records_the_pat
     path = done.meta.fallback_path
     assert [p["provider"] for p in path] == ["primary", "local"]
     assert path[0]["outcome"] == "error" and path[1]["outcome"] == "ok"
-    expected = {"closed": "cannot connect", "500": "HTTP 500", "429": "HTTP 429", "break": "ended early",
-                "malformed": "malformed"}[mode]
+    expected = {
+        "closed": "cannot connect",
+        "500": "HTTP 500",
+        "429": "HTTP 429",
+        "break": "ended early",
+        "malformed": "malformed",
+    }[mode]
     assert expected in path[0]["error"]
     assert "sk-test-secret" not in str(path) and "127.0.0.1" not in str(path)
 
@@ -106,7 +111,11 @@ async def test_circuit_breaker_opens_then_recovers(fake_server: dict[str, Any]) 
     fake_server["mode"] = "ok"
     events = await collect(router)  # primary is skipped without a request; backup answers
     assert events[-1].meta.provider == "backup"
-    assert events[-1].meta.fallback_path[0] == {"provider": "primary", "model": "a", "outcome": "circuit_open"}
+    assert events[-1].meta.fallback_path[0] == {
+        "provider": "primary",
+        "model": "a",
+        "outcome": "circuit_open",
+    }
     assert fake_server["calls"] == calls + 1
     await asyncio.sleep(0.6)
     assert router.health["primary"].state == "half_open"
@@ -149,4 +158,7 @@ async def test_unconfigured_and_blocked_steps_are_skipped(local_engine: Any) -> 
     cfg.policy = {"block_models": ["gpt-4*"]}
     events = await collect(ModelRouter(cfg))
     assert [(p["provider"], p["outcome"]) for p in events[-1].meta.fallback_path] == [
-        ("nokey", "unconfigured"), ("blocked", "blocked"), ("local", "ok")]
+        ("nokey", "unconfigured"),
+        ("blocked", "blocked"),
+        ("local", "ok"),
+    ]

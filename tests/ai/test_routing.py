@@ -24,13 +24,18 @@ def shipped() -> dict:
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        (lambda d: d["tasks"]["completion"]["limits"].update(timeout_s=-1), "tasks.completion.limits.timeout_s"),
+        (
+            lambda d: d["tasks"]["completion"]["limits"].update(timeout_s=-1),
+            "tasks.completion.limits.timeout_s",
+        ),
         (lambda d: d["tasks"]["completion"].update(limitz={}), "tasks.completion.limitz is not a known key"),
         (lambda d: d["tasks"].update(dreaming=d["tasks"]["completion"]), "unknown task name"),
         (lambda d: d["tasks"]["code_generation"]["chain"][0].pop("model"), "tasks.code_generation.chain[0]"),
         (lambda d: d["providers"]["local"].update(device="tpu"), "providers.local.device"),
-        (lambda d: d["tasks"]["completion"]["chain"].append({"provider": "nope", "model": "m"}),
-         "tasks.completion.chain[2].provider 'nope'"),
+        (
+            lambda d: d["tasks"]["completion"]["chain"].append({"provider": "nope", "model": "m"}),
+            "tasks.completion.chain[2].provider 'nope'",
+        ),
         (lambda d: d.update(polcy={}), "polcy is not a known key"),
     ],
 )
