@@ -21,6 +21,13 @@ def postgres_required() -> bool:
     return bool(os.environ.get("CI") or os.environ.get("NEXUS_REQUIRE_POSTGRES"))
 
 
+@pytest.fixture(autouse=True)
+def _no_cloud_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach a paid API because a developer's shell happens to hold a key."""
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "NEXUS_GATEWAY_URL", "NEXUS_GATEWAY_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+
+
 @pytest.fixture
 def nexus_data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "nexus-data"

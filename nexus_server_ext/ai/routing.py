@@ -212,7 +212,8 @@ def validate_routing(raw: Any, source_name: str) -> None:
     for name in tasks if isinstance(tasks, dict) else ():
         if name not in TASKS:
             raise RoutingError(
-                f"routing file {source_name}: tasks.{name} is an unknown task name (known: {', '.join(TASKS)})"
+                f"routing file {source_name}: tasks.{name} is an unknown task name "
+                f"(known: {', '.join(TASKS)})"
             )
     validator = jsonschema.Draft202012Validator(SCHEMA)
     errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))
