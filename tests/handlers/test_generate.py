@@ -16,7 +16,9 @@ from nexus_server_ext.store.models import Interaction
 
 
 async def post(jp_fetch: Any, path: str, body: Any) -> Any:
-    r = await jp_fetch(f"nexus/api/v1/{path}", method="POST", body=json.dumps(body), raise_error=False)
+    r = await jp_fetch(
+        f"nexus/api/v1/{path}", method="POST", body=json.dumps(body), raise_error=False, request_timeout=300
+    )
     return r.code, json.loads(r.body)
 
 
