@@ -497,3 +497,100 @@ class VoiceProfileIn(ApiModel):
 
 class VoiceProfileOut(VoiceProfileIn):
     updated_at: datetime | None = None
+
+
+# -- ai engine --------------------------------------------------------------------------------------
+GenerateTask = Literal["code_generation", "natural_language", "code_analysis"]
+
+
+class GenerateContext(ApiModel):
+    code: str | None = Field(default=None, max_length=100_000, description="The code the request is about.")
+    error: str | None = Field(default=None, max_length=20_000, description="A traceback or error message.")
+    notebook_path: str | None = Field(default=None, max_length=1024)
+
+
+class GenerateRequest(ApiModel):
+    task: GenerateTask = "code_generation"
+    prompt: str = Field(min_length=1, max_length=20_000)
+    context: GenerateContext = Field(default_factory=GenerateContext)
+    language: str = Field(default="python", min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_+#.-]+$")
+    max_tokens: int | None = Field(
+        default=None, ge=1, le=8192, description="At most the task's configured limit."
+    )
+
+
+class RouteStep(ApiModel):
+    provider: str
+    model: str
+    outcome: str = Field(
+        description="ok | error | invalid | repaired | unconfigured | blocked | circuit_open"
+    )
+    error: str | None = None
+
+
+class GenerateReply(ApiModel):
+    code: str
+    explanation: str
+    language: str
+    valid: bool = Field(description="False when no model produced code that passes validation.")
+    provider: str
+    model: str
+    outcome: str = Field(description="ok | fallback | invalid")
+    fallback_path: list[RouteStep]
+    interaction_id: int | None
+    ttft_ms: float | None
+    latency_ms: float
+    tokens_out: int
+
+
+class CompleteRequest(ApiModel):
+    prefix: str = Field(max_length=100_000)
+    suffix: str = Field(default="", max_length=100_000)
+    language: str = Field(default="python", min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_+#.-]+$")
+    path: str | None = Field(default=None, max_length=1024)
+    max_tokens: int | None = Field(default=None, ge=1, le=512)
+
+
+class CompleteReply(ApiModel):
+    completion: str
+    provider: str
+    model: str
+    interaction_id: int | None
+    latency_ms: float
+
+
+class ProviderHealthOut(ApiModel):
+    state: Literal["closed", "open", "half_open"] = Field(description="The circuit breaker's state.")
+    consecutive_failures: int
+    successes: int
+    failures: int
+    latency_ms: float | None
+    ttft_ms: float | None
+    last_error: str | None
+
+
+class ChainStepOut(ApiModel):
+    provider: str
+    model: str
+    kind: str
+    state: str = Field(description="usable | unconfigured | blocked | circuit_open | unknown_provider")
+    health: ProviderHealthOut | None
+    engine: dict[str, str | int | float | None] | None = Field(
+        default=None, description="For local providers: state (loaded / loading / not loaded), device, queue."
+    )
+
+
+class TaskLimitsOut(ApiModel):
+    timeout_s: float
+    max_tokens: int
+    latency_budget_ms: float
+
+
+class TaskChainOut(ApiModel):
+    task: str
+    limits: TaskLimitsOut
+    chain: list[ChainStepOut]
+
+
+class ModelsReply(ApiModel):
+    tasks: list[TaskChainOut]

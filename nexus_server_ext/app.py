@@ -67,6 +67,20 @@ class NexusApp(ExtensionApp):
         "(env NEXUS_ROUTING_FILE).",
     ).tag(config=True)
 
+    preload_local_model = Bool(
+        False,
+        help="Load the local model in the background when the server starts, instead of on the first "
+        "request that needs it (env NEXUS_PRELOAD_MODEL=1).",
+    ).tag(config=True)
+
+    breaker_failure_threshold = Int(
+        3, help="Consecutive failures after which a model provider is skipped (its circuit breaker opens)."
+    ).tag(config=True)
+
+    breaker_cooldown_s = Float(
+        30.0, help="Seconds an open circuit breaker waits before letting one trial request through."
+    ).tag(config=True)
+
     max_body_bytes = Int(
         1024 * 1024, help="Largest request body accepted by NEXUS endpoints that do not set their own limit."
     ).tag(config=True)
@@ -136,6 +150,10 @@ class NexusApp(ExtensionApp):
     @default("key_file")
     def _default_key_file(self) -> str:
         return str(Path(self.data_dir) / KEY_FILE_NAME)
+
+    @default("preload_local_model")
+    def _default_preload(self) -> bool:
+        return os.environ.get("NEXUS_PRELOAD_MODEL", "") in ("1", "true", "yes")
 
     @default("routing_file")
     def _default_routing_file(self) -> str:
@@ -212,6 +230,17 @@ class NexusApp(ExtensionApp):
         voice_mapper = VoiceCommandMapper(parent=self, registry=commands, embedder=embedder)
         components.register("voice", lambda: voice_status(transcriber))
         event_logger = self.register_event_schemas()
+        router = pipeline = None
+        if routing is not None:
+            from .ai.health_status import register_engine_health
+            from .ai.pipeline import AIPipeline
+            from .ai.router import ModelRouter
+
+            router = ModelRouter(
+                routing, failure_threshold=self.breaker_failure_threshold, cooldown_s=self.breaker_cooldown_s
+            )
+            pipeline = AIPipeline(router, database)
+            register_engine_health(components, router)
 
         services = NexusServices(
             version=__version__,
@@ -240,9 +269,15 @@ class NexusApp(ExtensionApp):
             base_url=self.serverapp.base_url if self.serverapp else "/",
             storage_error=storage_error,
             owner_name=self.owner_name if self.single_owner() else None,
+            router=router,
+            pipeline=pipeline,
         )
         self.settings["nexus"] = services
         self.services = services
+        if router is not None and self.preload_local_model:
+            from .ai.health_status import preload
+
+            preload(router)
         if transcriber.preload:
             services.background(asyncio.ensure_future(self._preload_voice(services)))
 

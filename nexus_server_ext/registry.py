@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .ai.embeddings import Embedder
 from .ai.routing import RoutingConfig
@@ -26,6 +26,10 @@ from .tasks import TaskScheduler
 from .voice.mapper import VoiceCommandMapper
 from .voice.profiles import VoiceProfileStore
 from .voice.transcriber import Transcriber
+
+if TYPE_CHECKING:
+    from .ai.pipeline import AIPipeline
+    from .ai.router import ModelRouter
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,9 @@ class NexusServices:
     storage_error: str | None = None
     # The Jupyter server's jupyter_events EventLogger (NEXUS schemas are registered at start-up).
     event_logger: Any = None
+    # The AI engine; None when the routing file is invalid (``/status`` names the bad key).
+    router: ModelRouter | None = None
+    pipeline: AIPipeline | None = None
     _openapi: dict[str, Any] | None = field(default=None, repr=False)
     _background: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)
 
@@ -79,6 +86,8 @@ class NexusServices:
     async def drain(self) -> None:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self.router is not None:
+            await self.router.aclose()
 
     async def storage_status(self) -> StorageStatus:
         def probe() -> tuple[bool, str | None]:

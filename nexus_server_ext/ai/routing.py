@@ -1,12 +1,19 @@
-"""The model routing file: for each task, the chain of models tried in order.
+"""The model routing file: for each task, the chain of models tried in order, and its limits.
 
 The shipped default lives in ``models/routing.yaml``; ``NexusApp.routing_file``
-points at another. ``${VAR}`` and ``${VAR:-default}`` are read from the
-environment so API keys never sit in the file.
+points at another. The file is checked against a JSON schema at start-up and
+an error names the bad key (``tasks.completion.limits.timeout_s``). ``${VAR}``
+and ``${VAR:-default}`` are read from the environment *after* validation, so
+API keys never sit in the file and never appear in an error message. A provider
+whose ``base_url`` or ``api_key`` ends up empty is "unconfigured" and skipped,
+which is how the shipped chain works offline (gateway, openai, anthropic
+unconfigured -> local). The optional ``policy`` section is the admin's
+allow/block list for providers and models.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,6 +25,84 @@ import yaml
 from ..api_models import ModelRef, TaskRouting
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+TASKS = ("code_generation", "natural_language", "code_analysis", "completion", "embeddings")
+
+_LIMITS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+        "max_tokens": {"type": "integer", "minimum": 1, "maximum": 32768},
+        "latency_budget_ms": {"type": "number", "exclusiveMinimum": 0},
+    },
+}
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["providers", "tasks"],
+    "properties": {
+        "providers": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": "object",
+                "required": ["kind"],
+                "properties": {
+                    "kind": {"type": "string", "minLength": 1},
+                    "base_url": {"type": "string"},
+                    "api_key": {"type": "string"},
+                    "model": {"type": "string"},
+                    "device": {"type": "string", "enum": ["auto", "cpu", "cuda", "mps"]},
+                    "backend": {"type": "string", "enum": ["transformers", "llama_cpp"]},
+                    "max_queue": {"type": "integer", "minimum": 1, "maximum": 1024},
+                    "timeout_s": {"type": "number", "exclusiveMinimum": 0},
+                    "failure_threshold": {"type": "integer", "minimum": 1},
+                    "cooldown_s": {"type": "number", "minimum": 0},
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "api_version": {"type": "string"},
+                },
+                "additionalProperties": False,
+            },
+        },
+        "tasks": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["chain"],
+                "properties": {
+                    "chain": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["provider", "model"],
+                            "properties": {
+                                "provider": {"type": "string", "minLength": 1},
+                                "model": {"type": ["string", "number"]},
+                            },
+                        },
+                    },
+                    "limits": _LIMITS,
+                },
+            },
+        },
+        "policy": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                key: {"type": "array", "items": {"type": "string"}}
+                for key in ("allow_providers", "block_providers", "allow_models", "block_models")
+            },
+        },
+    },
+}
+
+DEFAULT_LIMITS = {"timeout_s": 120.0, "max_tokens": 512, "latency_budget_ms": 30000.0}
 
 
 def bundled_models_dir() -> Path:
@@ -45,24 +130,123 @@ class RoutingError(ValueError):
     """The routing file is unreadable or invalid; the message names the file and key."""
 
 
+@dataclass(frozen=True)
+class TaskLimits:
+    timeout_s: float
+    max_tokens: int
+    latency_budget_ms: float
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    provider: str
+    model: str
+
+
 @dataclass
 class RoutingConfig:
     source: Path
     providers: dict[str, dict[str, Any]]
     tasks: dict[str, dict[str, Any]]
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    policy: dict[str, list[str]] = field(default_factory=dict)
 
     def chains(self) -> list[TaskRouting]:
         """The chain per task, as shown by ``/status`` (no URLs, no keys)."""
         return [
             TaskRouting(
                 task=task,
-                chain=[
-                    ModelRef(provider=step["provider"], model=str(step["model"])) for step in spec["chain"]
-                ],
+                chain=[ModelRef(provider=s.provider, model=s.model) for s in self.chain(task)],
             )
-            for task, spec in self.tasks.items()
+            for task in self.tasks
         ]
+
+    def chain(self, task: str) -> list[ChainStep]:
+        spec = self.tasks.get(task)
+        if spec is None:
+            return []
+        return [ChainStep(str(s["provider"]), str(s["model"])) for s in spec["chain"]]
+
+    def limits(self, task: str) -> TaskLimits:
+        values = {**DEFAULT_LIMITS, **((self.tasks.get(task) or {}).get("limits") or {})}
+        return TaskLimits(
+            float(values["timeout_s"]), int(values["max_tokens"]), float(values["latency_budget_ms"])
+        )
+
+    def configured(self, provider: str) -> bool:
+        """Remote providers need a base URL and a key; the local one always counts as configured."""
+        spec = self.providers.get(provider) or {}
+        if spec.get("kind") == "local":
+            return True
+        return bool(spec.get("base_url")) and bool(spec.get("api_key"))
+
+    def blocked_reason(self, provider: str, model: str) -> str | None:
+        """Why the admin policy forbids this step, or None when it is allowed."""
+        policy = self.policy
+        if provider in policy.get("block_providers", []):
+            return "provider blocked by policy"
+        allow_p = policy.get("allow_providers") or []
+        if allow_p and provider not in allow_p:
+            return "provider not in the allow list"
+        names = (model, f"{provider}:{model}")
+        if any(fnmatch.fnmatchcase(n, pat) for pat in policy.get("block_models", []) for n in names):
+            return "model blocked by policy"
+        allow_m = policy.get("allow_models") or []
+        if allow_m and not any(fnmatch.fnmatchcase(n, pat) for pat in allow_m for n in names):
+            return "model not in the allow list"
+        return None
+
+
+def _where(path: Any) -> str:
+    parts: list[str] = []
+    for p in path:
+        parts.append(f"[{p}]" if isinstance(p, int) else ("." if parts else "") + str(p))
+    return "".join(parts) or "(top level)"
+
+
+def validate_routing(raw: Any, source_name: str) -> None:
+    """Raise ``RoutingError`` naming the first bad key; values are never echoed (they may be secrets)."""
+    import jsonschema
+
+    tasks = raw.get("tasks") if isinstance(raw, dict) else None
+    for name in tasks if isinstance(tasks, dict) else ():
+        if name not in TASKS:
+            raise RoutingError(
+                f"routing file {source_name}: tasks.{name} is an unknown task name "
+                f"(known: {', '.join(TASKS)})"
+            )
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))
+    if errors:
+        err = errors[0]
+        where = _where(err.absolute_path)
+        if err.validator == "additionalProperties":
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            where = f"{where}.{extra[0]}" if err.absolute_path else extra[0]
+            reason = "is not a known key"
+        elif err.validator == "required":
+            reason = f"is missing {err.message.split(' is a required')[0]}"
+        else:
+            reason = f"must satisfy '{err.validator}: {err.validator_value}'"
+        raise RoutingError(f"routing file {source_name}: {where} {reason}")
+    for task, spec in raw["tasks"].items():
+        for i, step in enumerate(spec["chain"]):
+            if step["provider"] not in raw["providers"]:
+                raise RoutingError(
+                    f"routing file {source_name}: tasks.{task}.chain[{i}].provider "
+                    f"'{step['provider']}' is not in 'providers'"
+                )
+
+
+def parse_routing(raw: Any, source: Path) -> RoutingConfig:
+    validate_routing(raw, source.name)
+    return RoutingConfig(
+        source=source,
+        providers=interpolate(raw["providers"]),
+        tasks=raw["tasks"],
+        raw=raw,
+        policy=raw.get("policy") or {},
+    )
 
 
 def load_routing(path: str | Path | None = None) -> RoutingConfig:
@@ -75,17 +259,4 @@ def load_routing(path: str | Path | None = None) -> RoutingConfig:
         raise RoutingError(f"the routing file {source.name} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise RoutingError(f"the routing file {source.name} must be a mapping with 'providers' and 'tasks'")
-    providers = raw.get("providers") or {}
-    tasks = raw.get("tasks") or {}
-    for task, spec in tasks.items():
-        chain = (spec or {}).get("chain")
-        if not isinstance(chain, list) or not chain:
-            raise RoutingError(f"tasks.{task}.chain must be a non-empty list of {{provider, model}}")
-        for i, step in enumerate(chain):
-            if not isinstance(step, dict) or "provider" not in step or "model" not in step:
-                raise RoutingError(f"tasks.{task}.chain[{i}] needs 'provider' and 'model'")
-            if step["provider"] not in providers:
-                raise RoutingError(
-                    f"tasks.{task}.chain[{i}].provider '{step['provider']}' is not in 'providers'"
-                )
-    return RoutingConfig(source=source, providers=interpolate(providers), tasks=tasks, raw=raw)
+    return parse_routing(raw, source)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import conversations, monitor, openapi, plugins, projects, status, tasks, voice, ws
+from . import conversations, generate, monitor, openapi, plugins, projects, status, tasks, voice, ws
 
 API_PREFIX = "/nexus/api/v1"
 
@@ -20,4 +20,5 @@ def all_handlers() -> list[tuple[str, Any]]:
         *plugins.default_handlers,
         *monitor.default_handlers,
         *voice.default_handlers,
+        *generate.default_handlers,
     ]

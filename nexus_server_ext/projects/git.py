@@ -211,8 +211,8 @@ class DiffSummaryWriter:
 class RouterCommitMessageWriter:
     """Asks the AI engine's router when there is one (``services.router``), else the summary writer.
 
-    The router is expected to offer ``async generate_text(task: str, prompt: str) -> str``;
-    any failure falls back to the deterministic summary so a commit is never blocked on the model.
+    The message comes from the ``code_analysis`` chain; any failure falls back to the deterministic
+    summary so a commit is never blocked on the model.
     """
 
     def __init__(self, services: Any, fallback: CommitMessageWriter | None = None) -> None:
@@ -221,14 +221,16 @@ class RouterCommitMessageWriter:
 
     async def write(self, diff: str, changes: list[tuple[int, int, str]]) -> str:
         router = getattr(self.services, "router", None)
-        generate = getattr(router, "generate_text", None)
-        if generate is not None:
+        if router is not None:
+            from ..ai.types import ChatMessage
+
             prompt = (
                 "Write a git commit message (a subject line under 72 characters, a blank line, then a "
                 "short body) for this diff:\n\n" + diff[:12000]
             )
             try:
-                text = str(await generate("commit_message", prompt)).strip()
+                meta = await router.generate("code_analysis", [ChatMessage("user", prompt)], max_tokens=96)
+                text = meta.text.strip()
                 if text:
                     return text
             except Exception:

@@ -79,6 +79,12 @@ EXAMPLES: dict[tuple[str, str], tuple[Any, int]] = {
     ("/nexus/api/v1/voice/interpret", "post"): ({"text": "save the notebook"}, 200),
     ("/nexus/api/v1/voice/profile", "get"): (None, 200),
     ("/nexus/api/v1/voice/profile", "put"): ({"vocabulary": ["polars"]}, 200),
+    ("/nexus/api/v1/generate", "post"): (
+        {"prompt": "Say hi.", "task": "natural_language", "max_tokens": 2},
+        200,
+    ),
+    ("/nexus/api/v1/complete", "post"): ({"prefix": "x = ", "max_tokens": 2}, 200),
+    ("/nexus/api/v1/models", "get"): (None, 200),
 }
 
 
@@ -180,8 +186,9 @@ async def test_no_credentials_is_403_and_does_no_work(
 
 @pytest.mark.parametrize("case", sorted(EXAMPLES), ids=lambda c: f"{c[1]}:{c[0]}")
 async def test_permitted_user_succeeds(
-    case: tuple[str, str], jp_fetch: Any, jp_ws_fetch: Any, nexus_services: Any
+    case: tuple[str, str], jp_fetch: Any, jp_ws_fetch: Any, nexus_services: Any, local_engine: Any
 ) -> None:
+    # local_engine: the AI routes answer with the real model, loaded once per session beforehand
     path, verb = case
     values = await targets(nexus_services, await new_conversation(jp_fetch))
     body, expected = EXAMPLES[case]

@@ -1,0 +1,43 @@
+"""The provider contract: stream text for a ``GenerationRequest`` from one configured backend."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator
+from typing import Any, ClassVar
+
+from ..types import Delta, GenerationRequest, Usage
+
+
+class Provider(ABC):
+    """One entry of the routing file's ``providers`` section.
+
+    ``stream`` yields ``Delta`` chunks then exactly one ``Usage``, and raises
+    ``ProviderError`` (with a message free of URLs and keys) on any failure,
+    including a stream that ends early or is malformed: the router relies on
+    that to fall back cleanly.
+    """
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, name: str, spec: dict[str, Any]) -> None:
+        self.name = name
+        self.spec = spec
+
+    def configured(self) -> bool:
+        """Remote providers need a base URL and a key; without them they are skipped, not failed."""
+        return bool(self.spec.get("base_url")) and bool(self.spec.get("api_key"))
+
+    @abstractmethod
+    def stream(self, model: str, request: GenerationRequest) -> AsyncGenerator[Delta | Usage, None]: ...
+
+    async def prepare(self) -> None:
+        """Get ready to answer (load weights); not counted against the task's timeout."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """Live state for ``/models`` and ``/status`` (never a URL or key)."""
+        return {"configured": self.configured()}
+
+    async def aclose(self) -> None:
+        return None

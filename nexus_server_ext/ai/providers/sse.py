@@ -1,0 +1,52 @@
+"""Server-sent events over httpx, shared by the OpenAI and Anthropic providers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from ..types import ProviderError
+
+
+def http_error(provider: str, exc: BaseException) -> ProviderError:
+    """A ``ProviderError`` for a transport failure, naming the failure but never the URL or key."""
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError(f"{provider}: timed out ({type(exc).__name__})", status=504)
+    if isinstance(exc, httpx.ConnectError):
+        return ProviderError(f"{provider}: cannot connect", status=502)
+    if isinstance(exc, httpx.HTTPError):
+        return ProviderError(f"{provider}: connection failed ({type(exc).__name__})", status=502)
+    return ProviderError(f"{provider}: {type(exc).__name__}", status=502)
+
+
+async def check_status(provider: str, response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        await response.aread()
+        hint = " (rate limited)" if response.status_code == 429 else ""
+        raise ProviderError(f"{provider}: HTTP {response.status_code}{hint}", status=response.status_code)
+
+
+async def sse_events(provider: str, response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
+    """(event name, parsed JSON data) per event; ``("done", None)`` for OpenAI's ``[DONE]``."""
+    event = "message"
+    async for line in response.aiter_lines():
+        if not line:
+            event = "message"
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "event":
+            event = value
+        elif field == "data":
+            if value.strip() == "[DONE]":
+                yield "done", None
+                continue
+            try:
+                yield event, json.loads(value)
+            except ValueError:
+                raise ProviderError(f"{provider}: malformed stream (data is not JSON)", status=502) from None

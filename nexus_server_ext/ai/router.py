@@ -1,0 +1,262 @@
+"""``ModelRouter``: walk a task's chain (primary -> fallback -> local) until a model answers.
+
+The router is the one place that knows about health: it skips unconfigured
+providers, steps blocked by the admin policy and providers whose circuit
+breaker is open; it enforces the task's timeout; and it turns a failure
+part-way through a stream into a ``Restart`` event, so a client that shows
+tokens as they arrive can wipe them and never shows a mix of two models.
+
+The public API the chat core, the magics and the gateway use::
+
+    async for event in router.stream("natural_language", messages, max_tokens=200):
+        match event:  # Delta(text) | Restart(...) | Done(meta)
+            ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, Iterable
+from contextlib import aclosing
+from typing import Any
+
+from .health import ProviderHealth
+from .providers import Provider, build_providers
+from .routing import ChainStep, RoutingConfig
+from .types import (
+    ChatMessage,
+    Delta,
+    Done,
+    Event,
+    GenerationMeta,
+    GenerationRequest,
+    NoModelAvailable,
+    ProviderError,
+    Restart,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ModelRouter:
+    def __init__(
+        self,
+        routing: RoutingConfig,
+        providers: dict[str, Provider] | None = None,
+        *,
+        failure_threshold: int = 3,
+        cooldown_s: float = 30.0,
+    ) -> None:
+        self.routing = routing
+        self.providers = providers if providers is not None else build_providers(routing.providers)
+        self.health: dict[str, ProviderHealth] = {
+            name: ProviderHealth(
+                int(routing.providers.get(name, {}).get("failure_threshold") or failure_threshold),
+                float(routing.providers.get(name, {}).get("cooldown_s", cooldown_s)),
+            )
+            for name in self.providers
+        }
+
+    # -- the chain ----------------------------------------------------------------------------------
+    def step_state(self, step: ChainStep) -> str:
+        """usable | unconfigured | blocked | unknown_provider | circuit_open (without taking a trial)."""
+        provider = self.providers.get(step.provider)
+        if provider is None:
+            return "unknown_provider"
+        if self.routing.blocked_reason(step.provider, step.model):
+            return "blocked"
+        if not provider.configured():
+            return "unconfigured"
+        if self.health[step.provider].state == "open":
+            return "circuit_open"
+        return "usable"
+
+    def usable_chain(self, task: str, exclude: Iterable[str] = ()) -> list[ChainStep]:
+        skip = set(exclude)
+        return [
+            s for s in self.routing.chain(task) if s.provider not in skip and self.step_state(s) == "usable"
+        ]
+
+    # -- streaming ----------------------------------------------------------------------------------
+    async def stream(
+        self,
+        task: str,
+        messages: list[ChatMessage] | None = None,
+        *,
+        prompt: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+        exclude: Iterable[str] = (),
+        path: list[dict[str, Any]] | None = None,
+        chain: list[ChainStep] | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        """Events for one answer: ``Delta``s, a ``Restart`` per mid-stream failure, then one ``Done``.
+
+        Raises ``NoModelAvailable`` when every step failed or was skipped. ``exclude`` names providers
+        not to use (the pipeline's "fall back after invalid output"); ``path`` accumulates what
+        happened to each step, so a caller can record the whole route across several calls;
+        ``chain`` replaces the task's chain (the gateway serving one model directly) but keeps its limits.
+        """
+        limits = self.routing.limits(task)
+        request = GenerationRequest(
+            messages=list(messages or []),
+            prompt=prompt,
+            max_tokens=min(max_tokens or limits.max_tokens, limits.max_tokens),
+            temperature=temperature,
+            stop=list(stop or []),
+        )
+        path = path if path is not None else []
+        skip = set(exclude)
+        full = chain if chain is not None else self.routing.chain(task)
+        steps = [s for s in full if s.provider not in skip]
+        for index, step in enumerate(steps):
+            state = self.step_state(step)
+            if state == "usable" and not self.health[step.provider].allow():
+                state = "circuit_open"
+            if state != "usable":
+                path.append({"provider": step.provider, "model": step.model, "outcome": state})
+                continue
+            health = self.health[step.provider]
+            try:
+                await self.providers[step.provider].prepare()
+            except ProviderError as exc:
+                health.record_failure(str(exc))
+                path.append(
+                    {"provider": step.provider, "model": step.model, "outcome": "error", "error": str(exc)}
+                )
+                continue
+            except BaseException:
+                health.release_trial()
+                raise
+            started = time.perf_counter()
+            ttft: float | None = None
+            text: list[str] = []
+            usage = Usage()
+            try:
+                async with aclosing(self.providers[step.provider].stream(step.model, request)) as items:
+                    deadline = started + limits.timeout_s
+                    while True:
+                        remaining = deadline - time.perf_counter()
+                        if remaining <= 0:
+                            raise ProviderError(
+                                f"{step.provider}: timed out after {limits.timeout_s:g} s", status=504
+                            )
+                        try:
+                            item = await asyncio.wait_for(items.__anext__(), remaining)
+                        except StopAsyncIteration:
+                            raise ProviderError(f"{step.provider}: the stream ended without usage") from None
+                        except asyncio.TimeoutError:
+                            raise ProviderError(
+                                f"{step.provider}: timed out after {limits.timeout_s:g} s", status=504
+                            ) from None
+                        if isinstance(item, Usage):
+                            usage = item
+                            break
+                        if ttft is None:
+                            ttft = (time.perf_counter() - started) * 1000
+                        text.append(item.text)
+                        yield Delta(item.text)
+            except ProviderError as exc:
+                health.record_failure(str(exc))
+                path.append(
+                    {"provider": step.provider, "model": step.model, "outcome": "error", "error": str(exc)}
+                )
+                log.warning("NEXUS %s: %s/%s failed: %s", task, step.provider, step.model, exc)
+                if text:
+                    following = self._next_usable(steps[index + 1 :])
+                    yield Restart(
+                        step.provider,
+                        step.model,
+                        str(exc),
+                        following.provider if following else "",
+                        following.model if following else "",
+                    )
+                continue
+            except BaseException:  # the client went away (cancel / close): no verdict on the provider
+                health.release_trial()
+                raise
+            latency = (time.perf_counter() - started) * 1000
+            if usage.finish_reason == "cancelled":
+                health.release_trial()
+            else:
+                health.record_success(latency, ttft)
+            path.append({"provider": step.provider, "model": step.model, "outcome": "ok"})
+            _record_metrics(task, step, path, ttft, latency, usage)
+            yield Done(
+                GenerationMeta(
+                    provider=step.provider,
+                    model=step.model,
+                    text="".join(text),
+                    tokens_in=usage.tokens_in,
+                    tokens_out=usage.tokens_out,
+                    ttft_ms=ttft,
+                    latency_ms=latency,
+                    finish_reason=usage.finish_reason,
+                    fallback_path=path,
+                )
+            )
+            return
+        raise NoModelAvailable(task, path)
+
+    def _next_usable(self, steps: list[ChainStep]) -> ChainStep | None:
+        return next((s for s in steps if self.step_state(s) == "usable"), None)
+
+    async def generate(
+        self, task: str, messages: list[ChatMessage] | None = None, **kwargs: Any
+    ) -> GenerationMeta:
+        """The whole answer at once (the text of the model that finished, never a mix)."""
+        async with aclosing(self.stream(task, messages, **kwargs)) as events:
+            async for event in events:
+                if isinstance(event, Done):
+                    return event.meta
+        raise NoModelAvailable(
+            task, kwargs.get("path") or []
+        )  # pragma: no cover - stream always ends in Done
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The chain per task with each step's state and its provider's health (for ``/models``)."""
+        out = []
+        for task in self.routing.tasks:
+            limits = self.routing.limits(task)
+            chain = []
+            for step in self.routing.chain(task):
+                provider = self.providers.get(step.provider)
+                snap = self.health[step.provider].snapshot() if step.provider in self.health else None
+                chain.append(
+                    {
+                        "provider": step.provider,
+                        "model": step.model,
+                        "kind": provider.kind if provider else "unknown",
+                        "state": self.step_state(step),
+                        "health": snap,
+                        "detail": provider.describe() if provider else {},
+                    }
+                )
+            out.append({"task": task, "limits": limits, "chain": chain})
+        return out
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            await provider.aclose()
+
+
+def _record_metrics(
+    task: str,
+    step: ChainStep,
+    path: list[dict[str, Any]],
+    ttft_ms: float | None,
+    latency_ms: float,
+    usage: Usage,
+) -> None:
+    """Feed the performance monitor: TTFT and speed of the model that answered, and any fallback to it."""
+    from ..metrics import record_fallback, record_generation
+
+    generating_s = max(latency_ms - (ttft_ms or 0.0), 1.0) / 1000
+    record_generation(step.model, (ttft_ms or latency_ms) / 1000, usage.tokens_out / generating_s)
+    failed = [p for p in path[:-1] if p.get("outcome") == "error"]
+    if failed:
+        record_fallback(task, failed[-1]["model"], step.model)

@@ -1,0 +1,103 @@
+"""The vocabulary shared by providers, the router, the pipeline and the gateway.
+
+A provider turns a ``GenerationRequest`` into a stream of ``Delta`` chunks and
+one final ``Usage``; the router turns those into the client-facing events
+``Delta`` / ``Restart`` / ``Done``. Plain dataclasses: cheap to import, and the
+chat core, the magics and the gateway all speak them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass
+class GenerationRequest:
+    """One call to one model. ``prompt`` (raw continuation) is used instead of ``messages`` when set."""
+
+    messages: list[ChatMessage] = field(default_factory=list)
+    prompt: str | None = None
+    max_tokens: int = 256
+    temperature: float = 0.0
+    stop: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of generated text."""
+
+    text: str
+    type: Literal["delta"] = "delta"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The last item of a provider stream: token counts and why generation stopped."""
+
+    tokens_in: int = 0
+    tokens_out: int = 0
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class Restart:
+    """The model that was streaming failed; discard the text received so far, the answer restarts."""
+
+    failed_provider: str
+    failed_model: str
+    reason: str
+    next_provider: str
+    next_model: str
+    type: Literal["restart"] = "restart"
+
+
+@dataclass
+class GenerationMeta:
+    provider: str
+    model: str
+    text: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    ttft_ms: float | None = None
+    latency_ms: float = 0.0
+    finish_reason: str = "stop"
+    fallback_path: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Done:
+    meta: GenerationMeta
+    type: Literal["done"] = "done"
+
+
+Event = Delta | Restart | Done
+
+
+class ProviderError(RuntimeError):
+    """A model failed to answer. The message is safe to show: no URL, no key, no upstream body."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NoModelAvailable(RuntimeError):
+    """Every model in the chain failed or was skipped; ``path`` says what happened to each."""
+
+    def __init__(self, task: str, path: list[dict[str, Any]]) -> None:
+        steps = "; ".join(f"{p['provider']}/{p['model']}: {p.get('error') or p['outcome']}" for p in path)
+        super().__init__(f"no model could answer the {task} request ({steps or 'the chain is empty'})")
+        self.task = task
+        self.path = path

@@ -1,0 +1,338 @@
+"""The NEXUS model gateway: an OpenAI-compatible API over the same router and local engine.
+
+A JupyterHub deployment runs one per GPU node; user servers point their
+``gateway`` provider at it. Because it speaks the OpenAI protocol, vLLM (or any
+compatible server) can replace it without touching the user servers.
+
+Model ids: ``nexus-local`` (and each local provider's chain label) is the
+local engine directly; a task name (``code_generation``, ``completion``, ...)
+is that task's chain, minus the ``gateway`` provider itself so a gateway never
+calls itself. Nothing heavy is imported until a request needs a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+import uuid
+from contextlib import aclosing
+from typing import Any
+
+from tornado import web
+
+from ..ai.router import ModelRouter
+from ..ai.routing import ChainStep
+from ..ai.types import ChatMessage, Delta, Done, NoModelAvailable, Restart
+
+MAX_BODY = 1024 * 1024
+
+
+class GatewayError(Exception):
+    def __init__(
+        self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+    ):
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code = status, message, kind, code
+
+
+class Gateway:
+    """What the handlers share: the router, the token, and the model-id table."""
+
+    def __init__(self, router: ModelRouter, token: str, self_provider: str = "gateway") -> None:
+        self.router = router
+        self.token = token
+        self.exclude = {self_provider}
+        self.created = int(time.time())
+        local = [n for n, p in router.providers.items() if p.kind == "local"]
+        self.direct: dict[str, ChainStep] = {}
+        if local:
+            self.direct["nexus-local"] = ChainStep(local[0], "nexus-local")
+            for task in router.routing.tasks:
+                for step in router.routing.chain(task):
+                    if step.provider in local and task != "embeddings":
+                        self.direct.setdefault(step.model, step)
+
+    def model_ids(self) -> list[str]:
+        tasks = [t for t in self.router.routing.tasks if t != "embeddings"]
+        return [*self.direct, *tasks]
+
+    def route(self, model: str, default_task: str) -> tuple[str, list[ChainStep] | None]:
+        if model in self.direct:
+            return default_task, [self.direct[model]]
+        if model in self.router.routing.tasks and model != "embeddings":
+            return model, None
+        raise GatewayError(404, f"The model '{model}' does not exist here.", code="model_not_found")
+
+
+class GatewayHandler(web.RequestHandler):
+    gateway: Gateway
+
+    def initialize(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def check_xsrf_cookie(self) -> None:  # bearer-token API, no cookies
+        return None
+
+    def prepare(self) -> None:
+        header = self.request.headers.get("Authorization", "")
+        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        if not given or not hmac.compare_digest(given.encode(), self.gateway.token.encode()):
+            self.fail(
+                GatewayError(
+                    401,
+                    "Missing or wrong API key (send 'Authorization: Bearer <token>').",
+                    code="invalid_api_key",
+                )
+            )
+
+    def fail(self, err: GatewayError) -> None:
+        self.set_status(err.status)
+        self.set_header("Content-Type", "application/json")
+        self.finish({"error": {"message": err.message, "type": err.kind, "param": None, "code": err.code}})
+
+    def body(self) -> dict[str, Any]:
+        if len(self.request.body) > MAX_BODY:
+            raise GatewayError(413, "The request body is too large.")
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise GatewayError(400, "The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise GatewayError(400, "The request body must be a JSON object.")
+        return data
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.fail(GatewayError(status_code, "The gateway hit an unexpected problem.", "server_error"))
+
+
+def _int(data: dict[str, Any], *keys: str, default: int) -> int:
+    for key in keys:
+        if data.get(key) is not None:
+            value = data[key]
+            if not isinstance(value, int) or value < 1:
+                raise GatewayError(400, f"'{key}' must be a positive integer.")
+            return value
+    return default
+
+
+def _params(data: dict[str, Any]) -> dict[str, Any]:
+    temperature = data.get("temperature", 0.0)
+    if temperature is None:
+        temperature = 0.0
+    if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+        raise GatewayError(400, "'temperature' must be a number between 0 and 2.")
+    stop = data.get("stop") or []
+    stop = [stop] if isinstance(stop, str) else stop
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+        raise GatewayError(400, "'stop' must be a string or a list of strings.")
+    return {
+        "max_tokens": _int(data, "max_completion_tokens", "max_tokens", default=256),
+        "temperature": float(temperature),
+        "stop": stop,
+    }
+
+
+class ModelsHandler(GatewayHandler):
+    async def get(self) -> None:
+        g = self.gateway
+        data = [
+            {"id": m, "object": "model", "created": g.created, "owned_by": "nexus"} for m in g.model_ids()
+        ]
+        self.finish({"object": "list", "data": data})
+
+
+class GenerationHandler(GatewayHandler):
+    """``/v1/chat/completions`` and ``/v1/completions``: one streaming core, two envelopes."""
+
+    chat = True
+
+    def _request(self, data: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(data.get("model"), str):
+            raise GatewayError(400, "'model' is required.")
+        if self.chat:
+            messages = data.get("messages")
+            if not isinstance(messages, list) or not messages:
+                raise GatewayError(400, "'messages' must be a non-empty list.")
+            try:
+                parsed = [ChatMessage(m["role"], _content(m.get("content"))) for m in messages]
+            except (KeyError, TypeError):
+                raise GatewayError(400, "Each message needs a 'role' and a 'content'.") from None
+            if any(m.role not in ("system", "user", "assistant") for m in parsed):
+                raise GatewayError(400, "Message roles must be system, user or assistant.")
+            return {"messages": parsed}
+        prompt = data.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1:
+            prompt = prompt[0]
+        if not isinstance(prompt, str):
+            raise GatewayError(400, "'prompt' must be a string.")
+        return {"prompt": prompt}
+
+    async def post(self) -> None:
+        try:
+            data = self.body()
+            inputs = self._request(data)
+            params = _params(data)
+            task, chain = self.gateway.route(data["model"], "natural_language")
+        except GatewayError as err:
+            return self.fail(err)
+        events = self.gateway.router.stream(
+            task, exclude=self.gateway.exclude, chain=chain, **inputs, **params
+        )
+        ident = ("chatcmpl-" if self.chat else "cmpl-") + uuid.uuid4().hex[:24]
+        if data.get("stream"):
+            usage = bool((data.get("stream_options") or {}).get("include_usage"))
+            await self._stream(events, ident, data["model"], usage)
+        else:
+            await self._whole(events, ident, data["model"])
+
+    def _choice(self, text: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
+        if not self.chat:
+            return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+        delta: dict[str, Any] = {"role": "assistant"} if first else {}
+        if text is not None:
+            delta["content"] = text
+        return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+
+    def _chunk(self, ident: str, model: str, choices: list[Any], usage: Any = None) -> str:
+        obj = "chat.completion.chunk" if self.chat else "text_completion"
+        chunk = {"id": ident, "object": obj, "created": int(time.time()), "model": model, "choices": choices}
+        if usage is not None:
+            chunk["usage"] = usage
+        return f"data: {json.dumps(chunk)}\n\n"
+
+    async def _stream(self, events: Any, ident: str, model: str, include_usage: bool) -> None:
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        first = True
+        async with aclosing(events) as items:
+            try:
+                async for event in items:
+                    if isinstance(event, Delta):
+                        self.write(self._chunk(ident, model, [self._choice(event.text, None, first)]))
+                        first = False
+                        await self.flush()
+                    elif isinstance(event, Restart):
+                        # OpenAI streams cannot take text back: end with an error so the client falls back.
+                        self.write(_sse_error("the model failed mid-answer"))
+                        self.finish()
+                        return
+                    elif isinstance(event, Done):
+                        meta = event.meta
+                        finish = "length" if meta.finish_reason == "length" else "stop"
+                        self.write(
+                            self._chunk(
+                                ident, model, [self._choice(None if self.chat else "", finish, first)]
+                            )
+                        )
+                        if include_usage:
+                            self.write(self._chunk(ident, model, [], _usage(meta)))
+                        self.write("data: [DONE]\n\n")
+                        self.finish()
+                        return
+            except NoModelAvailable:
+                self.write(_sse_error("no model could answer"))
+                self.finish()
+            except (asyncio.CancelledError, web.iostream.StreamClosedError):
+                return None
+
+    async def _whole(self, events: Any, ident: str, model: str) -> None:
+        meta = None
+        try:
+            async with aclosing(events) as items:
+                async for event in items:
+                    if isinstance(event, Done):
+                        meta = event.meta
+        except NoModelAvailable as exc:
+            return self.fail(GatewayError(503, str(exc), "server_error", "no_model_available"))
+        assert meta is not None
+        finish = "length" if meta.finish_reason == "length" else "stop"
+        if self.chat:
+            choice: dict[str, Any] = {
+                "index": 0,
+                "message": {"role": "assistant", "content": meta.text},
+                "finish_reason": finish,
+                "logprobs": None,
+            }
+        else:
+            choice = {"index": 0, "text": meta.text, "finish_reason": finish, "logprobs": None}
+        obj = "chat.completion" if self.chat else "text_completion"
+        self.finish(
+            {
+                "id": ident,
+                "object": obj,
+                "created": int(time.time()),
+                "model": model,
+                "choices": [choice],
+                "usage": _usage(meta),
+            }
+        )
+
+
+class CompletionsHandler(GenerationHandler):
+    chat = False
+
+
+class EmbeddingsHandler(GatewayHandler):
+    async def post(self) -> None:
+        from ..ai.embeddings import MAX_INPUTS, get_embedder
+
+        try:
+            data = self.body()
+            texts = data.get("input")
+            texts = [texts] if isinstance(texts, str) else texts
+            if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+                raise GatewayError(400, "'input' must be a string or a non-empty list of strings.")
+            if len(texts) > MAX_INPUTS:
+                raise GatewayError(400, f"'input' may hold at most {MAX_INPUTS} strings.")
+        except GatewayError as err:
+            return self.fail(err)
+        embedder = get_embedder()
+        array = await embedder.embed(texts)
+        tokens = await asyncio.to_thread(embedder.count_tokens, texts)
+        vectors = array.tolist()
+        self.finish(
+            {
+                "object": "list",
+                "model": data.get("model") or embedder.name,
+                "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+
+def _content(content: Any) -> str:
+    """OpenAI content: a string, or a list of parts of which NEXUS reads the text ones."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    if content is None:
+        return ""
+    raise TypeError("content")
+
+
+def _sse_error(message: str) -> str:
+    return f"data: {json.dumps({'error': {'message': message, 'type': 'server_error'}})}\n\n"
+
+
+def _usage(meta: Any) -> dict[str, int]:
+    return {
+        "prompt_tokens": meta.tokens_in,
+        "completion_tokens": meta.tokens_out,
+        "total_tokens": meta.tokens_in + meta.tokens_out,
+    }
+
+
+def make_app(router: ModelRouter, token: str) -> web.Application:
+    gateway = Gateway(router, token)
+    args = {"gateway": gateway}
+    return web.Application(
+        [
+            (r"/v1/models", ModelsHandler, args),
+            (r"/v1/chat/completions", GenerationHandler, args),
+            (r"/v1/completions", CompletionsHandler, args),
+            (r"/v1/embeddings", EmbeddingsHandler, args),
+        ]
+    )

@@ -1,0 +1,159 @@
+"""``/generate``, ``/complete`` and ``/models``: the AI pipeline over REST.
+
+Thin handlers: parse, rate-limit, call ``AIPipeline``, reply. Which model
+answers is decided by the routing file alone; a request can never name a
+provider URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ..ai.pipeline import AIPipeline
+from ..ai.types import NoModelAvailable
+from ..api_models import (
+    ChainStepOut,
+    CompleteReply,
+    CompleteRequest,
+    GenerateReply,
+    GenerateRequest,
+    ModelsReply,
+    ProviderHealthOut,
+    RouteStep,
+    TaskChainOut,
+    TaskLimitsOut,
+)
+from ..errors import NexusError
+from .base import NexusHandler, Operation
+
+
+class AIHandler(NexusHandler):
+    def pipeline(self) -> AIPipeline:
+        pipeline = self.nexus.pipeline
+        if pipeline is None:
+            raise NexusError(
+                503, "unavailable", "The model routing file is invalid; see /status for the key to fix."
+            )
+        return pipeline
+
+
+def no_model(exc: NoModelAvailable) -> NexusError:
+    return NexusError(503, "no_model_available", str(exc))
+
+
+class GenerateHandler(AIHandler):
+    auth_resource = "nexus:generate"
+    operations = {
+        "post": Operation(
+            "Generate code and an explanation for a prompt, through the task's model chain.",
+            request=GenerateRequest,
+            response=GenerateReply,
+            max_body_bytes=256 * 1024,
+            rate_limited=True,
+        )
+    }
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.read_model(GenerateRequest)
+        self.check_rate_limit()
+        try:
+            result = await self.pipeline().generate(
+                body.task,
+                body.prompt,
+                context=body.context.model_dump(exclude_none=True),
+                language=body.language,
+                max_tokens=body.max_tokens,
+                user_id=await self.user_id(),
+            )
+        except NoModelAvailable as exc:
+            raise no_model(exc) from None
+        data = asdict(result)
+        data.pop("error")
+        data["fallback_path"] = [RouteStep(**p) for p in result.fallback_path]
+        self.write_model(GenerateReply(**data))
+
+
+class CompleteHandler(AIHandler):
+    auth_resource = "nexus:complete"
+    operations = {
+        "post": Operation(
+            "An inline completion for the text around the cursor.",
+            request=CompleteRequest,
+            response=CompleteReply,
+            max_body_bytes=256 * 1024,
+            rate_limited=True,
+        )
+    }
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.read_model(CompleteRequest)
+        self.check_rate_limit(0.25)  # completions are small and frequent
+        if not body.prefix.strip():
+            raise NexusError(
+                400, "invalid_request", "prefix: there is nothing before the cursor to complete."
+            )
+        try:
+            result = await self.pipeline().complete(
+                body.prefix,
+                body.suffix,
+                language=body.language,
+                path=body.path,
+                max_tokens=body.max_tokens,
+                user_id=await self.user_id(),
+            )
+        except NoModelAvailable as exc:
+            raise no_model(exc) from None
+        self.write_model(CompleteReply(**asdict(result)))
+
+
+class ModelsHandler(AIHandler):
+    auth_resource = "nexus:models"
+    operations = {
+        "get": Operation(
+            "The model chain per task with each provider's state, circuit breaker, latency and limits.",
+            response=ModelsReply,
+        )
+    }
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        router = self.pipeline().router
+        tasks = []
+        for entry in router.describe():
+            chain = []
+            for step in entry["chain"]:
+                detail = step["detail"]
+                engine = (
+                    {k: v for k, v in detail.items() if k != "configured"}
+                    if step["kind"] == "local"
+                    else None
+                )
+                chain.append(
+                    ChainStepOut(
+                        provider=step["provider"],
+                        model=step["model"],
+                        kind=step["kind"],
+                        state=step["state"],
+                        health=ProviderHealthOut(**asdict(step["health"])) if step["health"] else None,
+                        engine=engine,
+                    )
+                )
+            tasks.append(
+                TaskChainOut(task=entry["task"], limits=TaskLimitsOut(**asdict(entry["limits"])), chain=chain)
+            )
+        self.write_model(ModelsReply(tasks=tasks))
+
+
+default_handlers = [
+    (r"/nexus/api/v1/generate", GenerateHandler),
+    (r"/nexus/api/v1/complete", CompleteHandler),
+    (r"/nexus/api/v1/models", ModelsHandler),
+]

@@ -1,0 +1,128 @@
+"""Fixtures for the AI engine: local HTTP servers speaking the OpenAI and Anthropic streaming
+protocols (stand-ins for paid cloud APIs only)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.testing import bind_unused_port
+
+
+class FakeOpenAI(web.RequestHandler):
+    """``/v1/chat/completions`` whose behaviour the test sets: ok, 500, 429, break (mid-stream), malformed."""
+
+    def initialize(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+    def check_xsrf_cookie(self) -> None:
+        return None
+
+    async def post(self, _path: str) -> None:
+        self.state["calls"] += 1
+        self.state["last_auth"] = self.request.headers.get("Authorization")
+        self.state["last_body"] = json.loads(self.request.body)
+        mode = self.state["mode"]
+        if mode in ("500", "429"):
+            self.set_status(int(mode))
+            if mode == "429":
+                self.set_header("Retry-After", "5")
+            self.finish({"error": {"message": "upstream trouble"}})
+            return
+        self.set_header("Content-Type", "text/event-stream")
+        if mode == "malformed":
+            self.write("data: {not json\n\n")
+            self.finish()
+            return
+        for piece in ("BROKEN ", "TEXT "):
+            chunk = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            self.write(f"data: {json.dumps(chunk)}\n\n")
+            await self.flush()
+        if mode == "break":  # the connection ends without [DONE]
+            self.finish()
+            return
+        usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+        self.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n")
+        self.write("data: [DONE]\n\n")
+        self.finish()
+
+
+class FakeAnthropic(web.RequestHandler):
+    """``/v1/messages`` speaking the Messages streaming protocol."""
+
+    def initialize(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+    def check_xsrf_cookie(self) -> None:
+        return None
+
+    async def post(self, _path: str) -> None:
+        self.state["calls"] += 1
+        self.state["last_headers"] = dict(self.request.headers)
+        self.state["last_body"] = json.loads(self.request.body)
+        if self.state.get("anthropic_mode") == "500":
+            self.set_status(529)
+            self.finish({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
+            return
+        self.set_header("Content-Type", "text/event-stream")
+        events: list[tuple[str, dict[str, Any]]] = [
+            (
+                "message_start",
+                {"type": "message_start", "message": {"id": "m1", "usage": {"input_tokens": 11}}},
+            ),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
+            ("ping", {"type": "ping"}),
+        ]
+        for piece in ("def add(a, b):", "\n    return a + b"):
+            events.append(
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": piece},
+                    },
+                )
+            )
+        events += [
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn"},
+                    "usage": {"output_tokens": 9},
+                },
+            ),
+        ]
+        if self.state.get("anthropic_mode") != "break":
+            events.append(("message_stop", {"type": "message_stop"}))
+        for name, data in events:
+            self.write(f"event: {name}\ndata: {json.dumps(data)}\n\n")
+            await self.flush()
+        self.finish()
+
+
+@pytest.fixture
+def fake_server(jp_asyncio_loop: Any) -> Iterator[dict[str, Any]]:
+    """A local server with both fakes; ``state['mode']`` picks the behaviour, ``state['url']`` its root."""
+    state: dict[str, Any] = {"mode": "ok", "calls": 0}
+    app = web.Application(
+        [
+            (r"/v1/(chat/completions|completions)", FakeOpenAI, {"state": state}),
+            (r"/(v1/messages)", FakeAnthropic, {"state": state}),
+        ]
+    )
+    sock, port = bind_unused_port()
+    server = HTTPServer(app)
+    server.add_sockets([sock])
+    state["url"] = f"http://127.0.0.1:{port}"
+    yield state
+    server.stop()

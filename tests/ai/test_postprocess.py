@@ -1,0 +1,30 @@
+"""Post-processing: code extraction, validation and inline-completion clean-up."""
+
+from __future__ import annotations
+
+from nexus_server_ext.ai.postprocess import clean_completion, extract_code, validate_code
+
+
+def test_extracts_the_python_block_and_the_prose() -> None:
+    text = "Sure!\n```python\ndef f():\n    return 1\n```\nIt returns one.\n```bash\nls\n```"
+    answer = extract_code(text)
+    assert answer.code == "def f():\n    return 1\n"
+    assert "It returns one." in answer.explanation and "def f" not in answer.explanation
+    assert validate_code(answer) is None
+
+
+def test_unfenced_code_and_invalid_code() -> None:
+    assert extract_code("x = 1\nprint(x)").code == "x = 1\nprint(x)\n"
+    bad = extract_code("```python\ndef f(:\n```")
+    assert "line 1" in (validate_code(bad) or "")
+    assert validate_code(extract_code("I cannot help with that.")) == "the answer contains no code"
+
+
+def test_completion_drops_chatter_repeats_and_the_suffix() -> None:
+    prefix = "def area(r):\n    return "
+    assert clean_completion("Here is the completion:\n3.14 * r * r", prefix, "") == "3.14 * r * r"
+    assert clean_completion("    return 3.14 * r * r", prefix, "") == "3.14 * r * r"
+    suffix = "\n\nprint(area(2))\n"
+    assert clean_completion("3.14 * r ** 2\nprint(area(2))", prefix, suffix) == "3.14 * r ** 2"
+    assert clean_completion("```python\nx + 1\n```", "y = ", "") == "x + 1"
+    assert clean_completion("a = 1\n\n# unrelated", "", "") == "a = 1"
