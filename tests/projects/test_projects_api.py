@@ -21,6 +21,23 @@ async def create(jp_fetch: Any, **body: Any) -> dict[str, Any]:
     return json.loads(r.body)
 
 
+@pytest.fixture
+def jp_server_config(nexus_data_dir: Path, tmp_path: Path) -> dict[str, Any]:
+    """Routing whose code_analysis chain has no usable model, so commit messages use the summary."""
+    import yaml
+
+    from nexus_server_ext.ai.routing import default_routing_file
+
+    routing = yaml.safe_load(default_routing_file().read_text())
+    routing["tasks"]["code_analysis"]["chain"] = [{"provider": "gateway", "model": "nexus-local"}]
+    path = tmp_path / "routing.yaml"
+    path.write_text(yaml.safe_dump(routing))
+    return {
+        "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
+        "NexusApp": {"data_dir": str(nexus_data_dir), "routing_file": str(path)},
+    }
+
+
 async def test_data_analysis_project_from_template_with_git(jp_fetch: Any, jp_root_dir: Path) -> None:
     created = await create(jp_fetch, name="Sales Study", template="data-analysis")
     project = created["project"]
@@ -55,7 +72,7 @@ async def test_data_analysis_project_from_template_with_git(jp_fetch: Any, jp_ro
     assert "+Now with findings." in diff["diff"] and "+9,9" in diff["diff"]
     assert sorted(diff["files"]) == ["README.md", "data/q3.csv"]
 
-    # No AI engine in this server: the deterministic summary is the suggestion.
+    # No usable model for code_analysis here: the deterministic summary is the suggestion.
     suggestion = json.loads((await post(jp_fetch, f"{base}/commit-message", body={})).body)["message"]
     assert suggestion.splitlines()[0] == "Add q3.csv, update README.md"
     assert "- README.md: +2 -0" in suggestion or "- README.md: +" in suggestion
