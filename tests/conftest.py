@@ -66,6 +66,12 @@ def _postgres_schema_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL to a fresh schema in the local PostgreSQL (fails in CI, skips elsewhere, when absent)."""
+    yield from _postgres_schema_url()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":

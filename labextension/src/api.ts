@@ -83,3 +83,157 @@ export async function requestAPI<T>(endPoint = '', init: RequestInit = {}): Prom
 export function fetchStatus(): Promise<IStatusReply> {
   return requestAPI<IStatusReply>('status');
 }
+
+// -- websocket chat and completion protocol (mirrors the same section of api_models.py) -------------
+export type ContextKind =
+  | 'cell'
+  | 'neighbours'
+  | 'selection'
+  | 'error'
+  | 'variables'
+  | 'diagnostics'
+  | 'file'
+  | 'memories';
+
+export interface IChatContext {
+  notebook_path?: string | null;
+  cell_id?: string | null;
+  selection?: string | null;
+  kernel_id?: string | null;
+  exclude?: ContextKind[];
+}
+
+export interface IChatFrame {
+  type: 'chat';
+  id: string;
+  conversation_id?: string | null;
+  text: string;
+  context?: IChatContext;
+}
+
+export interface ICancelFrame {
+  type: 'cancel';
+  id: string;
+}
+
+export interface ICompleteFrame {
+  type: 'complete';
+  id: string;
+  prefix: string;
+  suffix?: string;
+  language?: string;
+  path?: string | null;
+}
+
+export interface IPingFrame {
+  type: 'ping';
+  id?: string | null;
+}
+
+export type ClientFrame = IChatFrame | ICancelFrame | ICompleteFrame | IPingFrame;
+
+export interface IContextItem {
+  kind: ContextKind;
+  label: string;
+  preview: string;
+  tokens: number;
+  source?: string | null;
+}
+
+export interface ICitation {
+  source: string;
+  lines?: string | null;
+  cell_id?: string | null;
+  score: number;
+}
+
+export interface IMessage {
+  id: string;
+  role: 'user' | 'assistant' | 'system';
+  content: string;
+  model?: string | null;
+  provider?: string | null;
+  created_at: string;
+}
+
+export interface IChatStartedFrame {
+  type: 'chat.started';
+  id: string;
+  conversation_id: string;
+  intent: string;
+  context: IContextItem[];
+}
+
+export interface IDeltaFrame {
+  type: 'chat.delta' | 'complete.delta';
+  id: string;
+  text: string;
+}
+
+export interface IRestartFrame {
+  type: 'chat.restart';
+  id: string;
+  reason: string;
+  failed_model: string;
+  next_model: string;
+}
+
+export interface IChatDoneFrame {
+  type: 'chat.done';
+  id: string;
+  conversation_id: string;
+  message_id: string;
+  interaction_id?: number | null;
+  model: string;
+  provider: string;
+  ttft_ms?: number | null;
+  latency_ms: number;
+  tokens_out: number;
+  fallback_path: Record<string, unknown>[];
+  citations: ICitation[];
+  cancelled: boolean;
+}
+
+export interface ICompleteDoneFrame {
+  type: 'complete.done';
+  id: string;
+  text: string;
+  model: string;
+  cancelled: boolean;
+}
+
+export interface IMessageBroadcastFrame {
+  type: 'conversation.message';
+  conversation_id: string;
+  message: IMessage;
+}
+
+export interface IServerEventFrame {
+  type: 'event';
+  schema_id: string;
+  data: Record<string, unknown>;
+}
+
+export interface IPongFrame {
+  type: 'pong';
+  id?: string | null;
+  server_time: string;
+}
+
+export interface IErrorFrame {
+  type: 'error';
+  error: string;
+  message: string;
+  id?: string | null;
+}
+
+export type ServerFrame =
+  | IChatStartedFrame
+  | IDeltaFrame
+  | IRestartFrame
+  | IChatDoneFrame
+  | ICompleteDoneFrame
+  | IMessageBroadcastFrame
+  | IServerEventFrame
+  | IPongFrame
+  | IErrorFrame;

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import OperationalError
 
 from ..api_models import ErrorReply
 from ..errors import NexusError, describe_http_error, format_size
@@ -102,6 +103,12 @@ class NexusHandler(APIHandler):
 
     async def user_id(self) -> int:
         """The caller's row id in ``users`` (created on first sight)."""
+        if self.nexus.storage_error:
+            raise NexusError(
+                503,
+                "storage_unavailable",
+                "NEXUS cannot use its database right now; an administrator can see why in the server log.",
+            )
         display = getattr(self.current_user, "display_name", "") or ""
         return await self.nexus.users.ensure(self.username, "" if self.nexus.owner_name else display)
 
@@ -119,6 +126,12 @@ class NexusHandler(APIHandler):
     # -- errors ---------------------------------------------------------------------------------
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, OperationalError):  # the database went away mid-request
+            status_code = 503
+            exc = NexusError(
+                503, "storage_unavailable", "NEXUS lost its database connection; try again shortly."
+            )
+            self.set_status(503)
         error, message = describe_http_error(status_code, exc)
         if isinstance(exc, NexusError):
             for name, value in exc.headers.items():
@@ -126,6 +139,8 @@ class NexusHandler(APIHandler):
         if status_code >= 500:
             self.log.error("NEXUS request %s failed", self.request_id, exc_info=kwargs.get("exc_info"))
         self.set_header("Content-Type", "application/json")
+        if self.request_id:  # send_error() cleared the headers set in prepare()
+            self.set_header("X-Request-Id", self.request_id)
         reply = ErrorReply(error=error, message=message, request_id=self.request_id or "-")
         self.finish(reply.model_dump_json())
 

@@ -1,0 +1,79 @@
+"""``GET /status`` as a user and an administrator rely on it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from nexus_server_ext import __version__
+from nexus_server_ext.components import OptionalComponent
+
+SECRET = "sk-nexus-test-0123456789abcdef"
+
+
+async def test_status_describes_nexus_on_its_embedded_defaults(jp_fetch: Any) -> None:
+    r = await jp_fetch("nexus/api/v1/status")
+    assert r.code == 200
+    status = json.loads(r.body)
+    assert status["version"] == __version__
+    assert status["storage"]["backend"] == "sqlite"
+    assert status["storage"]["healthy"] is True and status["storage"]["revision"] == "0001"
+    names = [c["name"] for c in status["components"]]
+    assert {"local_model", "embeddings", "vector_memory", "voice"} <= set(names)
+    chains = {m["task"]: m["chain"] for m in status["models"]}
+    assert set(chains) == {"code_generation", "natural_language", "code_analysis", "completion", "embeddings"}
+    # The bundled local model closes every generation chain, so NEXUS works offline.
+    for task in ("code_generation", "natural_language", "code_analysis", "completion"):
+        assert chains[task][-1]["provider"] == "local"
+    assert r.headers["X-Request-Id"]
+
+
+def test_a_missing_extra_is_named_with_its_install_command() -> None:
+    status = OptionalComponent("voice", ("nexus_module_that_is_not_installed",), "voice", "Voice").probe()
+    assert status.state == "unavailable"
+    assert "nexus_module_that_is_not_installed" in status.detail
+    assert status.install_hint == 'pip install "nexus-jupyter[voice]"'
+
+
+class TestSecretsStayHidden:
+    @pytest.fixture
+    def jp_server_config(self, nexus_data_dir: Any, postgres_url: str, monkeypatch: Any) -> dict[str, Any]:
+        # trust auth ignores the password, so a real password-bearing URL still connects
+        postgres_url = postgres_url.replace("postgres@", f"postgres:{SECRET}@")
+        monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+        return {
+            "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
+            "NexusApp": {"data_dir": str(nexus_data_dir), "database_url": postgres_url},
+        }
+
+    async def test_status_never_shows_keys_or_database_passwords(self, jp_fetch: Any) -> None:
+        r = await jp_fetch("nexus/api/v1/status")
+        body = r.body.decode()
+        status = json.loads(body)
+        assert status["storage"]["backend"] == "postgresql" and status["storage"]["healthy"] is True
+        assert SECRET not in body
+        assert "***" in status["storage"]["url"]
+
+
+class TestStorageDown:
+    @pytest.fixture
+    def jp_server_config(self, nexus_data_dir: Any) -> dict[str, Any]:
+        return {
+            "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
+            "NexusApp": {
+                "data_dir": str(nexus_data_dir),
+                "database_url": f"postgresql://nexus:{SECRET}@127.0.0.1:1/nexus",
+            },
+        }
+
+    async def test_server_still_starts_and_says_storage_is_down(self, jp_fetch: Any) -> None:
+        status = json.loads((await jp_fetch("nexus/api/v1/status")).body)
+        assert status["storage"]["healthy"] is False
+        r = await jp_fetch("nexus/api/v1/conversations", raise_error=False)
+        assert r.code == 503
+        reply = json.loads(r.body)
+        assert reply["error"] == "storage_unavailable"
+        assert SECRET not in r.body.decode()
