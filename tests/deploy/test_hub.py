@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import _postgres_schema_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,7 +146,9 @@ def nexus(hub: Hub, user: str, verb: str, path: str, body: Any = None, as_user: 
 def test_alice_and_bob_chat_through_the_one_gateway(hub: Hub) -> None:
     prompt = "Write a Python function that returns the sum of a list of numbers."
     for user in ("alice", "bob"):
-        r = nexus(hub, user, "POST", "generate", {"task": "code_generation", "prompt": prompt, "max_tokens": 64})
+        r = nexus(
+            hub, user, "POST", "generate", {"task": "code_generation", "prompt": prompt, "max_tokens": 64}
+        )
         assert r.status_code == 200, r.text
         reply = r.json()
         assert reply["provider"] == "gateway" and reply["outcome"] in ("ok", "invalid")
@@ -155,7 +156,9 @@ def test_alice_and_bob_chat_through_the_one_gateway(hub: Hub) -> None:
     with hub.client("alice") as c:
         status = c.get(hub.gateway("status")).json()
     [engine] = status["engines"]
-    assert engine["state"] == "loaded" and engine["loads"] == 1, "the model must be loaded once, in the gateway"
+    assert engine["state"] == "loaded" and engine["loads"] == 1, (
+        "the model must be loaded once, in the gateway"
+    )
     assert status["auth"] == "hub" and status["quota"]["backend"] == "redis"
     for user in ("alice", "bob"):  # and never in a user server
         components = {c["name"]: c for c in nexus(hub, user, "GET", "status").json()["components"]}

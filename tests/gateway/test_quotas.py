@@ -114,7 +114,9 @@ async def test_redis_replicas_share_quota_and_ledger(redis_stores: Any) -> None:
     assert not refused.allowed and refused.reason == "quota"
     assert (await two.admit("carol")).allowed
     [row] = await two.ledger()
-    assert row.as_dict(policy)["models"] == {"nexus-local": {"requests": 2, "tokens_in": 35, "tokens_out": 20}}
+    assert row.as_dict(policy)["models"] == {
+        "nexus-local": {"requests": 2, "tokens_in": 35, "tokens_out": 20}
+    }
     assert row.window_tokens == 55
 
 
