@@ -9,7 +9,9 @@
 #   NEXUS_HUB_IP [127.0.0.1], NEXUS_HUB_PORT [8000]   public address of the proxy
 #   NEXUS_HUB_API_PORT [8081], NEXUS_PROXY_API_PORT [8001]   hub and proxy API (loopback)
 #   NEXUS_HUB_AUTHENTICATOR [pam]   "dummy" for a demo or tests (any password!)
-#   NEXUS_HUB_ADMINS                comma-separated admin users (they may read the usage ledger)
+#   NEXUS_HUB_ADMINS                comma-separated Hub admins (full Hub admin, incl. opening
+#                                   users' servers, and the usage ledger)
+#   NEXUS_USAGE_ADMINS              comma-separated users who may read the usage ledger only
 #   NEXUS_HUB_ADMIN_SERVICE_TOKEN   token of a "nexus-admin" service for automation (optional)
 #   NEXUS_HUB_STATE_DIR [.]         where jupyterhub.sqlite and the cookie secret live
 #   NEXUS_GATEWAY_PORT [8800]       the gateway service's loopback port
@@ -50,7 +52,11 @@ c.ConfigurableHTTPProxy.pid_file = str(state_dir / "jupyterhub-proxy.pid")
 if env("NEXUS_HUB_AUTHENTICATOR", "pam") == "dummy":
     c.JupyterHub.authenticator_class = "dummy"
     c.Authenticator.allow_all = True
-admins = {name.strip() for name in env("NEXUS_HUB_ADMINS", "").split(",") if name.strip()}
+def names(variable: str) -> set[str]:
+    return {name.strip() for name in env(variable, "").split(",") if name.strip()}
+
+
+admins = names("NEXUS_HUB_ADMINS")
 c.Authenticator.admin_users = admins
 
 # -- user servers: JupyterLab + NEXUS, models through the gateway -----------------------------------
@@ -125,7 +131,7 @@ roles = [
         "name": "nexus-usage-admin",
         "description": "Read the NEXUS gateway usage ledger",
         "scopes": [USAGE_SCOPE, GATEWAY_ACCESS],
-        "users": sorted(admins),
+        "users": sorted(admins | names("NEXUS_USAGE_ADMINS")),
     },
 ]
 if env("NEXUS_HUB_ADMIN_SERVICE_TOKEN"):
