@@ -15,6 +15,7 @@
 #   NEXUS_HUB_ADMIN_SERVICE_TOKEN   token of a "nexus-admin" service for automation (optional)
 #   NEXUS_HUB_STATE_DIR [.]         where jupyterhub.sqlite and the cookie secret live
 #   NEXUS_GATEWAY_PORT [8800]       the gateway service's loopback port
+#   NEXUS_GATEWAY_PRELOAD [1]       load the gateway's model when the Hub starts it
 #   NEXUS_GATEWAY_ROUTING_FILE      the gateway's routing file (default: the shipped one;
 #                                   point it at a vLLM server here)
 #   NEXUS_REDIS_URL                 share quotas between gateway replicas (optional)
@@ -52,6 +53,8 @@ c.ConfigurableHTTPProxy.pid_file = str(state_dir / "jupyterhub-proxy.pid")
 if env("NEXUS_HUB_AUTHENTICATOR", "pam") == "dummy":
     c.JupyterHub.authenticator_class = "dummy"
     c.Authenticator.allow_all = True
+
+
 def names(variable: str) -> set[str]:
     return {name.strip() for name in env(variable, "").split(",") if name.strip()}
 
@@ -97,7 +100,6 @@ gateway_env = {
         "NEXUS_GATEWAY_BURST",
         "NEXUS_GATEWAY_TOKEN_QUOTA",
         "NEXUS_GATEWAY_QUOTA_WINDOW_S",
-        "NEXUS_PRELOAD_MODEL",
         "HOME",
         "HF_HOME",
         "CUDA_VISIBLE_DEVICES",
@@ -105,6 +107,8 @@ gateway_env = {
     if (value := env(key))
 }
 gateway_command = [sys.executable, "-m", "nexus_server_ext.gateway", "--hub", "--port", str(gateway_port)]
+if env("NEXUS_GATEWAY_PRELOAD", "1") == "1":  # the first user should not wait for the model to load
+    gateway_command.append("--preload")
 if env("NEXUS_GATEWAY_ROUTING_FILE"):
     gateway_command += ["--routing-file", env("NEXUS_GATEWAY_ROUTING_FILE", "")]
 services = [

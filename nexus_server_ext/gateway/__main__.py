@@ -53,7 +53,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--burst", type=int, default=int(_env("NEXUS_GATEWAY_BURST", "10")))
     add("--token-quota", type=int, default=int(_env("NEXUS_GATEWAY_TOKEN_QUOTA", "0")), help="0: none")
     add("--quota-window-s", type=int, default=int(_env("NEXUS_GATEWAY_QUOTA_WINDOW_S", "86400")))
-    add("--preload", action="store_true", help="load the local model before serving")
+    add(
+        "--preload",
+        action=argparse.BooleanOptionalAction,
+        default=_env("NEXUS_PRELOAD_MODEL", "") in ("1", "true", "yes"),
+        help="load the local model at start-up (in the background) instead of on first use",
+    )
     return parser.parse_args(argv)
 
 
@@ -84,13 +89,12 @@ async def serve(args: argparse.Namespace) -> None:
     policy = QuotaPolicy(args.rate_per_minute, args.burst, args.token_quota, args.quota_window_s)
     usage = make_usage_store(policy, args.redis_url, args.redis_prefix)
     router = ModelRouter(routing)
-    if args.preload:
-        from ..ai.health_status import _local_engines
-
-        for engine in _local_engines(router):
-            await engine.ensure_loaded()
     app = make_app(router, auth=auth, usage=usage, prefix=args.prefix)
     server = app.listen(args.port, args.host, max_body_size=2 * 1024 * 1024)
+    if args.preload:  # in the background: /v1/status answers (engine "loading") meanwhile
+        from ..ai.health_status import preload
+
+        preload(router)
     log.info("NEXUS gateway: auth %s, quotas in %s", auth.mode, usage.backend)
     print(f"nexus gateway listening on http://{args.host}:{args.port}/v1", flush=True)
     stop = asyncio.Event()

@@ -137,7 +137,8 @@ class MemoryUsageStore:
         return None
 
 
-# KEYS: bucket, window counter. ARGV: rate per second, burst, token quota, window length.
+# One round trip per decision, on the Redis server's clock. KEYS: bucket. ARGV: rate per second,
+# burst, token quota, window length, window-counter key prefix.
 # Returns {allowed (0/1), reason, retry-after seconds (string), tokens left (-1: no quota)}.
 _ADMIT = """
 local t = redis.call('TIME')
@@ -146,9 +147,9 @@ local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local quota, window = tonumber(ARGV[3]), tonumber(ARGV[4])
 local left = -1
 if quota > 0 then
-  local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-  local ends_in = (math.floor(now / window) + 1) * window - now
-  if used >= quota then return {0, 'quota', tostring(ends_in), 0} end
+  local number = math.floor(now / window)
+  local used = tonumber(redis.call('GET', ARGV[5] .. number) or '0')
+  if used >= quota then return {0, 'quota', tostring((number + 1) * window - now), 0} end
   left = quota - used
 end
 if rate > 0 then
@@ -162,9 +163,29 @@ end
 return {1, 'ok', '0', left}
 """
 
+# KEYS: ledger hash, users set. ARGV: user, model, tokens in, tokens out, window length
+# (0: no quota), window-counter key prefix.
+_RECORD = """
+local tin, tout, window = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if window > 0 then
+  local t = redis.call('TIME')
+  local key = ARGV[6] .. math.floor(tonumber(t[1]) / window)
+  redis.call('INCRBY', key, tin + tout)
+  redis.call('EXPIRE', key, window + 60)
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[1], ARGV[2] .. '|requests', 1)
+redis.call('HINCRBY', KEYS[1], ARGV[2] .. '|tokens_in', tin)
+redis.call('HINCRBY', KEYS[1], ARGV[2] .. '|tokens_out', tout)
+return 1
+"""
+
 
 class RedisUsageStore:
-    """Quotas and ledger in Redis, shared by every gateway replica that uses the same ``prefix``."""
+    """Quotas and ledger in Redis, shared by every gateway replica that uses the same ``prefix``.
+
+    Each admit and each record is one Lua script, so one round trip, atomic across replicas.
+    """
 
     backend = "redis"
 
@@ -175,41 +196,45 @@ class RedisUsageStore:
         self.prefix = prefix
         self.redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=5)
         self._admit = self.redis.register_script(_ADMIT)
+        self._record = self.redis.register_script(_RECORD)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
-    def _window_key(self, user: str, now: float) -> str:
-        return self._key("window", user, str(_window(self.policy, now)[0]))
-
-    async def _now(self) -> float:
-        seconds, micros = await self.redis.time()
-        return float(seconds) + micros / 1e6
+    def _window_prefix(self, user: str) -> str:
+        return self._key("window", user, "")
 
     async def admit(self, user: str) -> Decision:
         p = self.policy
-        keys = [self._key("bucket", user), self._window_key(user, await self._now())]
-        args = [p.requests_per_minute / 60.0, p.burst, p.tokens_per_window, p.window_s]
-        allowed, reason, retry, left = await self._admit(keys=keys, args=args)
+        rate = p.requests_per_minute / 60.0
+        args: list[str | int | float] = [
+            rate,
+            p.burst,
+            p.tokens_per_window,
+            p.window_s,
+            self._window_prefix(user),
+        ]
+        allowed, reason, retry, left = await self._admit(keys=[self._key("bucket", user)], args=args)
         return Decision(bool(allowed), str(reason), float(retry), None if int(left) < 0 else int(left))
 
     async def record(self, user: str, model: str, tokens_in: int, tokens_out: int) -> None:
-        ledger = self._key("ledger", user)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if self.policy.tokens_per_window > 0:
-                window = self._window_key(user, await self._now())
-                pipe.incrby(window, tokens_in + tokens_out)
-                pipe.expire(window, self.policy.window_s + 60)
-            pipe.sadd(self._key("users"), user)
-            pipe.hincrby(ledger, f"{model}|requests", 1)
-            pipe.hincrby(ledger, f"{model}|tokens_in", tokens_in)
-            pipe.hincrby(ledger, f"{model}|tokens_out", tokens_out)
-            await pipe.execute()
+        window = self.policy.window_s if self.policy.tokens_per_window > 0 else 0
+        keys = [self._key("ledger", user), self._key("users")]
+        args: list[str | int | float] = [
+            user,
+            model,
+            tokens_in,
+            tokens_out,
+            window,
+            self._window_prefix(user),
+        ]
+        await self._record(keys=keys, args=args)
 
     async def ledger(self, user: str | None = None) -> list[UserUsage]:
         members = await self.redis.smembers(self._key("users")) if user is None else {user}
         names = sorted(str(m) for m in members)
-        now = await self._now()
+        seconds, _ = await self.redis.time()
+        number = _window(self.policy, float(seconds))[0]
         out = []
         for name in names:
             raw: dict[Any, Any] = await self.redis.hgetall(self._key("ledger", name))
@@ -217,7 +242,7 @@ class RedisUsageStore:
             for key, value in raw.items():
                 model, _, name_of_field = str(key).rpartition("|")
                 models.setdefault(model, dict.fromkeys(LEDGER_FIELDS, 0))[name_of_field] = int(value)
-            window = int(await self.redis.get(self._window_key(name, now)) or 0)
+            window = int(await self.redis.get(f"{self._window_prefix(name)}{number}") or 0)
             out.append(UserUsage(name, models, window))
         return out
 

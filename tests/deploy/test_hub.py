@@ -30,7 +30,7 @@ from conftest import _postgres_schema_url
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "deploy" / "jupyterhub" / "jupyterhub_config.py"
 REDIS_URL = os.environ.get("NEXUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-TOKEN_QUOTA = 600
+TOKEN_QUOTA = 700
 USERS = ("alice", "bob", "carol")
 
 
@@ -49,7 +49,7 @@ class Hub:
 
     def client(self, user: str | None) -> httpx.Client:
         headers = {"Authorization": f"token {self.tokens[user]}"} if user else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=120)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=300)
 
     def gateway(self, path: str) -> str:
         return f"/services/nexus-gateway/v1/{path}"
@@ -119,6 +119,17 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
                 f"{user}'s server",
                 log,
             )
+        # The Hub starts the gateway with --preload: wait for the model (slow on a busy CPU).
+        wait_for(
+            lambda: [
+                e
+                for e in admin.get("/services/nexus-gateway/v1/status").json()["engines"]
+                if e["state"] == "loaded"
+            ],
+            "the gateway's model",
+            log,
+            timeout=300,
+        )
         yield Hub(url, admin, tokens, log)
     finally:
         admin.close()
@@ -184,10 +195,12 @@ def test_gateway_refuses_callers_without_a_valid_hub_token(hub: Hub) -> None:
 
 
 def test_exceeding_the_token_quota_is_429_with_retry_after(hub: Hub) -> None:
-    body = {"model": "natural_language", "messages": [{"role": "user", "content": "Tell me about Python."}]}
+    # Prompt tokens count too: a long prompt and a one-token answer spend the quota quickly.
+    long = "Explain this code. " + "total = sum(values) / len(values)\n" * 40
+    body = {"model": "natural_language", "messages": [{"role": "user", "content": long}], "max_tokens": 1}
     with hub.client("carol") as c:
-        for _ in range(12):
-            r = c.post(hub.gateway("chat/completions"), json={**body, "max_tokens": 128})
+        for _ in range(8):
+            r = c.post(hub.gateway("chat/completions"), json=body)
             if r.status_code != 200:
                 break
         assert r.status_code == 429, r.text
@@ -197,7 +210,9 @@ def test_exceeding_the_token_quota_is_429_with_retry_after(hub: Hub) -> None:
     assert mine["user"] == "carol" and mine["window_tokens"] >= TOKEN_QUOTA
     # alice is untouched by carol's spending.
     with hub.client("alice") as c:
-        r = c.post(hub.gateway("chat/completions"), json={**body, "max_tokens": 4})
+        r = c.post(
+            hub.gateway("chat/completions"), json={**body, "messages": [{"role": "user", "content": "hi"}]}
+        )
     assert r.status_code == 200
 
 
