@@ -350,6 +350,13 @@ def _usage(meta: Any) -> dict[str, int]:
     }
 
 
+class RootHandler(web.RequestHandler):
+    """An unauthenticated pointer to the API, so the Hub's service health check gets a 200, not 404."""
+
+    def get(self) -> None:
+        self.finish({"name": "nexus-gateway", "api": self.request.path.rstrip("/") + "/v1"})
+
+
 def make_app(
     router: ModelRouter,
     token: str = "",
@@ -373,6 +380,7 @@ def make_app(
             (rf"{base}v1/embeddings", EmbeddingsHandler, args),
             (rf"{base}v1/status", StatusHandler, args),
             (rf"{base}v1/usage(?:/(?P<who>me))?", UsageHandler, args),
+            (rf"{base}?", RootHandler),
         ]
     app = web.Application(routes)
     app.settings["gateway"] = gateway

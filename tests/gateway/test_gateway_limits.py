@@ -94,3 +94,5 @@ async def test_status_and_ledger(tmp_path: Path) -> None:
         }
         assert (await gateway.get("/v1/usage")).json() == {"object": "list", "data": []}
         assert (await gateway.get("/services/nexus-gateway/v1/usage/me")).status_code == 200
+        root = await gateway.get("/services/nexus-gateway/", headers={"Authorization": ""})
+        assert root.json() == {"name": "nexus-gateway", "api": "/services/nexus-gateway/v1"}
