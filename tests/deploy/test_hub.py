@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import _postgres_schema_url
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "deploy" / "jupyterhub" / "jupyterhub_config.py"
@@ -69,12 +68,11 @@ def wait_for(check: Any, what: str, log: Path, timeout: float = 90) -> Any:
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+def hub(tmp_path_factory: pytest.TempPathFactory, module_postgres_url: str) -> Iterator[Hub]:
     if not shutil.which("configurable-http-proxy"):
         pytest.fail("configurable-http-proxy is missing: npm install -g configurable-http-proxy")
     state = tmp_path_factory.mktemp("hub")
-    database = _postgres_schema_url()
-    database_url = next(database)
+    database_url = module_postgres_url
     admin_token = secrets.token_hex(16)
     port = free_port()
     env = {
@@ -146,7 +144,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         if keys:
             r.delete(*keys)
         r.close()
-        next(database, None)
 
 
 def nexus(hub: Hub, user: str, verb: str, path: str, body: Any = None, as_user: str | None = None) -> Any:
