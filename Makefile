@@ -18,8 +18,11 @@ SYSTEM_PACKAGES := chromium espeak-ng sox ffmpeg git
 
 # jlpm (yarn) uses the same package registry npm is configured for.
 export YARN_NPM_REGISTRY_SERVER ?= $(shell npm config get registry 2>/dev/null)
-export PATH := $(abspath $(BIN)):$(PATH)
+NODE_PREFIX := $(abspath $(VENV))/node
+export PATH := $(abspath $(BIN)):$(NODE_PREFIX)/node_modules/.bin:$(PATH)
 
+
+.PHONY: proxy-deps
 .PHONY: lab install test lint typecheck test-frontend test-python system-deps wheel clean help docs
 
 help:
@@ -46,12 +49,16 @@ nexus_server_ext/labextension/package.json: $(LABEXT_SRC) | $(STAMP)
 	cd labextension && $(BIN)/jlpm install && $(BIN)/jlpm build
 	touch $@
 
-system-deps:
+system-deps: proxy-deps
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
+
+# JupyterHub's proxy, kept inside the venv so no global npm install (or root) is needed.
+proxy-deps:
+	@command -v configurable-http-proxy >/dev/null || npm install --no-save --prefix $(NODE_PREFIX) configurable-http-proxy
 
 lint: install
 	$(PY) -m ruff check .

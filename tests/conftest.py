@@ -80,6 +80,12 @@ def postgres_url() -> Iterator[str]:
     yield from _postgres_schema_url()
 
 
+@pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[str]:
+    """Like ``postgres_url``, shared by a module's tests (e.g. one JupyterHub for the module)."""
+    yield from _postgres_schema_url()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":

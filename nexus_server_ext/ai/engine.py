@@ -112,6 +112,7 @@ class LocalEngine:
         self.state = "not loaded"  # not loaded | loading | loaded | failed
         self.error: str | None = None
         self.load_seconds: float | None = None
+        self.loads = 0  # successful loads; a shared gateway proves "loaded once" with it
         self.model: Any = None
         self.tokenizer: Any = None
         self._load_lock = threading.Lock()
@@ -134,6 +135,7 @@ class LocalEngine:
                 raise ProviderError(f"the local model could not be loaded ({type(exc).__name__})") from exc
             self.load_seconds = time.perf_counter() - started
             self.state, self.error = "loaded", None
+            self.loads += 1
             log.info(
                 "NEXUS local model %s loaded on %s in %.1f s", self.source, self.device, self.load_seconds
             )
@@ -246,6 +248,7 @@ class LocalEngine:
             "device": self.device,
             "source": self.source,
             "queued": self._pending,
+            "loads": self.loads,
             "load_seconds": None if self.load_seconds is None else round(self.load_seconds, 1),
             "error": self.error,
         }

@@ -13,7 +13,6 @@ calls itself. Nothing heavy is imported until a request needs a model.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import time
 import uuid
@@ -25,24 +24,26 @@ from tornado import web
 from ..ai.router import ModelRouter
 from ..ai.routing import ChainStep
 from ..ai.types import ChatMessage, Delta, Done, NoModelAvailable, Restart
+from .auth import Caller, GatewayAuth, SharedTokenAuth
+from .errors import GatewayError
+from .quotas import MemoryUsageStore, QuotaPolicy, UsageStore
 
 MAX_BODY = 1024 * 1024
 
 
-class GatewayError(Exception):
-    def __init__(
-        self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
-    ):
-        super().__init__(message)
-        self.status, self.message, self.kind, self.code = status, message, kind, code
-
-
 class Gateway:
-    """What the handlers share: the router, the token, and the model-id table."""
+    """What the handlers share: the router, who may call, their quotas, and the model-id table."""
 
-    def __init__(self, router: ModelRouter, token: str, self_provider: str = "gateway") -> None:
+    def __init__(
+        self,
+        router: ModelRouter,
+        auth: GatewayAuth,
+        usage: UsageStore | None = None,
+        self_provider: str = "gateway",
+    ) -> None:
         self.router = router
-        self.token = token
+        self.auth = auth
+        self.usage: UsageStore = usage or MemoryUsageStore(QuotaPolicy(requests_per_minute=0))
         self.exclude = {self_provider}
         self.created = int(time.time())
         local = [n for n, p in router.providers.items() if p.kind == "local"]
@@ -68,6 +69,7 @@ class Gateway:
 
 class GatewayHandler(web.RequestHandler):
     gateway: Gateway
+    caller: Caller
 
     def initialize(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -75,20 +77,33 @@ class GatewayHandler(web.RequestHandler):
     def check_xsrf_cookie(self) -> None:  # bearer-token API, no cookies
         return None
 
-    def prepare(self) -> None:
-        header = self.request.headers.get("Authorization", "")
-        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        if not given or not hmac.compare_digest(given.encode(), self.gateway.token.encode()):
-            self.fail(
-                GatewayError(
-                    401,
-                    "Missing or wrong API key (send 'Authorization: Bearer <token>').",
-                    code="invalid_api_key",
-                )
-            )
+    async def prepare(self) -> None:
+        try:
+            self.caller = await self.gateway.auth.identify(self.request)
+        except GatewayError as err:
+            self.fail(err)
+
+    async def admit(self) -> int | None:
+        """Apply the caller's rate limit and token quota (429 + Retry-After); the tokens left, if capped."""
+        decision = await self.gateway.usage.admit(self.caller.name)
+        if decision.allowed:
+            return decision.tokens_left
+        header = decision.retry_after_header
+        if decision.reason == "quota":
+            message = f"Your token quota is used up; it renews in {header} s."
+            code = "quota_exceeded"
+        else:
+            message = f"Too many requests; try again in {header} s."
+            code = "rate_limited"
+        raise GatewayError(429, message, "rate_limit_error", code, headers={"Retry-After": header})
+
+    async def record(self, model: str, tokens_in: int, tokens_out: int) -> None:
+        await self.gateway.usage.record(self.caller.name, model, tokens_in, tokens_out)
 
     def fail(self, err: GatewayError) -> None:
         self.set_status(err.status)
+        for name, value in err.headers.items():
+            self.set_header(name, value)
         self.set_header("Content-Type", "application/json")
         self.finish({"error": {"message": err.message, "type": err.kind, "param": None, "code": err.code}})
 
@@ -175,8 +190,11 @@ class GenerationHandler(GatewayHandler):
             inputs = self._request(data)
             params = _params(data)
             task, chain = self.gateway.route(data["model"], "natural_language")
+            tokens_left = await self.admit()
         except GatewayError as err:
             return self.fail(err)
+        if tokens_left is not None:  # never let one answer overrun the quota by much
+            params["max_tokens"] = max(1, min(params["max_tokens"], tokens_left))
         events = self.gateway.router.stream(
             task, exclude=self.gateway.exclude, chain=chain, **inputs, **params
         )
@@ -205,11 +223,12 @@ class GenerationHandler(GatewayHandler):
     async def _stream(self, events: Any, ident: str, model: str, include_usage: bool) -> None:
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
-        first = True
+        first, produced, recorded = True, 0, False
         async with aclosing(events) as items:
             try:
                 async for event in items:
                     if isinstance(event, Delta):
+                        produced += 1
                         self.write(self._chunk(ident, model, [self._choice(event.text, None, first)]))
                         first = False
                         await self.flush()
@@ -220,6 +239,8 @@ class GenerationHandler(GatewayHandler):
                         return
                     elif isinstance(event, Done):
                         meta = event.meta
+                        await self.record(model, meta.tokens_in, meta.tokens_out)
+                        recorded = True
                         finish = "length" if meta.finish_reason == "length" else "stop"
                         self.write(
                             self._chunk(
@@ -236,6 +257,9 @@ class GenerationHandler(GatewayHandler):
                 self.finish()
             except (asyncio.CancelledError, web.iostream.StreamClosedError):
                 return None
+            finally:
+                if not recorded:  # cancelled or failed: charge what was streamed
+                    await self.record(model, 0, produced)
 
     async def _whole(self, events: Any, ident: str, model: str) -> None:
         meta = None
@@ -247,6 +271,7 @@ class GenerationHandler(GatewayHandler):
         except NoModelAvailable as exc:
             return self.fail(GatewayError(503, str(exc), "server_error", "no_model_available"))
         assert meta is not None
+        await self.record(model, meta.tokens_in, meta.tokens_out)
         finish = "length" if meta.finish_reason == "length" else "stop"
         if self.chat:
             choice: dict[str, Any] = {
@@ -286,12 +311,14 @@ class EmbeddingsHandler(GatewayHandler):
                 raise GatewayError(400, "'input' must be a string or a non-empty list of strings.")
             if len(texts) > MAX_INPUTS:
                 raise GatewayError(400, f"'input' may hold at most {MAX_INPUTS} strings.")
+            await self.admit()
         except GatewayError as err:
             return self.fail(err)
         embedder = get_embedder()
         array = await embedder.embed(texts)
         tokens = await asyncio.to_thread(embedder.count_tokens, texts)
         vectors = array.tolist()
+        await self.record(str(data.get("model") or embedder.name), tokens, 0)
         self.finish(
             {
                 "object": "list",
@@ -325,14 +352,38 @@ def _usage(meta: Any) -> dict[str, int]:
     }
 
 
-def make_app(router: ModelRouter, token: str) -> web.Application:
-    gateway = Gateway(router, token)
+class RootHandler(web.RequestHandler):
+    """An unauthenticated pointer to the API, so the Hub's service health check gets a 200, not 404."""
+
+    def get(self) -> None:
+        self.finish({"name": "nexus-gateway", "api": self.request.path.rstrip("/") + "/v1"})
+
+
+def make_app(
+    router: ModelRouter,
+    token: str = "",
+    *,
+    auth: GatewayAuth | None = None,
+    usage: UsageStore | None = None,
+    prefix: str = "/",
+) -> web.Application:
+    """The gateway's tornado app, served at ``/v1`` and, behind the Hub's proxy, at ``<prefix>v1``."""
+    from .admin import StatusHandler, UsageHandler
+
+    gateway = Gateway(router, auth or SharedTokenAuth(token), usage)
     args = {"gateway": gateway}
-    return web.Application(
-        [
-            (r"/v1/models", ModelsHandler, args),
-            (r"/v1/chat/completions", GenerationHandler, args),
-            (r"/v1/completions", CompletionsHandler, args),
-            (r"/v1/embeddings", EmbeddingsHandler, args),
+    routes: list[Any] = []
+    prefixes = ["/"] if prefix.strip("/") == "" else ["/", "/" + prefix.strip("/") + "/"]
+    for base in prefixes:
+        routes += [
+            (rf"{base}v1/models", ModelsHandler, args),
+            (rf"{base}v1/chat/completions", GenerationHandler, args),
+            (rf"{base}v1/completions", CompletionsHandler, args),
+            (rf"{base}v1/embeddings", EmbeddingsHandler, args),
+            (rf"{base}v1/status", StatusHandler, args),
+            (rf"{base}v1/usage(?:/(?P<who>me))?", UsageHandler, args),
+            (rf"{base}?", RootHandler),
         ]
-    )
+    app = web.Application(routes)
+    app.settings["gateway"] = gateway
+    return app
