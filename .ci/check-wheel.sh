@@ -6,13 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 make wheel
 work=$(mktemp -d)
-trap 'kill "${server_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+server_pid=""
+trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --upgrade pip
 "$work/venv/bin/python" -m pip install -q dist/nexus_jupyter-*.whl
 export JUPYTER_CONFIG_DIR="$work/config" JUPYTER_DATA_DIR="$work/data" NEXUS_DATA_DIR="$work/nexus"
-"$work/venv/bin/jupyter" server extension list 2>&1 | grep -q "nexus_server_ext.*enabled"
-"$work/venv/bin/jupyter" labextension list 2>&1 | grep -q "nexus-jupyterlab.*enabled"
+server_exts=$("$work/venv/bin/jupyter" server extension list 2>&1)
+lab_exts=$("$work/venv/bin/jupyter" labextension list 2>&1)
+grep -q "nexus_server_ext.*enabled" <<<"$server_exts" || { echo "$server_exts"; exit 1; }
+grep -q "nexus-jupyterlab.*enabled" <<<"$lab_exts" || { echo "$lab_exts"; exit 1; }
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 (cd "$work" && exec "$work/venv/bin/jupyter" server --allow-root --no-browser --port="$port" \
