@@ -76,6 +76,7 @@ test-python: install system-deps
 test: install system-deps lint typecheck test-frontend test-python
 
 wheel: install
+	cd labextension && $(BIN)/jlpm build:prod
 	rm -rf dist && $(PY) -m build --wheel --outdir dist .
 
 clean:
