@@ -25,8 +25,8 @@ from nexus_server_ext.store.models import (
 from nexus_server_ext.store.users import UserStore
 
 
-def test_migrations_create_exactly_the_models(database: Database) -> None:
-    assert database.revision() == "0001"
+def test_migrations_create_exactly_the_models(database: Database, head_revision: str) -> None:
+    assert database.revision() == head_revision
     assert set(database.table_names()) >= {
         "users",
         "conversations",
@@ -42,9 +42,9 @@ def test_migrations_create_exactly_the_models(database: Database) -> None:
     assert diff == [], f"the migrations and the models disagree: {diff}"
 
 
-def test_migrate_twice_is_harmless(database: Database) -> None:
-    assert database.migrate() == "0001"
-    assert database.revision() == "0001"
+def test_migrate_twice_is_harmless(database: Database, head_revision: str) -> None:
+    assert database.migrate() == head_revision
+    assert database.revision() == head_revision
 
 
 def test_sqlite_uses_wal_and_foreign_keys(tmp_path: Any) -> None:
