@@ -123,7 +123,8 @@ class ContextManager:
         pieces: list[ContextPiece] = []
         if request.selection and "selection" not in exclude:
             pieces.append(ContextPiece("selection", "Selected code", request.selection))
-        cell_source, before_sources = None, []
+        cell_source: str | None = None
+        before_sources: list[str] = []
         if request.notebook_path:
             try:
                 cell_source, before_sources, nb_pieces = await self._notebook(request)
@@ -146,7 +147,9 @@ class ContextManager:
         if code and "diagnostics" not in exclude:
             found = await asyncio.to_thread(python_diagnostics, code, before_sources)
             if found:
-                pieces.append(ContextPiece("diagnostics", "Diagnostics", "\n".join(d.render() for d in found)))
+                pieces.append(
+                    ContextPiece("diagnostics", "Diagnostics", "\n".join(d.render() for d in found))
+                )
         hits: list[Hit] = []
         if use_memory and self.memory is not None and "memories" not in exclude and query.strip():
             try:
@@ -178,7 +181,9 @@ class ContextManager:
         if index is None:
             return None, [], []
         cell = cells[index]
-        pieces = [ContextPiece("cell", f"Current cell ({cell.get('cell_type')})", _source(cell), request.cell_id)]
+        pieces = [
+            ContextPiece("cell", f"Current cell ({cell.get('cell_type')})", _source(cell), request.cell_id)
+        ]
         if _outputs(cell):
             pieces[0].text += f"\n# output:\n{_outputs(cell)}"
         around = []

@@ -56,7 +56,13 @@ class LearnProgress:
 
     @property
     def progress(self) -> float:
-        return 1.0 if self.state == "succeeded" else self.files_done / self.files_total if self.files_total else 0.0
+        return (
+            1.0
+            if self.state == "succeeded"
+            else self.files_done / self.files_total
+            if self.files_total
+            else 0.0
+        )
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -69,11 +75,13 @@ def is_hidden(relative: Path) -> bool:
 
 
 class Indexer:
-    def __init__(self, memory: VectorMemory, root_dir: str | Path) -> None:
+    def __init__(self, memory: VectorMemory, root_dir: str | Path, refresh_interval_s: float = 0.0) -> None:
         self.memory = memory
         self.root = Path(root_dir).resolve()
+        self.refresh_interval_s = refresh_interval_s
         self.jobs: dict[str, LearnProgress] = {}
         self._lock = threading.Lock()  # one indexing run at a time: the embedder is shared
+        self._refresher: asyncio.Task[None] | None = None
 
     # -- resolving what to learn ----------------------------------------------------------------
     def _inside(self, path: Path) -> Path | None:
@@ -90,7 +98,9 @@ class Indexer:
             raise LearnRefused("Say what to learn: a folder, a file or a glob such as src/**/*.py.")
         raw = Path(target)
         if raw.is_absolute() and self._inside(raw) is None:
-            raise LearnRefused(f"{target} is outside the server's root folder; NEXUS only learns files under it.")
+            raise LearnRefused(
+                f"{target} is outside the server's root folder; NEXUS only learns files under it."
+            )
         relative = raw.relative_to(self.root) if raw.is_absolute() else raw
         if ".." in relative.parts:
             raise LearnRefused(f"{target} leaves the server's root folder; NEXUS only learns files under it.")
@@ -129,7 +139,34 @@ class Indexer:
             id=uuid.uuid4().hex, owner=owner, target=target, files_total=len(files), files=files, scope=scope
         )
         self.jobs[job.id] = job
+        self._ensure_refresher()
         return job
+
+    # -- keeping learned files fresh ------------------------------------------------------------
+    def _ensure_refresher(self) -> None:
+        """Start the periodic re-check once there is something learned and a loop to run it on."""
+        if self.refresh_interval_s <= 0 or (self._refresher and not self._refresher.done()):
+            return
+        try:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+        except RuntimeError:  # called outside a loop (a script): no periodic refresh
+            self._refresher = None
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_interval_s)
+            for owner in self.owners():
+                try:
+                    await asyncio.to_thread(self.refresh, owner)
+                except Exception as exc:  # keep refreshing the others
+                    import logging
+
+                    logging.getLogger(__name__).warning("NEXUS memory refresh for %s failed: %s", owner, exc)
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.gather(self._refresher, return_exceptions=True)
 
     async def run_async(self, job: LearnProgress) -> LearnProgress:
         return await asyncio.to_thread(self.run, job)

@@ -14,7 +14,7 @@ import asyncio
 import json
 from typing import Any
 
-_SUMMARIZE = '''
+_SUMMARIZE = """
 def summarize(ns):
     import json, sys, traceback
     out = []
@@ -24,7 +24,8 @@ def summarize(ns):
         if callable(value) and not hasattr(value, "shape") or type(value).__name__ == "module":
             continue
         t = type(value)
-        item = {"name": name, "type": t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"}
+        qualified = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+        item = {"name": name, "type": qualified}
         shape = getattr(value, "shape", None)
         if isinstance(shape, tuple):
             item["shape"] = [int(s) if isinstance(s, int) else str(s) for s in shape]
@@ -42,7 +43,7 @@ def summarize(ns):
     if getattr(sys, "last_value", None) is not None:
         err = "".join(traceback.format_exception(sys.last_type, sys.last_value, sys.last_traceback))
     return json.dumps({"variables": out, "error": err})
-'''
+"""
 
 EXPRESSION = f"(lambda d: (exec({_SUMMARIZE!r}, d), d['summarize'](globals()))[1])({{}})"
 

@@ -126,8 +126,8 @@ class VectorMemory:
                     self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
             collection = self._client.get_or_create_collection(
                 self.prefix + name,
-                embedding_function=MiniLMEmbeddingFunction(),  # type: ignore[arg-type]
-                configuration=self.hnsw.configuration(),  # type: ignore[arg-type]
+                embedding_function=MiniLMEmbeddingFunction(),
+                configuration=self.hnsw.configuration(),
             )
             self._collections[name] = collection
             return collection
@@ -241,7 +241,9 @@ class VectorMemory:
     async def asearch_examples(self, owner: str, query: str, k: int = 2) -> list[Hit]:
         return await asyncio.to_thread(self.search_examples, owner, query, k)
 
-    async def aadd_example(self, owner: str, prompt: str, answer: str, interaction_id: int, intent: str) -> None:
+    async def aadd_example(
+        self, owner: str, prompt: str, answer: str, interaction_id: int, intent: str
+    ) -> None:
         await asyncio.to_thread(self.add_example, owner, prompt, answer, interaction_id, intent)
 
     async def adelete_source(self, owner: str, source: str | None = None) -> int:

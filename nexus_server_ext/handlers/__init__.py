@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import conversations, generate, openapi, status, ws
+from . import chat, conversations, generate, memory, openapi, status, ws
 
 API_PREFIX = "/nexus/api/v1"
 
@@ -16,4 +16,6 @@ def all_handlers() -> list[tuple[str, Any]]:
         *conversations.default_handlers,
         *ws.default_handlers,
         *generate.default_handlers,
+        *chat.default_handlers,
+        *memory.default_handlers,
     ]
