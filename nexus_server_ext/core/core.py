@@ -249,6 +249,8 @@ class ConsciousnessCore:
                 "intent": intent.name,
                 "cancelled": cancelled,
                 "citations": [c.model_dump() for c in citations],
+                # accepted answers used as few-shot examples (their interaction ids): explainable learning
+                "examples": [e.metadata.get("interaction_id") for e in examples],
             },
         )
         yield MessageBroadcastFrame(conversation_id=conversation_id, message=reply)
