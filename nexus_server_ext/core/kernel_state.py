@@ -54,8 +54,13 @@ class KernelInspectionError(RuntimeError):
 
 async def inspect_kernel(kernel_manager: Any, kernel_id: str, timeout: float = 10.0) -> dict[str, Any]:
     """{"variables": [...], "error": traceback text or None} of a running kernel."""
+    from jupyter_client.session import Session
+
     km = kernel_manager.get_kernel(kernel_id)
-    client = km.client()
+    # A session of its own: clients sharing the manager's session share its socket identity, and the
+    # kernel would route the notebook's own replies to this short-lived client (and lose them after it).
+    session = Session(key=km.session.key, signature_scheme=km.session.signature_scheme, username="nexus")
+    client = km.client(session=session)
     client.start_channels()
     try:
         await asyncio.wait_for(client.wait_for_ready(timeout=timeout), timeout)
