@@ -63,13 +63,27 @@ async def check_kernel_context(jp_serverapp: Any, kernel_id: str, client: Any) -
 async def test_notebook_cells_neighbours_and_diagnostics(jp_serverapp: Any, jp_root_dir: Path) -> None:
     notebook = {
         "cells": [
-            {"id": "a", "cell_type": "code", "source": "import numpy as np\nvalues = [1, 2]", "metadata": {},
-             "outputs": [{"output_type": "stream", "name": "stdout", "text": "x" * 2000}], "execution_count": 1},
-            {"id": "b", "cell_type": "code", "source": "%matplotlib inline\ntotal = sum(values) + missing",
-             "metadata": {}, "outputs": [], "execution_count": 2},
+            {
+                "id": "a",
+                "cell_type": "code",
+                "source": "import numpy as np\nvalues = [1, 2]",
+                "metadata": {},
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": "x" * 2000}],
+                "execution_count": 1,
+            },
+            {
+                "id": "b",
+                "cell_type": "code",
+                "source": "%matplotlib inline\ntotal = sum(values) + missing",
+                "metadata": {},
+                "outputs": [],
+                "execution_count": 2,
+            },
             {"id": "c", "cell_type": "markdown", "source": "Results below.", "metadata": {}},
         ],
-        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
     }
     (jp_root_dir / "analysis.ipynb").write_text(json.dumps(notebook))
     manager = ContextManager(jp_serverapp, None)
@@ -103,7 +117,9 @@ def test_the_budget_keeps_priorities_and_truncates() -> None:
 
 
 def test_pylsp_diagnostics_ignore_magics_and_use_earlier_cells() -> None:
-    found = python_diagnostics("!pip list\nprint(df.head())", before=["import pandas as pd\ndf = pd.DataFrame()"])
+    found = python_diagnostics(
+        "!pip list\nprint(df.head())", before=["import pandas as pd\ndf = pd.DataFrame()"]
+    )
     assert found == []
     found = python_diagnostics("print(undefined_thing)")
     assert [(d.line, d.severity) for d in found] == [(1, "error")] and "undefined_thing" in found[0].message

@@ -34,7 +34,12 @@ def test_accuracy_on_the_labelled_set_is_at_least_90_percent(classifier: IntentC
 
 async def test_slash_commands_are_explicit(classifier: IntentClassifier) -> None:
     intent = await classifier.classify("/fix   the loop below")
-    assert (intent.name, intent.text, intent.command, intent.method) == ("fix", "the loop below", "fix", "slash")
+    assert (intent.name, intent.text, intent.command, intent.method) == (
+        "fix",
+        "the loop below",
+        "fix",
+        "slash",
+    )
     assert (await classifier.classify("/clear")).name == "command"
     assert (await classifier.classify("/learn src/**/*.py")).text == "src/**/*.py"
     free = await classifier.classify("/unknown is not a command, explain it")  # unknown slash: free text

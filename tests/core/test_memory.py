@@ -87,9 +87,11 @@ def test_learn_search_cite_edit_delete(project: Path, memory: VectorMemory) -> N
     again = indexer.run(indexer.start("alice", "proj"))  # nothing changed: nothing re-embedded
     assert again.files_unchanged == 3 and again.chunks_added == 0
 
-    (project / "proj" / "sales.py").write_text(SALES.replace("TaxCalculator", "ShippingCosts").replace(
-        "Compute value added tax for invoices", "Estimate parcel shipping costs"
-    ))
+    (project / "proj" / "sales.py").write_text(
+        SALES.replace("TaxCalculator", "ShippingCosts").replace(
+            "Compute value added tax for invoices", "Estimate parcel shipping costs"
+        )
+    )
     refreshed = indexer.refresh("alice")  # what the periodic refresh does after an edit on disk
     assert refreshed.files_indexed == 1
     texts = [h.text for h in memory.search("alice", "value added tax for invoices", 10)]
@@ -129,7 +131,9 @@ def test_learning_refuses_what_it_must_not_read(
         Indexer(memory, project).start("alice", target)
 
 
-def test_a_symlink_out_of_the_root_is_not_followed(project: Path, memory: VectorMemory, tmp_path: Path) -> None:
+def test_a_symlink_out_of_the_root_is_not_followed(
+    project: Path, memory: VectorMemory, tmp_path: Path
+) -> None:
     (project / "proj" / "link.md").symlink_to(tmp_path / "outside.md")
     (project / "escape").symlink_to(tmp_path)
     indexer = Indexer(memory, project)
@@ -140,7 +144,9 @@ def test_a_symlink_out_of_the_root_is_not_followed(project: Path, memory: Vector
 
 
 def test_examples_memory_is_per_user(memory: VectorMemory) -> None:
-    memory.add_example("alice", "sort a list of dicts by a key", "sorted(rows, key=lambda r: r['k'])", 7, "generate")
+    memory.add_example(
+        "alice", "sort a list of dicts by a key", "sorted(rows, key=lambda r: r['k'])", 7, "generate"
+    )
     found = memory.search_examples("alice", "how to sort dictionaries in a list by key", 2)
     assert found and found[0].metadata["answer"].startswith("sorted(")
     assert memory.search_examples("bob", "how to sort dictionaries in a list by key", 2) == []

@@ -119,7 +119,9 @@ async def test_a_second_tab_follows_the_conversation(jp_ws_fetch: Any) -> None:
 
 async def test_a_newer_completion_cancels_the_older(jp_ws_fetch: Any) -> None:
     ws = await jp_ws_fetch(WS)
-    await ws.write_message(json.dumps({"type": "complete", "id": "k1", "prefix": "def add(a, b):\n    return"}))
+    await ws.write_message(
+        json.dumps({"type": "complete", "id": "k1", "prefix": "def add(a, b):\n    return"})
+    )
     await ws.write_message(json.dumps({"type": "complete", "id": "k2", "prefix": "import os\nprint(os."}))
     done: dict[str, Any] = {}
     while len(done) < 2:
@@ -169,7 +171,7 @@ async def test_closing_the_socket_cancels_its_generation(jp_ws_fetch: Any, nexus
 async def test_deltas_are_batched() -> None:
     emitted: list[str] = []
     batcher = DeltaBatcher(emitted.append, interval=0.02)
-    for piece in "a burst of many small tokens".split():
+    for piece in ["a", "burst", "of", "many", "small", "tokens"]:
         batcher.add(piece + " ")
     await asyncio.sleep(0.05)
     batcher.add("late")
