@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -48,6 +49,13 @@ from .prompts import TASK_FOR_INTENT, build_messages, sources_footer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+DEFAULT_REQUEST = {
+    "explain": "Explain this code.",
+    "fix": "Fix the error in this code.",
+    "refactor": "Refactor this code.",
+    "test": "Write tests for this code.",
+}
 
 HELP = (
     "Commands: /ask QUESTION, /generate WHAT, /explain, /fix, /refactor, /test, /learn PATH|GLOB "
@@ -110,6 +118,8 @@ class ConsciousnessCore:
         except ConversationNotFound:
             yield ErrorFrame(error="not_found", message="There is no conversation with this id.", id=frame.id)
             return
+        if not intent.text and intent.name in DEFAULT_REQUEST:  # "/explain" alone: about the current cell
+            intent = replace(intent, text=DEFAULT_REQUEST[intent.name])
         if intent.name in ("command", "learn") or not intent.text:
             async for out in self._local_answer(owner, user_id, frame, intent, conversation_id):
                 yield out

@@ -30,6 +30,7 @@ from .chunking import SUFFIXES, chunk_file
 from .memory import VectorMemory
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_FINISHED_JOBS = 200
 
 
 class LearnRefused(ValueError):
@@ -139,6 +140,9 @@ class Indexer:
             id=uuid.uuid4().hex, owner=owner, target=target, files_total=len(files), files=files, scope=scope
         )
         self.jobs[job.id] = job
+        finished = [j for j in self.jobs.values() if j.finished_at is not None]
+        for old in sorted(finished, key=lambda j: j.finished_at or 0)[:-MAX_FINISHED_JOBS]:
+            del self.jobs[old.id]  # progress records are for polling, not a history
         self._ensure_refresher()
         return job
 

@@ -238,7 +238,7 @@ class IntentClassifier:
                 per_intent.setdefault(intent, []).append(float(sim))
             lowered = text.lower().strip()
             scored = [
-                (i, float(np.mean(sorted(s, reverse=True)[:3])) + (CUE_BOOST if self._cue(i, lowered) else 0.0))
+                (i, float(np.mean(sorted(s, reverse=True)[:3])) + CUE_BOOST * self._cue(i, lowered))
                 for i, s in per_intent.items()
             ]
             out.append(sorted(scored, key=lambda p: p[1], reverse=True))

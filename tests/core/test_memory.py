@@ -1,4 +1,4 @@
-"""Real chromadb + the real MiniLM: chunking, learning, incremental re-index, deletion, isolation, refusals."""
+"""Real chromadb + the real MiniLM: chunking, learning, re-indexing, deletion, isolation, refusals."""
 
 from __future__ import annotations
 

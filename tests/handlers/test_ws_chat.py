@@ -1,4 +1,4 @@
-"""The websocket chat protocol with the real bundled model: streaming, cancel, two tabs, completion, bad frames."""
+"""The websocket chat protocol with the real model: streaming, cancel, tabs, completion, bad frames."""
 
 from __future__ import annotations
 

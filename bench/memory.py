@@ -1,0 +1,120 @@
+"""Benchmark the vector memory: ingest rate, query latency, and recall@5 against exact search.
+
+Prints one JSON object. The corpus is the project's own source, docs and tests,
+chunked the way ``/learn`` chunks them and repeated with small edits until it
+has at least ``--chunks`` chunks (near-duplicates are exactly what made
+chromadb's default HNSW settings miss true neighbours). Queries are chunk
+titles and first lines. "Exact" is brute-force cosine similarity over the very
+embeddings chromadb stored, so recall measures only the index. Two HNSW
+settings run in the same process: chromadb's defaults (baseline) and NEXUS's.
+
+    python bench/memory.py --chunks 2000 --queries 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nexus_server_ext.core.chunking import SUFFIXES, chunk_file
+from nexus_server_ext.core.memory import Chunk, HnswParams, VectorMemory
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMA_DEFAULTS = HnswParams(ef_construction=100, ef_search=100, max_neighbors=16)
+
+
+def corpus(minimum: int) -> list[tuple[str, Chunk]]:
+    files = [
+        p
+        for folder in ("nexus_server_ext", "tests", "docs", "bench")
+        for p in sorted((ROOT / folder).rglob("*"))
+        if p.suffix in SUFFIXES and p.is_file() and "labextension" not in p.parts
+    ]
+    base = [(p.relative_to(ROOT).as_posix(), c) for p in files for c in chunk_file(p.name, p.read_text())]
+    out, copy = [], 0
+    while len(out) < minimum:
+        for source, chunk in base:
+            text = chunk.text if copy == 0 else f"{chunk.text}\n# variant {copy}"
+            out.append(
+                (f"{source}~{copy}" if copy else source, Chunk(text, chunk.start_line, chunk.end_line))
+            )
+        copy += 1
+    return out[: max(minimum, len(base))]
+
+
+def run(params: HnswParams, chunks: list[tuple[str, Chunk]], queries: list[str], k: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        memory = VectorMemory(Path(folder), hnsw=params)
+        by_source: dict[str, list[Chunk]] = {}
+        for source, chunk in chunks:
+            by_source.setdefault(source, []).append(chunk)
+        started = time.perf_counter()
+        for source, items in by_source.items():
+            memory.replace_source("bench", source, "h", items)
+        ingest_s = time.perf_counter() - started
+
+        collection = memory._collection("nexus_memory")
+        stored = collection.get(where={"owner": "bench"}, include=["embeddings"])
+        ids = stored["ids"]
+        matrix = np.asarray(stored["embeddings"], dtype=np.float32)
+        from nexus_server_ext.ai.embeddings import get_embedder
+
+        query_vectors = np.asarray(get_embedder().embed(queries)[0], dtype=np.float32)
+        latencies, agree, overlap = [], 0, 0.0
+        for vector in query_vectors:
+            t = time.perf_counter()
+            result = collection.query(
+                query_embeddings=[vector.tolist()], n_results=k, where={"owner": "bench"}, include=[]
+            )
+            latencies.append((time.perf_counter() - t) * 1000)
+            got = set(result["ids"][0])
+            exact = {ids[i] for i in np.argsort(-(matrix @ vector))[:k]}
+            agree += got == exact
+            overlap += len(got & exact) / k
+        latencies.sort()
+        return {
+            "hnsw": params.__dict__,
+            "chunks": len(ids),
+            "ingest_s": round(ingest_s, 2),
+            "chunks_per_s": round(len(ids) / ingest_s, 1),
+            "query_p50_ms": round(statistics.median(latencies), 2),
+            "query_p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
+            "recall_at_5": round(overlap / len(queries), 4),
+            "queries_top5_identical": round(agree / len(queries), 4),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=2000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--k", type=int, default=5)
+    args = parser.parse_args()
+    chunks = corpus(args.chunks)
+    step = max(1, len(chunks) // args.queries)
+    queries = [(c.title or c.text.splitlines()[0])[:200] for _, c in chunks[::step]][: args.queries]
+    baseline = run(CHROMA_DEFAULTS, chunks, queries, args.k)
+    nexus = run(HnswParams(), chunks, queries, args.k)
+    print(
+        json.dumps(
+            {
+                "benchmark": "memory",
+                "k": args.k,
+                "queries": len(queries),
+                "baseline_chroma_defaults": baseline,
+                "nexus": nexus,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
