@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,6 +17,9 @@ log = logging.getLogger(__name__)
 class AuditLog:
     def __init__(self, database: Database) -> None:
         self.database = database
+        # Events are written one at a time, in the order requests finished: under load, concurrent
+        # worker-thread inserts could otherwise commit a later event before an earlier one.
+        self._order = asyncio.Lock()
 
     async def record(
         self,
@@ -38,7 +42,8 @@ class AuditLog:
             details=details or {},
         )
         try:
-            await self.database.run(lambda s: s.add(event))
+            async with self._order:
+                await self.database.run(lambda s: s.add(event))
         except Exception:  # auditing must never turn a user's success into a failure
             log.exception("could not write the audit event for %s %s", action, resource)
 
