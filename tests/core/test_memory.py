@@ -150,3 +150,32 @@ def test_examples_memory_is_per_user(memory: VectorMemory) -> None:
     found = memory.search_examples("alice", "how to sort dictionaries in a list by key", 2)
     assert found and found[0].metadata["answer"].startswith("sorted(")
     assert memory.search_examples("bob", "how to sort dictionaries in a list by key", 2) == []
+
+
+def test_hnsw_settings_find_the_exact_top_5_on_near_duplicates(memory: VectorMemory) -> None:
+    """2,000 vectors in near-duplicate families (what a repository with copied code looks like); the
+    index's top 5 must match brute-force search on at least 99% of queries (ties count as equal)."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    bases = rng.normal(size=(200, 384)).astype(np.float32)
+    vectors = np.repeat(bases, 10, axis=0) + rng.normal(scale=0.05, size=(2000, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"v{i}" for i in range(len(vectors))]
+    collection = memory._collection("nexus_memory")
+    for start in range(0, len(ids), 500):
+        collection.add(
+            ids=ids[start : start + 500],
+            embeddings=vectors[start : start + 500].tolist(),
+            metadatas=[{"owner": "bench"}] * 500,
+        )
+    queries = vectors[::10] + rng.normal(scale=0.02, size=(200, 384)).astype(np.float32)
+    agree = 0
+    for query in queries:
+        got = collection.query(query_embeddings=[query.tolist()], n_results=5, where={"owner": "bench"})[
+            "ids"
+        ][0]
+        scores = vectors @ query
+        kth = np.sort(scores)[-5]
+        agree += all(scores[int(i[1:])] >= kth - 1e-5 for i in got)
+    assert agree / len(queries) >= 0.99
