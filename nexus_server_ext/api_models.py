@@ -590,7 +590,94 @@ class TaskChainOut(ApiModel):
     task: str
     limits: TaskLimitsOut
     chain: list[ChainStepOut]
+    preference: RoutingPreferenceOut | None = Field(
+        default=None, description="The order the learning system tries the chain in now, and why."
+    )
 
 
 class ModelsReply(ApiModel):
     tasks: list[TaskChainOut]
+
+
+# -- consciousness core: chat, memory, feedback -----------------------------------------------------
+class ChatRequest(ApiModel):
+    text: str = Field(min_length=1, max_length=50_000)
+    conversation_id: str | None = Field(default=None, max_length=32)
+    context: ChatContext = Field(default_factory=ChatContext)
+
+
+class ChatReply(ApiModel):
+    conversation_id: str
+    message_id: str
+    interaction_id: int | None
+    intent: str
+    answer: str
+    model: str
+    provider: str
+    citations: list[Citation]
+    context: list[ContextItem] = Field(description="The context the answer used (the chips the user sees).")
+    latency_ms: float
+
+
+class LearnRequest(ApiModel):
+    path: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="A folder, file or glob under the server root, e.g. `src/**/*.py`.",
+    )
+
+
+class LearnProgressOut(ApiModel):
+    id: str
+    target: str
+    state: Literal["pending", "running", "succeeded", "failed"]
+    progress: float = Field(description="0..1")
+    files_total: int
+    files_done: int
+    files_indexed: int
+    files_unchanged: int
+    files_removed: int
+    chunks_added: int
+    errors: list[str]
+
+
+class MemoryHitOut(ApiModel):
+    source: str
+    lines: str | None
+    cell_id: str | None
+    score: float
+    text: str
+
+
+class MemorySearchReply(ApiModel):
+    query: str
+    results: list[MemoryHitOut]
+
+
+class MemoryDeleteReply(ApiModel):
+    removed: int = Field(description="How many chunks were forgotten.")
+
+
+FeedbackKind = Literal["up", "down", "accepted", "rejected", "edited"]
+
+
+class FeedbackRequest(ApiModel):
+    interaction_id: int = Field(ge=1)
+    kind: FeedbackKind = Field(description="Thumbs up/down, or what happened to inserted code.")
+    comment: str = Field(default="", max_length=2000)
+    edited_text: str = Field(
+        default="", max_length=100_000, description="For `edited`: the code as the user left it."
+    )
+
+
+class FeedbackReply(ApiModel):
+    id: int
+    interaction_id: int
+    kind: FeedbackKind
+    example_saved: bool = Field(description="True when the answer now serves as a few-shot example.")
+
+
+class RoutingPreferenceOut(ApiModel):
+    order: list[ModelRef]
+    changed: bool
+    reason: str

@@ -25,6 +25,7 @@ from .api_models import ComponentStatus
 from .commands import builtin_registry
 from .components import ComponentRegistry
 from .handlers import all_handlers
+from .handlers.rooms import Rooms
 from .metrics import register_collectors
 from .plugins import BUILTIN_INTENTS, IntentRegistry, load_plugins
 from .projects import FileWatcher, ProjectManager
@@ -125,6 +126,62 @@ class NexusApp(ExtensionApp):
         "all data under (default: the operating-system user). Ignored when an identity provider such "
         "as JupyterHub's names users.",
     ).tag(config=True)
+
+    # -- consciousness core: memory, context, intent, learning ------------------------------------
+    chroma_host = Unicode(
+        help="Host of a Chroma server for the vector memory (a team's shared memory). Empty means an "
+        "embedded chromadb in data_dir/memory (env NEXUS_CHROMA_HOST).",
+    ).tag(config=True)
+    chroma_port = Int(8000, help="Port of the Chroma server (with chroma_host).").tag(config=True)
+    chroma_ssl = Bool(False, help="Use HTTPS to reach the Chroma server.").tag(config=True)
+    memory_hnsw_ef_search = Int(
+        128,
+        help="HNSW search breadth of the vector memory; well above the results asked for keeps recall@5 "
+        "at exact-search level (bench/memory.py measures it).",
+    ).tag(config=True)
+    memory_hnsw_ef_construction = Int(
+        200, help="HNSW construction breadth (index quality vs ingest speed)."
+    ).tag(config=True)
+    memory_hnsw_max_neighbors = Int(32, help="HNSW links per vector (graph degree, 'M').").tag(config=True)
+    memory_results = Int(4, help="Memory chunks retrieved into the context of a chat request.").tag(
+        config=True
+    )
+    memory_min_score = Float(
+        0.2, help="Cosine similarity below which a retrieved chunk is not put into the context."
+    ).tag(config=True)
+    memory_refresh_interval_s = Float(
+        60.0,
+        help="Seconds between re-checks of learned files (changed ones are re-indexed, deleted ones "
+        "forgotten); 0 turns it off.",
+    ).tag(config=True)
+    context_budget_tokens = Int(
+        1500, help="Tokens of context (cells, kernel state, diagnostics, memories) a chat request may use."
+    ).tag(config=True)
+    chat_max_tokens = Int(
+        0, help="Tokens a chat answer may have (0: the task's limit in the routing file)."
+    ).tag(config=True)
+    intent_margin = Float(
+        0.02, help="When the two likeliest intents score within this margin, the LLM breaks the tie."
+    ).tag(config=True)
+    intent_llm_tie_breaker = Bool(True, help="Ask the LLM to break near-ties between intents.").tag(
+        config=True
+    )
+    adaptive_routing = Bool(
+        True, help="Let feedback, invalid answers and latency move a model down its task's chain."
+    ).tag(config=True)
+    routing_min_samples = Int(3, help="Recent answers a model needs before feedback can move it.").tag(
+        config=True
+    )
+    routing_demote_below = Float(
+        -0.3, help="Score (mean feedback - invalid rate - latency penalty) below which a model moves down."
+    ).tag(config=True)
+    routing_max_shift = Int(1, help="Most places adaptive routing may move a model down its chain.").tag(
+        config=True
+    )
+
+    @default("chroma_host")
+    def _default_chroma_host(self) -> str:
+        return os.environ.get("NEXUS_CHROMA_HOST", "")
 
     @default("owner_name")
     def _default_owner_name(self) -> str:
@@ -242,12 +299,17 @@ class NexusApp(ExtensionApp):
             pipeline = AIPipeline(router, database)
             register_engine_health(components, router)
 
+        from .core.setup import build_core
+
+        conversations = ConversationStore(database)
+        memory, indexer, learning, core = build_core(self, database, conversations, router)
+
         services = NexusServices(
             version=__version__,
             config=Limits(max_body_bytes=self.max_body_bytes, max_ws_frame_bytes=self.max_ws_frame_bytes),
             database=database,
             users=UserStore(database),
-            conversations=ConversationStore(database),
+            conversations=conversations,
             audit=audit,
             rate_limiter=RateLimiter(
                 self.rate_limit_per_minute, self.rate_limit_burst, classes=self.rate_limits
@@ -271,6 +333,11 @@ class NexusApp(ExtensionApp):
             owner_name=self.owner_name if self.single_owner() else None,
             router=router,
             pipeline=pipeline,
+            memory=memory,
+            indexer=indexer,
+            learning=learning,
+            core=core,
+            rooms=Rooms(),
         )
         self.settings["nexus"] = services
         self.services = services

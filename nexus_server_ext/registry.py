@@ -30,6 +30,11 @@ from .voice.transcriber import Transcriber
 if TYPE_CHECKING:
     from .ai.pipeline import AIPipeline
     from .ai.router import ModelRouter
+    from .core.core import ConsciousnessCore
+    from .core.indexer import Indexer
+    from .core.learning import LearningSystem
+    from .core.memory import VectorMemory
+    from .handlers.rooms import Rooms
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,12 @@ class NexusServices:
     # The AI engine; None when the routing file is invalid (``/status`` names the bad key).
     router: ModelRouter | None = None
     pipeline: AIPipeline | None = None
+    # The consciousness core (core/); ``core`` is None when the routing file is invalid.
+    memory: VectorMemory | None = None
+    indexer: Indexer | None = None
+    learning: LearningSystem | None = None
+    core: ConsciousnessCore | None = None
+    rooms: Rooms | None = None
     _openapi: dict[str, Any] | None = field(default=None, repr=False)
     _background: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)
 
@@ -86,6 +97,8 @@ class NexusServices:
     async def drain(self) -> None:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self.indexer is not None:
+            await self.indexer.stop()
         if self.router is not None:
             await self.router.aclose()
 

@@ -152,3 +152,16 @@ def make_routing() -> Any:
 def unused_port() -> int:
     """A port nothing listens on (a model server that is down)."""
     return closed_port()
+
+
+@pytest.fixture(scope="session")
+def head_revision() -> str:
+    """The newest migration's revision id (so tests need no edit when a migration is added)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    import nexus_server_ext.store.database as database_module
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(database_module.__file__).parent / "migrations"))
+    return str(ScriptDirectory.from_config(config).get_current_head())

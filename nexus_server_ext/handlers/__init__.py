@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import conversations, generate, monitor, openapi, plugins, projects, status, tasks, voice, ws
+from . import (
+    chat,
+    conversations,
+    generate,
+    memory,
+    monitor,
+    openapi,
+    plugins,
+    projects,
+    status,
+    tasks,
+    voice,
+    ws,
+)
 
 API_PREFIX = "/nexus/api/v1"
 
@@ -21,4 +34,6 @@ def all_handlers() -> list[tuple[str, Any]]:
         *monitor.default_handlers,
         *voice.default_handlers,
         *generate.default_handlers,
+        *chat.default_handlers,
+        *memory.default_handlers,
     ]

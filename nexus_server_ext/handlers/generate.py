@@ -23,6 +23,7 @@ from ..api_models import (
     ModelsReply,
     ProviderHealthOut,
     RouteStep,
+    RoutingPreferenceOut,
     TaskChainOut,
     TaskLimitsOut,
 )
@@ -146,8 +147,17 @@ class ModelsHandler(AIHandler):
                         engine=engine,
                     )
                 )
+            preference = None
+            if self.nexus.learning is not None:  # the order feedback has given the chain (core/learning.py)
+                learned = await self.nexus.learning.preference(entry["task"])
+                preference = RoutingPreferenceOut.model_validate(self.nexus.learning.describe(learned))
             tasks.append(
-                TaskChainOut(task=entry["task"], limits=TaskLimitsOut(**asdict(entry["limits"])), chain=chain)
+                TaskChainOut(
+                    task=entry["task"],
+                    limits=TaskLimitsOut(**asdict(entry["limits"])),
+                    chain=chain,
+                    preference=preference,
+                )
             )
         self.write_model(ModelsReply(tasks=tasks))
 

@@ -1,8 +1,14 @@
-"""``/ws``: the one authenticated websocket per client (rooms, streaming and the chat protocol build on it).
+"""``/ws``: the one authenticated websocket per client: ping, chat, cancel and inline completion.
 
 Frames are JSON objects with a ``type``. A malformed, oversized or unknown frame
 gets an ``error`` frame back and the socket stays open: one bad message from a
 buggy client must not cost the user their session.
+
+Chat frames run through the consciousness core; every frame about a chat goes
+to all of the user's sockets (their room), so a second tab follows the same
+conversation, and ``conversation.message`` goes to the other tabs. Deltas are
+batched to at most one frame per ~20 ms. ``cancel`` stops a request; closing
+the socket stops all of its requests; a newer ``complete`` stops the previous one.
 """
 
 from __future__ import annotations
@@ -23,9 +29,18 @@ try:  # jupyter_server >= 2.14
 except ImportError:  # pragma: no cover
     from jupyter_server.base.handlers import ws_authenticated  # type: ignore[attr-defined,no-redef]
 
-from ..api_models import ErrorFrame, PingFrame, PongFrame
+from ..api_models import (
+    CancelFrame,
+    ChatFrame,
+    CompleteFrame,
+    ErrorFrame,
+    MessageBroadcastFrame,
+    PingFrame,
+    PongFrame,
+)
 from ..errors import format_size
 from .base import Operation, validation_message
+from .ws_streams import SocketRequests
 
 if TYPE_CHECKING:
     from ..registry import NexusServices
@@ -35,11 +50,19 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
     auth_resource = "nexus:chat"
     operations: ClassVar[dict[str, Operation]] = {
         "get": Operation(
-            "Open the NEXUS websocket (upgrade). Client frames: `ping`; server frames: `pong`, `error`.",
+            "Open the NEXUS websocket (upgrade). Client frames: `ping`, `chat`, `cancel`, `complete`; "
+            "server frames: `pong`, `error`, `chat.started`, `chat.delta`, `chat.restart`, `chat.done`, "
+            "`complete.delta`, `complete.done`, `conversation.message`, `event`.",
             description="Requires `execute` permission on `nexus:chat`.",
         )
     }
-    frame_types: ClassVar[dict[str, type[BaseModel]]] = {"ping": PingFrame}
+    frame_types: ClassVar[dict[str, type[BaseModel]]] = {
+        "ping": PingFrame,
+        "chat": ChatFrame,
+        "cancel": CancelFrame,
+        "complete": CompleteFrame,
+    }
+    requests: SocketRequests | None = None
 
     @property
     def nexus(self) -> NexusServices:
@@ -58,6 +81,32 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
         res = super().get(*args, **kwargs)
         if res is not None:
             await res
+
+    @property
+    def owner(self) -> str:
+        return self.nexus.username_for(self.current_user)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)
+        self.requests = SocketRequests(self)
+        if self.nexus.rooms is not None:
+            self.nexus.rooms.join(self.owner, self)
+
+    def on_close(self) -> None:
+        if self.nexus.rooms is not None:
+            self.nexus.rooms.leave(self.owner, self)
+        if self.requests is not None:
+            self.requests.cancel_all()
+
+    def to_room(self, frame: BaseModel) -> None:
+        """A chat frame: to every tab of the user (``conversation.message``: to the other tabs)."""
+        rooms = self.nexus.rooms
+        if rooms is None:
+            self.send(frame)
+        elif isinstance(frame, MessageBroadcastFrame):
+            rooms.send(self.owner, frame, exclude=self)
+        else:
+            rooms.send(self.owner, frame)
 
     def send(self, frame: BaseModel) -> None:
         with contextlib.suppress(websocket.WebSocketClosedError):
@@ -93,6 +142,8 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
             return
         if isinstance(frame, PingFrame):
             self.send(PongFrame(id=frame.id, server_time=datetime.now(timezone.utc)))
+        elif self.requests is not None:
+            self.requests.handle(frame)
 
 
 default_handlers = [(r"/nexus/api/v1/ws", NexusWebSocket)]

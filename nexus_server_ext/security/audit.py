@@ -10,6 +10,7 @@ older than ``retention_days``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,9 @@ class AuditLog:
         self.database = database
         self.log_prompts = log_prompts
         self.retention_days = retention_days
+        # Events are written one at a time, in the order requests finished: under load, concurrent
+        # worker-thread inserts could otherwise commit a later event before an earlier one.
+        self._order = asyncio.Lock()
 
     async def record(
         self,
@@ -62,7 +66,8 @@ class AuditLog:
             details=details or {},
         )
         try:
-            await self.database.run(lambda s: s.add(event_row))
+            async with self._order:
+                await self.database.run(lambda s: s.add(event_row))
         except Exception:  # auditing must never turn a user's success into a failure
             log.exception("could not write the audit event for %s %s", action, resource)
 

@@ -117,7 +117,9 @@ class Feedback(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    rating: Mapped[int] = mapped_column(Integer)  # +1 or -1
+    rating: Mapped[int] = mapped_column(Integer)  # +1 or -1 (0 for "edited")
+    # up | down | accepted | rejected | edited: thumbs, or what happened to inserted code
+    kind: Mapped[str] = mapped_column(String(16), default="up", server_default="up")
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -85,6 +85,12 @@ EXAMPLES: dict[tuple[str, str], tuple[Any, int]] = {
     ),
     ("/nexus/api/v1/complete", "post"): ({"prefix": "x = ", "max_tokens": 2}, 200),
     ("/nexus/api/v1/models", "get"): (None, 200),
+    ("/nexus/api/v1/chat", "post"): ({"text": "/help"}, 200),
+    ("/nexus/api/v1/feedback", "post"): ({"interaction_id": 999999, "kind": "up"}, 404),
+    ("/nexus/api/v1/memory", "get"): ({"q": "how to load data"}, 200),
+    ("/nexus/api/v1/memory", "delete"): (None, 200),
+    ("/nexus/api/v1/memory/learn", "post"): ({"path": "."}, 202),
+    ("/nexus/api/v1/memory/learn/{job_id}", "get"): (None, 404),
 }
 
 
@@ -141,7 +147,10 @@ async def call(
             return exc.code
         ws.close()
         return 101
+    path = path.replace("{job_id}", "0" * 32)
     kwargs: dict[str, Any] = {"method": verb.upper(), "headers": headers, "raise_error": False}
+    if verb == "get" and isinstance(body, dict):
+        kwargs["params"] = body
     if verb in ("post", "put", "patch"):
         kwargs["body"] = json.dumps(body)
     if verb == "delete":

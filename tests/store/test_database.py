@@ -12,7 +12,6 @@ from sqlalchemy import func, select, text
 
 from nexus_server_ext.store import Database, StorageError, normalise_url, redact_url
 from nexus_server_ext.store.conversations import ConversationNotFound, ConversationStore
-from nexus_server_ext.store.database import MIGRATIONS_DIR
 from nexus_server_ext.store.models import (
     AuditEvent,
     Base,
@@ -26,20 +25,8 @@ from nexus_server_ext.store.models import (
 from nexus_server_ext.store.users import UserStore
 
 
-def head_revision() -> str:
-    """The newest migration (several branches add migrations, so no test hard-codes one)."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    head = ScriptDirectory.from_config(cfg).get_current_head()
-    assert head is not None
-    return head
-
-
-def test_migrations_create_exactly_the_models(database: Database) -> None:
-    assert database.revision() == head_revision()
+def test_migrations_create_exactly_the_models(database: Database, head_revision: str) -> None:
+    assert database.revision() == head_revision
     assert set(database.table_names()) >= {
         "users",
         "conversations",
@@ -55,9 +42,9 @@ def test_migrations_create_exactly_the_models(database: Database) -> None:
     assert diff == [], f"the migrations and the models disagree: {diff}"
 
 
-def test_migrate_twice_is_harmless(database: Database) -> None:
-    assert database.migrate() == head_revision()
-    assert database.revision() == head_revision()
+def test_migrate_twice_is_harmless(database: Database, head_revision: str) -> None:
+    assert database.migrate() == head_revision
+    assert database.revision() == head_revision
 
 
 def test_sqlite_uses_wal_and_foreign_keys(tmp_path: Any) -> None:

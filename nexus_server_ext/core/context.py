@@ -1,0 +1,200 @@
+"""``ContextManager``: what the model is told about where the user is, within a token budget.
+
+Sources: the selection, the current cell and its neighbours (outputs truncated),
+the kernel's last error and variables (inspected silently), pylsp diagnostics,
+and memories retrieved for the request. Each becomes a ``ContextPiece`` the
+user sees as a removable chip (``ChatContext.exclude`` removes a kind).
+
+Budget: pieces are admitted in ``PRIORITY`` order (what the user pointed at
+first, background last); each is capped at ``PIECE_SHARE`` of the budget and a
+piece that does not fit is truncated (tracebacks keep their tail, everything
+else its head) or, below 32 tokens of room, dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_server.utils import ensure_async
+
+from .diagnostics import python_diagnostics
+from .kernel_state import inspect_kernel, render_variables
+from .memory import Hit, VectorMemory
+
+log = logging.getLogger(__name__)
+
+PRIORITY = ("selection", "error", "cell", "diagnostics", "variables", "memories", "neighbours", "file")
+PIECE_SHARE = 0.4
+OUTPUT_CHARS = 400
+
+
+def tokens(text: str) -> int:
+    """A cheap token estimate (about four characters per token for code and English)."""
+    return (len(text) + 3) // 4
+
+
+def truncate(text: str, budget: int, keep: str = "head") -> str:
+    if tokens(text) <= budget:
+        return text
+    chars = max(0, budget * 4 - 20)
+    return ("[...]\n" + text[-chars:]) if keep == "tail" else (text[:chars] + "\n[...]")
+
+
+@dataclass
+class ContextPiece:
+    kind: str
+    label: str
+    text: str
+    source: str | None = None
+
+    @property
+    def tokens(self) -> int:
+        return tokens(self.text)
+
+
+@dataclass
+class ContextBundle:
+    pieces: list[ContextPiece] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        return "\n\n".join(f"## {p.label}\n{p.text}" for p in self.pieces)
+
+
+def fit(pieces: list[ContextPiece], budget: int) -> tuple[list[ContextPiece], list[str]]:
+    order = {k: i for i, k in enumerate(PRIORITY)}
+    kept, dropped, left = [], [], budget
+    for piece in sorted(pieces, key=lambda p: order.get(p.kind, len(order))):
+        room = min(left, int(budget * PIECE_SHARE))
+        if room < 32:
+            dropped.append(piece.label)
+            continue
+        text = truncate(piece.text, room, "tail" if piece.kind == "error" else "head")
+        kept.append(ContextPiece(piece.kind, piece.label, text, piece.source))
+        left -= tokens(text)
+    return kept, dropped
+
+
+def _source(cell: Any) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _outputs(cell: Any) -> str:
+    parts = []
+    for out in cell.get("outputs", []) or []:
+        if out.get("output_type") == "stream":
+            parts.append(_source({"source": out.get("text", "")}))
+        elif out.get("output_type") == "error":
+            parts.append(f"{out.get('ename')}: {out.get('evalue')}")
+        elif "text/plain" in (out.get("data") or {}):
+            parts.append(_source({"source": out["data"]["text/plain"]}))
+    text = "\n".join(parts)
+    return text if len(text) <= OUTPUT_CHARS else text[:OUTPUT_CHARS] + " [output truncated]"
+
+
+class ContextManager:
+    def __init__(
+        self,
+        serverapp: Any,
+        memory: VectorMemory | None,
+        *,
+        budget_tokens: int = 1500,
+        neighbours_before: int = 2,
+        neighbours_after: int = 1,
+        memory_results: int = 4,
+        min_memory_score: float = 0.2,
+    ) -> None:
+        self.serverapp = serverapp
+        self.memory = memory
+        self.budget_tokens = budget_tokens
+        self.before = neighbours_before
+        self.after = neighbours_after
+        self.memory_results = memory_results
+        self.min_memory_score = min_memory_score
+
+    async def gather(self, owner: str, query: str, request: Any, *, use_memory: bool = True) -> ContextBundle:
+        """Every context piece for a request (``request`` is a ``ChatContext``), fitted to the budget."""
+        exclude = set(request.exclude or [])
+        pieces: list[ContextPiece] = []
+        if request.selection and "selection" not in exclude:
+            pieces.append(ContextPiece("selection", "Selected code", request.selection))
+        cell_source: str | None = None
+        before_sources: list[str] = []
+        if request.notebook_path:
+            try:
+                cell_source, before_sources, nb_pieces = await self._notebook(request)
+                pieces += [p for p in nb_pieces if p.kind not in exclude]
+            except Exception as exc:  # a missing notebook must not fail the chat
+                log.info("NEXUS context: cannot read %s: %s", request.notebook_path, exc)
+        kernel_id = request.kernel_id or await self._kernel_for(request.notebook_path)
+        if kernel_id and not {"variables", "error"} <= exclude:
+            try:
+                state = await inspect_kernel(self.serverapp.kernel_manager, kernel_id)
+                if state.get("error") and "error" not in exclude:
+                    pieces.append(ContextPiece("error", "Last error in the kernel", state["error"]))
+                if state.get("variables") and "variables" not in exclude:
+                    pieces.append(
+                        ContextPiece("variables", "Kernel variables", render_variables(state["variables"]))
+                    )
+            except Exception as exc:
+                log.info("NEXUS context: kernel %s not inspected: %s", kernel_id, exc)
+        code = cell_source or request.selection
+        if code and "diagnostics" not in exclude:
+            found = await asyncio.to_thread(python_diagnostics, code, before_sources)
+            if found:
+                pieces.append(
+                    ContextPiece("diagnostics", "Diagnostics", "\n".join(d.render() for d in found))
+                )
+        hits: list[Hit] = []
+        if use_memory and self.memory is not None and "memories" not in exclude and query.strip():
+            try:
+                found_hits = await self.memory.asearch(owner, query, self.memory_results)
+                hits = [h for h in found_hits if h.score >= self.min_memory_score]
+            except Exception as exc:
+                log.warning("NEXUS context: memory search failed: %s", exc)
+            for i, hit in enumerate(hits, 1):
+                pieces.append(ContextPiece("memories", f"[{i}] {hit.citation}", hit.text, hit.source))
+        kept, dropped = fit(pieces, self.budget_tokens)
+        kept_sources = {p.source for p in kept if p.kind == "memories"}
+        return ContextBundle(kept, [h for h in hits if h.source in kept_sources], dropped)
+
+    async def _kernel_for(self, path: str | None) -> str | None:
+        if not path:
+            return None
+        sessions = await ensure_async(self.serverapp.session_manager.list_sessions())
+        for session in sessions:
+            if session.get("path") == path and session.get("kernel"):
+                return str(session["kernel"]["id"])
+        return None
+
+    async def _notebook(self, request: Any) -> tuple[str | None, list[str], list[ContextPiece]]:
+        model = await ensure_async(
+            self.serverapp.contents_manager.get(request.notebook_path, content=True, type="notebook")
+        )
+        cells = model["content"]["cells"]
+        index = next((i for i, c in enumerate(cells) if c.get("id") == request.cell_id), None)
+        if index is None:
+            return None, [], []
+        cell = cells[index]
+        pieces = [
+            ContextPiece("cell", f"Current cell ({cell.get('cell_type')})", _source(cell), request.cell_id)
+        ]
+        if _outputs(cell):
+            pieces[0].text += f"\n# output:\n{_outputs(cell)}"
+        around = []
+        for j in range(max(0, index - self.before), min(len(cells), index + self.after + 1)):
+            if j == index or not _source(cells[j]).strip():
+                continue
+            text = _source(cells[j]) + (f"\n# output:\n{_outputs(cells[j])}" if _outputs(cells[j]) else "")
+            where = "above" if j < index else "below"
+            around.append(f"# cell {j + 1} ({where})\n{text}")
+        if around:
+            pieces.append(ContextPiece("neighbours", "Neighbouring cells", "\n\n".join(around)))
+        before = [_source(c) for c in cells[:index] if c.get("cell_type") == "code"]
+        source = _source(cell) if cell.get("cell_type") == "code" else None
+        return source, before, pieces

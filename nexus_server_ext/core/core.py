@@ -1,0 +1,339 @@
+"""``ConsciousnessCore``: one chat request, end to end, as a stream of protocol frames.
+
+intent -> conversation -> context (cells, kernel, diagnostics, memories) ->
+few-shot examples -> model stream (chain ordered by the learning system) ->
+store messages and the interaction -> frames. The websocket relays the frames
+as they come; ``POST /chat`` collects them. Cancelling is cooperative (an
+``asyncio.Event``): the model stream is closed, the partial answer is stored and
+a ``chat.done`` with ``cancelled: true`` ends the request, so nothing is left
+half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from ..ai.postprocess import extract_code, validate_code
+from ..ai.router import ModelRouter
+from ..ai.types import Delta, Done, NoModelAvailable, Restart
+from ..api_models import (
+    ChatDoneFrame,
+    ChatFrame,
+    ChatStartedFrame,
+    Citation,
+    ContextItem,
+    DeltaFrame,
+    ErrorFrame,
+    MessageBroadcastFrame,
+    MessageOut,
+    RestartFrame,
+    ServerEventFrame,
+)
+from ..store.conversations import ConversationNotFound, ConversationStore
+from ..store.database import Database
+from ..store.models import Interaction
+from .context import ContextBundle, ContextManager
+from .indexer import Indexer, LearnRefused
+from .intent import Intent, IntentClassifier
+from .learning import LearningSystem
+from .memory import VectorMemory
+from .prompts import TASK_FOR_INTENT, build_messages, sources_footer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_REQUEST = {
+    "explain": "Explain this code.",
+    "fix": "Fix the error in this code.",
+    "refactor": "Refactor this code.",
+    "test": "Write tests for this code.",
+}
+
+HELP = (
+    "Commands: /ask QUESTION, /generate WHAT, /explain, /fix, /refactor, /test, /learn PATH|GLOB "
+    "(index files so answers can cite them), /clear (the model forgets this conversation), /help."
+)
+
+
+async def until(stream: AsyncIterator[T], cancel: asyncio.Event) -> AsyncGenerator[T, None]:
+    """Items of ``stream`` until it ends or ``cancel`` is set (even while waiting for the next one)."""
+    stopper = asyncio.ensure_future(cancel.wait())
+    try:
+        while not cancel.is_set():
+            step = asyncio.ensure_future(stream.__anext__())
+            done, _ = await asyncio.wait({step, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if step not in done:
+                step.cancel()
+                await asyncio.gather(step, return_exceptions=True)
+                return
+            try:
+                yield step.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        stopper.cancel()
+
+
+class ConsciousnessCore:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        conversations: ConversationStore,
+        router: ModelRouter,
+        classifier: IntentClassifier,
+        context: ContextManager,
+        memory: VectorMemory | None,
+        indexer: Indexer | None,
+        learning: LearningSystem,
+        max_tokens: int | None = None,
+        examples: int = 2,
+    ) -> None:
+        self.database = database
+        self.conversations = conversations
+        self.router = router
+        self.classifier = classifier
+        self.context = context
+        self.memory = memory
+        self.indexer = indexer
+        self.learning = learning
+        self.max_tokens = max_tokens
+        self.examples = examples
+
+    async def process(
+        self, owner: str, user_id: int, frame: ChatFrame, cancel: asyncio.Event | None = None
+    ) -> AsyncGenerator[BaseModel, None]:
+        cancel = cancel or asyncio.Event()
+        intent = await self.classifier.classify(frame.text)
+        try:
+            conversation_id = await self._conversation(user_id, frame)
+        except ConversationNotFound:
+            yield ErrorFrame(error="not_found", message="There is no conversation with this id.", id=frame.id)
+            return
+        if not intent.text and intent.name in DEFAULT_REQUEST:  # "/explain" alone: about the current cell
+            intent = replace(intent, text=DEFAULT_REQUEST[intent.name])
+        if intent.name in ("command", "learn") or not intent.text:
+            async for out in self._local_answer(owner, user_id, frame, intent, conversation_id):
+                yield out
+            return
+        async for out in self._answer(owner, user_id, frame, intent, conversation_id, cancel):
+            yield out
+
+    async def _conversation(self, user_id: int, frame: ChatFrame) -> str:
+        if frame.conversation_id:
+            await self.conversations.get(user_id, frame.conversation_id)  # ownership check
+            return frame.conversation_id
+        title = " ".join(frame.text.split())[:60] or "New conversation"
+        return (await self.conversations.create(user_id, title, frame.context.notebook_path)).id
+
+    async def _store(
+        self, user_id: int, conversation_id: str, role: str, content: str, **kw: Any
+    ) -> MessageOut:
+        message = await self.conversations.add_message(user_id, conversation_id, role, content, **kw)
+        return MessageOut.model_validate(message, from_attributes=True)
+
+    async def _local_answer(
+        self, owner: str, user_id: int, frame: ChatFrame, intent: Intent, conversation_id: str
+    ) -> AsyncGenerator[BaseModel, None]:
+        """Commands and /learn: answered by NEXUS itself, no model call."""
+        yield ChatStartedFrame(id=frame.id, conversation_id=conversation_id, intent=intent.name)
+        user_msg = await self._store(user_id, conversation_id, "user", frame.text)
+        yield MessageBroadcastFrame(conversation_id=conversation_id, message=user_msg)
+        if intent.command == "clear":
+            await self.conversations.clear(user_id, conversation_id)
+            answer = "Conversation cleared: the model no longer sees the earlier messages."
+        elif intent.name == "learn" and intent.command and self.indexer is not None:
+            try:
+                job = self.indexer.start(owner, intent.text)
+            except LearnRefused as exc:
+                answer = str(exc)
+            else:
+                yield ServerEventFrame(schema_id="nexus.memory.learn", data=job.as_dict())
+                await self.indexer.run_async(job)
+                yield ServerEventFrame(schema_id="nexus.memory.learn", data=job.as_dict())
+                answer = (
+                    f"Learned {intent.text}: {job.files_indexed} file(s) indexed "
+                    f"({job.chunks_added} chunks), "
+                    f"{job.files_unchanged} unchanged, {job.files_removed} removed."
+                    + (f" Problems: {'; '.join(job.errors[:3])}" if job.errors else "")
+                )
+        elif intent.name == "learn":
+            answer = "To learn files, name them: /learn PATH or /learn GLOB (for example /learn src/**/*.py)."
+        else:
+            answer = HELP
+        reply = await self._store(user_id, conversation_id, "assistant", answer, meta={"intent": intent.name})
+        yield DeltaFrame(type="chat.delta", id=frame.id, text=answer)
+        yield MessageBroadcastFrame(conversation_id=conversation_id, message=reply)
+        yield ChatDoneFrame(
+            id=frame.id, conversation_id=conversation_id, message_id=reply.id, model="nexus", provider="nexus"
+        )
+
+    async def _answer(
+        self,
+        owner: str,
+        user_id: int,
+        frame: ChatFrame,
+        intent: Intent,
+        conversation_id: str,
+        cancel: asyncio.Event,
+    ) -> AsyncGenerator[BaseModel, None]:
+        started = time.perf_counter()
+        task = TASK_FOR_INTENT.get(intent.name, "natural_language")
+        history = [
+            (m.role, m.content) for m in await self.conversations.model_history(user_id, conversation_id)
+        ]
+        bundle, examples = await asyncio.gather(
+            self.context.gather(owner, intent.text, frame.context),
+            self._examples(owner, intent.text),
+        )
+        user_msg = await self._store(
+            user_id, conversation_id, "user", frame.text, meta={"intent": intent.name}
+        )
+        yield ChatStartedFrame(
+            id=frame.id, conversation_id=conversation_id, intent=intent.name, context=self._chips(bundle)
+        )
+        yield MessageBroadcastFrame(conversation_id=conversation_id, message=user_msg)
+        messages = build_messages(intent.name, intent.text, bundle, examples, history)
+        preference = await self.learning.preference(task)
+        path: list[dict[str, Any]] = []
+        text: list[str] = []
+        meta = None
+        error: str | None = None
+        try:
+            stream = self.router.stream(
+                task, messages, max_tokens=self.max_tokens, path=path, chain=preference.order
+            )
+            async with aclosing(stream) as events:
+                async for event in until(events, cancel):
+                    if isinstance(event, Delta):
+                        text.append(event.text)
+                        yield DeltaFrame(type="chat.delta", id=frame.id, text=event.text)
+                    elif isinstance(event, Restart):
+                        text.clear()
+                        yield RestartFrame(
+                            id=frame.id,
+                            reason=event.reason,
+                            failed_model=event.failed_model,
+                            next_model=event.next_model,
+                        )
+                    elif isinstance(event, Done):
+                        meta = event.meta
+        except NoModelAvailable as exc:
+            error = str(exc)
+        cancelled = meta is None and error is None
+        answer = "".join(text)
+        if meta is not None and bundle.hits:
+            footer = sources_footer(bundle.hits)
+            answer += footer
+            yield DeltaFrame(type="chat.delta", id=frame.id, text=footer)
+        outcome = "error" if error else "cancelled" if cancelled else self._outcome(task, answer, path)
+        interaction_id = await self._record(
+            user_id, conversation_id, task, intent, meta, path, outcome, started
+        )
+        if error:
+            yield ErrorFrame(error="no_model_available", message=error, id=frame.id)
+            return
+        step = next((p for p in reversed(path) if p.get("outcome") == "ok"), None)
+        provider = meta.provider if meta else (step or {}).get("provider", "")
+        model = meta.model if meta else (step or {}).get("model", "")
+        citations = [
+            Citation(source=h.source, lines=h.lines, cell_id=h.cell_id, score=h.score) for h in bundle.hits
+        ]
+        reply = await self._store(
+            user_id,
+            conversation_id,
+            "assistant",
+            answer,
+            model=model or None,
+            provider=provider or None,
+            meta={
+                "interaction_id": interaction_id,
+                "intent": intent.name,
+                "cancelled": cancelled,
+                "citations": [c.model_dump() for c in citations],
+                # accepted answers used as few-shot examples (their interaction ids): explainable learning
+                "examples": [e.metadata.get("interaction_id") for e in examples],
+            },
+        )
+        yield MessageBroadcastFrame(conversation_id=conversation_id, message=reply)
+        yield ChatDoneFrame(
+            id=frame.id,
+            conversation_id=conversation_id,
+            message_id=reply.id,
+            interaction_id=interaction_id,
+            model=model,
+            provider=provider,
+            ttft_ms=meta.ttft_ms if meta else None,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            tokens_out=meta.tokens_out if meta else 0,
+            fallback_path=path,
+            citations=citations,
+            cancelled=cancelled,
+        )
+
+    async def _examples(self, owner: str, text: str) -> list[Any]:
+        if self.memory is None or self.examples <= 0:
+            return []
+        try:
+            return await self.memory.asearch_examples(owner, text, self.examples)
+        except Exception as exc:
+            log.warning("NEXUS: examples memory unavailable: %s", exc)
+            return []
+
+    @staticmethod
+    def _chips(bundle: ContextBundle) -> list[ContextItem]:
+        return [
+            ContextItem(kind=p.kind, label=p.label, preview=p.text[:200], tokens=p.tokens, source=p.source)  # type: ignore[arg-type]
+            for p in bundle.pieces
+        ]
+
+    @staticmethod
+    def _outcome(task: str, answer: str, path: list[dict[str, Any]]) -> str:
+        if task == "code_generation" and validate_code(extract_code(answer, "python")) is not None:
+            return "invalid"
+        return "fallback" if any(p["outcome"] in ("error", "circuit_open") for p in path) else "ok"
+
+    async def _record(
+        self,
+        user_id: int,
+        conversation_id: str,
+        task: str,
+        intent: Intent,
+        meta: Any,
+        path: list[dict[str, Any]],
+        outcome: str,
+        started: float,
+    ) -> int | None:
+        row = Interaction(
+            user_id=user_id,
+            conversation_id=conversation_id,
+            task=task,
+            intent=intent.name,
+            provider=meta.provider if meta else (path[-1]["provider"] if path else None),
+            model=meta.model if meta else (path[-1]["model"] if path else None),
+            ttft_ms=meta.ttft_ms if meta else None,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            tokens_in=meta.tokens_in if meta else 0,
+            tokens_out=meta.tokens_out if meta else 0,
+            outcome=outcome,
+            fallback_path=[dict(p) for p in path],
+        )
+
+        def insert(session: Any) -> int:
+            session.add(row)
+            session.flush()
+            return int(row.id)
+
+        try:
+            return await self.database.run(insert)
+        except Exception:
+            log.exception("NEXUS could not record an interaction")
+            return None

@@ -1,0 +1,250 @@
+"""``VectorMemory``: per-user semantic memory in chromadb (learned files and accepted examples).
+
+Why this shape:
+- embedded ``PersistentClient`` by default (a folder in the NEXUS data dir), an
+  ``HttpClient`` to a Chroma server when ``host`` is set, so a team can share one;
+- every read and delete goes through ``_where(owner, ...)``: there is no method
+  that queries without an owner, so one user can never retrieve another's chunks;
+- HNSW parameters are set on purpose (cosine space, ``ef_search`` well above the
+  ``k`` we ask for, a generous ``ef_construction``): chromadb's defaults lost true
+  nearest neighbours on near-duplicate corpora; ``bench/memory.py`` measures recall;
+- all methods block (embedding, disk): callers use the ``a*`` wrappers or a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DOCS = "nexus_memory"
+EXAMPLES = "nexus_examples"
+ADD_BATCH = 256
+
+
+@dataclass(frozen=True)
+class HnswParams:
+    ef_construction: int = 200
+    ef_search: int = 128
+    max_neighbors: int = 32
+
+    def configuration(self) -> dict[str, Any]:
+        return {
+            "hnsw": {
+                "space": "cosine",
+                "ef_construction": self.ef_construction,
+                "ef_search": self.ef_search,
+                "max_neighbors": self.max_neighbors,
+            }
+        }
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a learned file: its text and where it came from."""
+
+    text: str
+    start_line: int
+    end_line: int
+    cell_id: str | None = None
+    title: str = ""
+
+
+@dataclass
+class Hit:
+    source: str
+    text: str
+    score: float
+    start_line: int | None = None
+    end_line: int | None = None
+    cell_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lines(self) -> str | None:
+        if self.cell_id or self.start_line is None:
+            return None
+        return f"{self.start_line}-{self.end_line}"
+
+    @property
+    def citation(self) -> str:
+        where = f"cell {self.cell_id}" if self.cell_id else f"lines {self.lines}" if self.lines else ""
+        return f"{self.source} ({where})" if where else self.source
+
+
+def _id(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+
+
+class VectorMemory:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        host: str = "",
+        port: int = 8000,
+        ssl: bool = False,
+        hnsw: HnswParams | None = None,
+        collection_prefix: str = "",
+    ) -> None:
+        self.path = Path(path) if path else None
+        self.host = host
+        self.port = port
+        self.ssl = ssl
+        self.hnsw = hnsw or HnswParams()
+        self.prefix = collection_prefix
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._collections: dict[str, Any] = {}
+
+    @property
+    def backend(self) -> str:
+        return f"chroma server {self.host}:{self.port}" if self.host else "embedded chromadb"
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _collection(self, name: str) -> Any:
+        with self._lock:
+            if name in self._collections:
+                return self._collections[name]
+            import chromadb
+            from chromadb.config import Settings
+
+            from .embedding_function import MiniLMEmbeddingFunction
+
+            if self._client is None:
+                settings = Settings(anonymized_telemetry=False)
+                if self.host:
+                    self._client = chromadb.HttpClient(
+                        host=self.host, port=self.port, ssl=self.ssl, settings=settings
+                    )
+                else:
+                    assert self.path is not None, "an embedded memory needs a path"
+                    self.path.mkdir(parents=True, exist_ok=True)
+                    self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+            collection = self._client.get_or_create_collection(
+                self.prefix + name,
+                embedding_function=MiniLMEmbeddingFunction(),
+                configuration=self.hnsw.configuration(),
+            )
+            self._collections[name] = collection
+            return collection
+
+    @staticmethod
+    def _where(owner: str, **extra: Any) -> dict[str, Any]:
+        """The owner filter every query carries, and-ed with any other condition."""
+        if not owner:
+            raise ValueError("memory access needs an owner")
+        conditions: list[dict[str, Any]] = [{"owner": owner}]
+        conditions += [{k: v} for k, v in extra.items() if v is not None]
+        return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+    # -- learned files --------------------------------------------------------------------------
+    def replace_source(self, owner: str, source: str, file_hash: str, chunks: list[Chunk]) -> int:
+        """Drop the source's old chunks and store the new ones; returns how many were stored."""
+        collection = self._collection(DOCS)
+        collection.delete(where=self._where(owner, source=source))
+        ids, docs, metas = [], [], []
+        for i, chunk in enumerate(chunks):
+            ids.append(_id(owner, source, str(i)))
+            docs.append(chunk.text)
+            meta: dict[str, Any] = {
+                "owner": owner,
+                "source": source,
+                "file_hash": file_hash,
+                "start_line": chunk.start_line,
+                "end_line": chunk.end_line,
+                "title": chunk.title,
+            }
+            if chunk.cell_id:
+                meta["cell_id"] = chunk.cell_id
+            metas.append(meta)
+        for start in range(0, len(ids), ADD_BATCH):
+            end = start + ADD_BATCH
+            collection.add(ids=ids[start:end], documents=docs[start:end], metadatas=metas[start:end])
+        return len(ids)
+
+    def delete_source(self, owner: str, source: str | None = None) -> int:
+        """Forget one source (or, with ``source=None``, every learned file of the owner)."""
+        collection = self._collection(DOCS)
+        where = self._where(owner, source=source)
+        found = collection.get(where=where, include=[])
+        if found["ids"]:
+            collection.delete(ids=found["ids"])
+        return len(found["ids"])
+
+    def sources(self, owner: str) -> dict[str, str]:
+        """{source path: content hash} of everything the owner has learned."""
+        found = self._collection(DOCS).get(where=self._where(owner), include=["metadatas"])
+        return {m["source"]: m["file_hash"] for m in found["metadatas"] or []}
+
+    def count(self, owner: str) -> int:
+        return len(self._collection(DOCS).get(where=self._where(owner), include=[])["ids"])
+
+    def search(self, owner: str, query: str, k: int = 5, source: str | None = None) -> list[Hit]:
+        return self._query(DOCS, owner, query, k, source=source)
+
+    def _query(self, name: str, owner: str, query: str, k: int, **extra: Any) -> list[Hit]:
+        collection = self._collection(name)
+        result = collection.query(
+            query_texts=[query],
+            n_results=max(1, k),
+            where=self._where(owner, **extra),
+            include=["documents", "metadatas", "distances"],
+        )
+        hits = []
+        for doc, meta, dist in zip(
+            result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
+        ):
+            if meta.get("owner") != owner:  # belt and braces: never hand out another user's chunk
+                continue
+            hits.append(
+                Hit(
+                    source=str(meta.get("source", "")),
+                    text=doc,
+                    score=round(1.0 - float(dist), 4),
+                    start_line=meta.get("start_line"),
+                    end_line=meta.get("end_line"),
+                    cell_id=meta.get("cell_id"),
+                    metadata=dict(meta),
+                )
+            )
+        return hits
+
+    # -- accepted examples (few-shot) -----------------------------------------------------------
+    def add_example(self, owner: str, prompt: str, answer: str, interaction_id: int, intent: str) -> None:
+        self._collection(EXAMPLES).upsert(
+            ids=[_id(owner, "example", str(interaction_id))],
+            documents=[prompt],
+            metadatas=[
+                {
+                    "owner": owner,
+                    "source": f"interaction {interaction_id}",
+                    "answer": answer,
+                    "intent": intent,
+                    "interaction_id": interaction_id,
+                }
+            ],
+        )
+
+    def search_examples(self, owner: str, query: str, k: int = 2, min_score: float = 0.6) -> list[Hit]:
+        if not self._collection(EXAMPLES).count():
+            return []
+        return [h for h in self._query(EXAMPLES, owner, query, k) if h.score >= min_score]
+
+    # -- async wrappers (the tornado loop must never embed or touch disk) -----------------------
+    async def asearch(self, owner: str, query: str, k: int = 5) -> list[Hit]:
+        return await asyncio.to_thread(self.search, owner, query, k)
+
+    async def asearch_examples(self, owner: str, query: str, k: int = 2) -> list[Hit]:
+        return await asyncio.to_thread(self.search_examples, owner, query, k)
+
+    async def aadd_example(
+        self, owner: str, prompt: str, answer: str, interaction_id: int, intent: str
+    ) -> None:
+        await asyncio.to_thread(self.add_example, owner, prompt, answer, interaction_id, intent)
+
+    async def adelete_source(self, owner: str, source: str | None = None) -> int:
+        return await asyncio.to_thread(self.delete_source, owner, source)

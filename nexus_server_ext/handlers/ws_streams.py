@@ -1,0 +1,164 @@
+"""The requests one websocket has in flight: chats and inline completions, each cancellable.
+
+Why a class of its own: the socket handler stays about frames, and this one
+owns the asyncio tasks, their cancel flags and the delta batching. A chat is
+stopped cooperatively (its cancel event: the core stores the partial answer and
+ends with ``chat.done`` ``cancelled: true``); a completion is simply cancelled
+and answered with ``complete.done`` ``cancelled: true``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from ..ai.postprocess import clean_completion
+from ..ai.types import Delta, Done, NoModelAvailable, Restart
+from ..api_models import CancelFrame, ChatFrame, CompleteDoneFrame, CompleteFrame, DeltaFrame, ErrorFrame
+from .rooms import DeltaBatcher
+
+if TYPE_CHECKING:
+    from .ws import NexusWebSocket
+
+log = logging.getLogger(__name__)
+
+
+class SocketRequests:
+    def __init__(self, socket: NexusWebSocket) -> None:
+        self.socket = socket
+        self.chats: dict[str, asyncio.Event] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.completion: tuple[str, asyncio.Task[None]] | None = None
+
+    @property
+    def nexus(self) -> Any:
+        return self.socket.nexus
+
+    def handle(self, frame: BaseModel) -> None:
+        if isinstance(frame, ChatFrame):
+            self._start_chat(frame)
+        elif isinstance(frame, CompleteFrame):
+            self._start_completion(frame)
+        elif isinstance(frame, CancelFrame):
+            self.cancel(frame.id)
+
+    def _error(self, error: str, message: str, request_id: str | None) -> None:
+        self.socket.send(ErrorFrame(error=error, message=message, id=request_id))
+
+    def _admit(self, request_id: str, cost: float = 1.0) -> bool:
+        if self.nexus.core is None:
+            self._error("unavailable", "The model routing file is invalid; see /status.", request_id)
+            return False
+        if request_id in self.tasks:
+            self._error("duplicate_id", f"A request with id {request_id!r} is still running.", request_id)
+            return False
+        wait = self.nexus.rate_limiter.acquire(self.socket.owner, cost)
+        if wait > 0:
+            self._error("rate_limited", f"Too many requests: try again in {wait:.1f} s.", request_id)
+            return False
+        return True
+
+    def _track(self, request_id: str, coro: Any) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coro)
+        self.tasks[request_id] = task
+        task.add_done_callback(lambda _: self.tasks.pop(request_id, None))
+        self.nexus.background(task)
+        return task
+
+    # -- chat -----------------------------------------------------------------------------------
+    def _start_chat(self, frame: ChatFrame) -> None:
+        if not self._admit(frame.id):
+            return
+        cancel = asyncio.Event()
+        self.chats[frame.id] = cancel
+        self._track(frame.id, self._run_chat(frame, cancel))
+
+    async def _run_chat(self, frame: ChatFrame, cancel: asyncio.Event) -> None:
+        socket = self.socket
+        batcher = DeltaBatcher(
+            lambda text: socket.to_room(DeltaFrame(type="chat.delta", id=frame.id, text=text))
+        )
+        try:
+            display = getattr(socket.current_user, "display_name", "") or ""
+            user_id = await self.nexus.users.ensure(socket.owner, "" if self.nexus.owner_name else display)
+            async with aclosing(self.nexus.core.process(socket.owner, user_id, frame, cancel)) as frames:
+                async for out in frames:
+                    if isinstance(out, DeltaFrame):
+                        batcher.add(out.text)
+                        continue
+                    batcher.flush()
+                    if isinstance(out, ErrorFrame):
+                        socket.send(out)
+                    else:
+                        socket.to_room(out)
+        except Exception:
+            log.exception("NEXUS chat %s failed", frame.id)
+            self._error("internal_error", "NEXUS could not answer; the server log has details.", frame.id)
+        finally:
+            batcher.flush()
+            self.chats.pop(frame.id, None)
+
+    # -- inline completion ----------------------------------------------------------------------
+    def _start_completion(self, frame: CompleteFrame) -> None:
+        if self.completion is not None:  # a newer request makes the older one pointless
+            self.cancel(self.completion[0])
+        if not frame.prefix.strip():
+            self.socket.send(CompleteDoneFrame(id=frame.id, text="", model=""))
+            return
+        if not self._admit(frame.id, 0.25):
+            return
+        self.completion = (frame.id, self._track(frame.id, self._run_completion(frame)))
+
+    async def _run_completion(self, frame: CompleteFrame) -> None:
+        socket = self.socket
+        router = self.nexus.router
+        batcher = DeltaBatcher(
+            lambda text: socket.send(DeltaFrame(type="complete.delta", id=frame.id, text=text))
+        )
+        text: list[str] = []
+        model = ""
+        header = f"# {frame.path}\n" if frame.path and frame.language.lower() in ("python", "py") else ""
+        try:
+            stream = router.stream("completion", prompt=header + frame.prefix[-4000:], stop=["\n\n\n"])
+            async with aclosing(stream) as events:
+                async for event in events:
+                    if isinstance(event, Delta):
+                        text.append(event.text)
+                        batcher.add(event.text)
+                    elif isinstance(event, Restart):
+                        text.clear()
+                    elif isinstance(event, Done):
+                        model = event.meta.model
+            batcher.flush()
+            cleaned = clean_completion("".join(text), frame.prefix, frame.suffix)
+            socket.send(CompleteDoneFrame(id=frame.id, text=cleaned, model=model))
+        except asyncio.CancelledError:
+            batcher.flush()
+            socket.send(CompleteDoneFrame(id=frame.id, text="", model=model, cancelled=True))
+        except NoModelAvailable as exc:
+            self._error("no_model_available", str(exc), frame.id)
+        finally:
+            if self.completion and self.completion[0] == frame.id:
+                self.completion = None
+
+    # -- cancelling -----------------------------------------------------------------------------
+    def cancel(self, request_id: str) -> None:
+        if request_id in self.chats:
+            self.chats[request_id].set()
+        elif request_id in self.tasks:
+            self.tasks[request_id].cancel()
+        else:
+            self._error("not_found", f"No request with id {request_id!r} is running.", request_id)
+
+    def cancel_all(self) -> None:
+        for event in list(self.chats.values()):
+            event.set()
+        for request_id, task in list(self.tasks.items()):
+            if request_id not in self.chats:
+                with contextlib.suppress(Exception):
+                    task.cancel()

@@ -1,0 +1,125 @@
+"""The context manager against a real kernel, a real notebook on disk and pylsp."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nexus_server_ext.api_models import ChatContext
+from nexus_server_ext.core.context import ContextManager, ContextPiece, fit, tokens
+from nexus_server_ext.core.diagnostics import python_diagnostics
+
+
+async def run(client: Any, code: str) -> dict[str, Any]:
+    msg_id = client.execute(code)
+    while True:
+        reply = await client.get_shell_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"]
+
+
+async def test_context_has_the_traceback_and_dataframe_columns_without_touching_history(
+    jp_serverapp: Any,
+) -> None:
+    km = jp_serverapp.kernel_manager  # a real kernel, started by the server's own kernel manager
+    kernel_id = await km.start_kernel(kernel_name="python3")
+    client = km.get_kernel(kernel_id).client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        await check_kernel_context(jp_serverapp, kernel_id, client)
+    finally:
+        client.stop_channels()
+        await km.shutdown_kernel(kernel_id, now=True)
+
+
+async def check_kernel_context(jp_serverapp: Any, kernel_id: str, client: Any) -> None:
+    await run(client, "import pandas as pd\nsales = pd.DataFrame({'region': ['north'], 'revenue': [1.5]})")
+    failed = await run(client, "def ratio(a, b):\n    return a / b\nratio(1, 0)")
+    assert failed["status"] == "error"
+    count = failed["execution_count"]
+
+    manager = ContextManager(jp_serverapp, None)
+    bundle = await manager.gather("alice", "why did it fail", ChatContext(kernel_id=kernel_id))
+    by_kind = {p.kind: p.text for p in bundle.pieces}
+    assert "ZeroDivisionError" in by_kind["error"] and "ratio" in by_kind["error"]
+    assert "Traceback" in by_kind["error"]
+    assert "sales: pandas.DataFrame shape=(1, 2)" in by_kind["variables"]
+    assert "region (object)" in by_kind["variables"] or "region (str)" in by_kind["variables"]
+    assert "revenue (float64)" in by_kind["variables"]
+
+    after = await run(client, "print('summarize' in globals(), 'd' in globals(), len(In))")
+    assert after["execution_count"] == count + 1  # the inspection did not count as an execution
+    leaked = await run(client, "assert 'summarize' not in globals() and 'd' not in globals()")
+    assert leaked["status"] == "ok"
+
+    excluded = await manager.gather(
+        "alice", "why", ChatContext(kernel_id=kernel_id, exclude=["error", "variables"])
+    )
+    assert not excluded.pieces
+
+
+async def test_notebook_cells_neighbours_and_diagnostics(jp_serverapp: Any, jp_root_dir: Path) -> None:
+    notebook = {
+        "cells": [
+            {
+                "id": "a",
+                "cell_type": "code",
+                "source": "import numpy as np\nvalues = [1, 2]",
+                "metadata": {},
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": "x" * 2000}],
+                "execution_count": 1,
+            },
+            {
+                "id": "b",
+                "cell_type": "code",
+                "source": "%matplotlib inline\ntotal = sum(values) + missing",
+                "metadata": {},
+                "outputs": [],
+                "execution_count": 2,
+            },
+            {"id": "c", "cell_type": "markdown", "source": "Results below.", "metadata": {}},
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (jp_root_dir / "analysis.ipynb").write_text(json.dumps(notebook))
+    manager = ContextManager(jp_serverapp, None)
+    request = ChatContext(notebook_path="analysis.ipynb", cell_id="b", selection="sum(values)")
+    bundle = await manager.gather("alice", "fix it", request)
+    by_kind = {p.kind: p.text for p in bundle.pieces}
+    assert by_kind["selection"] == "sum(values)"
+    assert by_kind["cell"].startswith("%matplotlib inline\ntotal = sum(values) + missing")
+    assert "values = [1, 2]" in by_kind["neighbours"] and "Results below." in by_kind["neighbours"]
+    assert "[output truncated]" in by_kind["neighbours"]  # outputs are cut, sources kept
+    assert "line 2" in by_kind["diagnostics"] and "undefined name 'missing'" in by_kind["diagnostics"]
+    assert "values" not in by_kind["diagnostics"]  # defined in the cell above
+    order = [p.kind for p in bundle.pieces]
+    assert order == ["selection", "cell", "diagnostics", "neighbours"]
+
+
+def test_the_budget_keeps_priorities_and_truncates() -> None:
+    pieces = [
+        ContextPiece("neighbours", "n", "n" * 4000),
+        ContextPiece("error", "e", "first line\n" + "frame\n" * 500 + "ValueError: bad"),
+        ContextPiece("selection", "s", "x = 1"),
+    ]
+    kept, dropped = fit(pieces, 400)
+    assert [p.kind for p in kept] == ["selection", "error", "neighbours"]
+    assert kept[1].text.endswith("ValueError: bad")  # a traceback keeps its tail
+    assert sum(tokens(p.text) for p in kept) <= 400
+    pieces += [ContextPiece("cell", "c", "c" * 4000), ContextPiece("diagnostics", "d", "d" * 4000)]
+    kept, dropped = fit(pieces, 400)
+    assert [p.kind for p in kept] == ["selection", "error", "cell", "diagnostics"] and dropped == ["n"]
+    assert sum(tokens(p.text) for p in kept) <= 400
+
+
+def test_pylsp_diagnostics_ignore_magics_and_use_earlier_cells() -> None:
+    found = python_diagnostics(
+        "!pip list\nprint(df.head())", before=["import pandas as pd\ndf = pd.DataFrame()"]
+    )
+    assert found == []
+    found = python_diagnostics("print(undefined_thing)")
+    assert [(d.line, d.severity) for d in found] == [(1, "error")] and "undefined_thing" in found[0].message
