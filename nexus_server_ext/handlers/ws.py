@@ -23,9 +23,10 @@ try:  # jupyter_server >= 2.14
 except ImportError:  # pragma: no cover
     from jupyter_server.base.handlers import ws_authenticated  # type: ignore[attr-defined,no-redef]
 
-from ..api_models import ErrorFrame, PingFrame, PongFrame
+from ..api_models import CancelFrame, ChatFrame, CompleteFrame, ErrorFrame, PingFrame, PongFrame
 from ..errors import format_size
 from .base import Operation, validation_message
+from .ws_chat import MinimalChatRunner
 
 if TYPE_CHECKING:
     from ..registry import NexusServices
@@ -35,11 +36,19 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
     auth_resource = "nexus:chat"
     operations: ClassVar[dict[str, Operation]] = {
         "get": Operation(
-            "Open the NEXUS websocket (upgrade). Client frames: `ping`; server frames: `pong`, `error`.",
+            "Open the NEXUS websocket (upgrade). Client frames: `chat`, `cancel`, `complete`, `ping`; "
+            "server frames: `chat.started`, `chat.delta`, `chat.restart`, `chat.done`, `complete.delta`, "
+            "`complete.done`, `pong`, `error`.",
             description="Requires `execute` permission on `nexus:chat`.",
         )
     }
-    frame_types: ClassVar[dict[str, type[BaseModel]]] = {"ping": PingFrame}
+    frame_types: ClassVar[dict[str, type[BaseModel]]] = {
+        "ping": PingFrame,
+        "chat": ChatFrame,
+        "cancel": CancelFrame,
+        "complete": CompleteFrame,
+    }
+    runner: MinimalChatRunner | None = None
 
     @property
     def nexus(self) -> NexusServices:
@@ -58,6 +67,20 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
         res = super().get(*args, **kwargs)
         if res is not None:
             await res
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)
+        self.runner = MinimalChatRunner(self.nexus, self.send, self._user_id)
+
+    async def _user_id(self) -> int:
+        display = getattr(self.current_user, "display_name", "") or ""
+        username = self.nexus.username_for(self.current_user)
+        return await self.nexus.users.ensure(username, "" if self.nexus.owner_name else display)
+
+    def on_close(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+        super().on_close()
 
     def send(self, frame: BaseModel) -> None:
         with contextlib.suppress(websocket.WebSocketClosedError):
@@ -93,6 +116,12 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
             return
         if isinstance(frame, PingFrame):
             self.send(PongFrame(id=frame.id, server_time=datetime.now(timezone.utc)))
+        elif self.runner is None:
+            return
+        elif isinstance(frame, CancelFrame):
+            self.runner.cancel(frame.id)
+        elif isinstance(frame, (ChatFrame, CompleteFrame)):
+            self.runner.start(frame)
 
 
 default_handlers = [(r"/nexus/api/v1/ws", NexusWebSocket)]
