@@ -30,6 +30,7 @@ CHROMIUM_FLAGS = [
     "--disable-dev-shm-usage",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROUTING = Path(__file__).resolve().parents[2] / "models" / "routing.yaml"
 
 
 @dataclass
@@ -37,6 +38,7 @@ class LabServer:
     url: str
     token: str
     root: Path
+    data_dir: Path
 
     def lab_url(self, path: str = "lab") -> str:
         return f"{self.url}{path}?token={self.token}"
@@ -58,8 +60,16 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     (config / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
     )
+    # The shipped routing, with time limits for CI machines whose few CPUs are shared.
+    routing = base / "routing.yaml"
+    routing.write_text((ROUTING).read_text().replace("timeout_s: 10,", "timeout_s: 120,"))
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "NEXUS_DATA_DIR": str(data)}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(config),
+        "NEXUS_DATA_DIR": str(data),
+        "NEXUS_PRELOAD_MODEL": "1",
+    }
     log = (base / "lab.log").open("w")
     proc = subprocess.Popen(
         [
@@ -72,6 +82,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
             "--ip=127.0.0.1",
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
+            f"--NexusApp.routing_file={routing}",
         ],
         env=env,
         stdout=log,
@@ -92,7 +103,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
                 ) from None
             time.sleep(0.3)
     try:
-        yield LabServer(url=url, token=token, root=root)
+        yield LabServer(url=url, token=token, root=root, data_dir=data)
     finally:
         proc.terminate()
         try:
