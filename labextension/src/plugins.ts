@@ -40,7 +40,7 @@ export const debugIcon = new LabIcon({
   name: 'nexus:debug',
   svgstr:
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
-    '<path d="M12 2a4 4 0 0 1 4 4h-8a4 4 0 0 1 4-4zm-6 6h12v3h3v2h-3v2h3v2h-3.3A6 6 0 0 1 6.3 17H3v-2h3v-2H3v-2h3zm5 2v8h2v-8z"/></g></svg>'
+    '<path d="M9 21h6v-1.5H9zm3-19a7 7 0 0 0-4 12.7V17a1 1 0 0 0 1 1h6a1 1 0 0 0 1-1v-2.3A7 7 0 0 0 12 2zm1 13v1h-2v-5.6L9.3 8.7l1.4-1.4L12 8.6l1.3-1.3 1.4 1.4L13 10.4z"/></g></svg>'
 });
 
 const clientPlugin: JupyterFrontEndPlugin<INexusClient> = {

@@ -50,6 +50,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_for_local_model(url: str, token: str, timeout: float = 600) -> None:
+    """The bundled model loads in the background at start-up; tests time the answers, not the load."""
+    deadline = time.monotonic() + timeout
+    state = "unknown"
+    while time.monotonic() < deadline:
+        req = urllib.request.Request(url + "nexus/api/v1/models", headers={"Authorization": f"token {token}"})
+        with urllib.request.urlopen(req, timeout=10) as reply:
+            tasks = json.loads(reply.read())["tasks"]
+        engines = [s["engine"] for t in tasks for s in t["chain"] if s.get("engine")]
+        state = str(engines[0]["state"]) if engines else "none"
+        if state in ("loaded", "none", "failed"):
+            return
+        time.sleep(1)
+    raise RuntimeError(f"the local model did not load in {timeout:g} s (state {state})")
+
+
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     base = tmp_path_factory.mktemp("lab")
@@ -62,7 +78,10 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     )
     # The shipped routing, with time limits for CI machines whose few CPUs are shared.
     routing = base / "routing.yaml"
-    routing.write_text((ROUTING).read_text().replace("timeout_s: 10,", "timeout_s: 120,"))
+    shipped = ROUTING.read_text()
+    routing.write_text(
+        shipped.replace("timeout_s: 10,", "timeout_s: 300,").replace("timeout_s: 120,", "timeout_s: 300,")
+    )
     port, token = free_port(), secrets.token_hex(16)
     env = {
         **os.environ,
@@ -103,6 +122,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
                 ) from None
             time.sleep(0.3)
     try:
+        wait_for_local_model(url, token)
         yield LabServer(url=url, token=token, root=root, data_dir=data)
     finally:
         proc.terminate()

@@ -194,3 +194,26 @@ def test_a_failing_cell_gets_explain_fix_and_the_fix_applies_without_running(
     new_source = cell.locator(".cm-content").text_content()
     assert added[0].lstrip("+ ").strip() in new_source
     assert "[1]" in cell.locator(".jp-InputPrompt").text_content(), "Apply must not run the cell"
+
+
+def test_typing_in_a_cell_shows_an_inline_completion_that_tab_accepts(lab_server: Any, page: Any) -> None:
+    name = write_notebook(lab_server.root, "complete.ipynb", "")
+    open_notebook(page, lab_server, name)
+    editor = page.locator(".jp-Notebook .jp-CodeCell .cm-content").first
+    editor.click()
+    page.keyboard.type("def add(a, b):\n")
+    page.keyboard.type("return a")
+    ghost = page.locator(".jp-GhostText")
+    ghost.wait_for(state="attached", timeout=120_000)
+    page.wait_for_function(
+        "document.querySelector('.jp-GhostText') && "
+        "document.querySelector('.jp-GhostText').textContent.trim().length > 0",
+        timeout=120_000,
+    )
+    suggestion = ghost.text_content()
+    page.keyboard.press("Tab")
+    page.wait_for_timeout(300)
+    source = editor.text_content()
+    assert source.replace(" ", "").startswith("defadd(a,b):returna")
+    assert suggestion.strip().split("\n")[0].replace(" ", "") in source.replace(" ", "")
+    assert page.locator(".jp-GhostText").count() == 0

@@ -18,6 +18,7 @@ import {
   renameConversation,
   sendFeedback
 } from '../api';
+import { thumbDownIcon, thumbUpIcon } from '../icons';
 import { newRequestId } from '../socket';
 import type { IContextProvider, INexusClient } from '../tokens';
 import { AnswerState } from './answer';
@@ -293,8 +294,8 @@ export class ChatPanel extends Widget {
     footer.appendChild(meta);
     const interaction = state?.done?.interaction_id;
     if (interaction) {
-      for (const [label, rating] of [['👍', 1], ['👎', -1]] as const) {
-        const b = button(label, rating > 0 ? 'Good answer' : 'Bad answer', 'jp-nexus-thumb');
+      for (const [icon, rating] of [[thumbUpIcon, 1], [thumbDownIcon, -1]] as const) {
+        const b = button('', rating > 0 ? 'Good answer' : 'Bad answer', 'jp-nexus-thumb', icon);
         b.addEventListener('click', async () => {
           footer.querySelectorAll('.jp-nexus-thumb').forEach(t => t.classList.remove('jp-mod-active'));
           b.classList.add('jp-mod-active');

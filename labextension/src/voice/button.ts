@@ -8,6 +8,7 @@ import { JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 
 import { NexusAPIError, transcribe } from '../api';
+import { micIcon } from '../icons';
 import { decideVoiceAction } from './decide';
 
 export class VoiceButton {
@@ -18,7 +19,7 @@ export class VoiceButton {
     private setPrompt: (text: string) => void
   ) {
     this.node.className = 'jp-nexus-button jp-nexus-voice';
-    this.node.textContent = '🎤';
+    this.node.appendChild(micIcon.element({ tag: 'span', className: 'jp-nexus-button-icon' }));
     this.node.title = 'Speak a command or a question (click again to stop)';
     this.node.setAttribute('aria-label', 'Voice input');
     this.node.addEventListener('click', () => void this.toggle());
