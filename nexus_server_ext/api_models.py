@@ -213,6 +213,8 @@ class TaskChainOut(ApiModel):
 
 class ModelsReply(ApiModel):
     tasks: list[TaskChainOut]
+
+
 # -- websocket chat and completion protocol ---------------------------------------------------------
 # Client -> server frames carry a client-chosen ``id``; every server frame about that request echoes it.
 ContextKind = Literal[

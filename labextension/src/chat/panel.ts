@@ -101,6 +101,23 @@ export class ChatPanel extends Widget {
 
     this.node.append(header, this._connection, this._log, this._chips, this._slash, inputRow);
     options.client.onStateChange(state => this._showConnection(state));
+    // The user's other tabs: a message added there appears here live (the server's room broadcast).
+    options.client.listen(frame => {
+      if (frame.type === 'conversation.message') {
+        if (frame.conversation_id === this._conversationId && frame.message.role !== 'system') {
+          this._empty.remove();
+          const view = this._addMessage(frame.message.role);
+          if (frame.message.role === 'user') {
+            view.setPlain(frame.message.content);
+          } else {
+            void view.setMarkdown(frame.message.content);
+            this._footer(view, frame.message.provider ? `${frame.message.provider}/${frame.message.model}` : '', null);
+          }
+        } else {
+          void this.refreshConversations();
+        }
+      }
+    });
     this._showConnection(options.client.state);
   }
 
