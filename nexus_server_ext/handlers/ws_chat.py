@@ -14,7 +14,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -79,9 +79,23 @@ class MinimalChatRunner:
             coro = self._complete(frame)
         else:
             coro = self._chat(frame)
-        task = asyncio.ensure_future(coro)
+        task = asyncio.ensure_future(self._guard(frame.id, coro))
         self.tasks[frame.id] = task
         task.add_done_callback(partial(self._forget, frame.id))
+
+    async def _guard(self, request_id: str, coro: Coroutine[Any, Any, None]) -> None:
+        """An unexpected failure ends the request with an error frame, never a silent hang."""
+        try:
+            await coro
+        except Exception:
+            log.exception("NEXUS websocket request %s failed", request_id)
+            self.send(
+                ErrorFrame(
+                    error="internal_error",
+                    message="NEXUS could not answer this request; the server log says why.",
+                    id=request_id,
+                )
+            )
 
     def _forget(self, request_id: str, _task: asyncio.Task[None]) -> None:
         self.tasks.pop(request_id, None)
