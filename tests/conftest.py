@@ -88,3 +88,9 @@ def database(database_url: str) -> Iterator[Any]:
     db.migrate()
     yield db
     db.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run browser tests last: Playwright's sync API leaves its event loop marked as running in this
+    thread for as long as the browser is open, which pytest-jupyter's in-process servers cannot share."""
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))
