@@ -121,6 +121,17 @@ class ModelRouter:
                 path.append({"provider": step.provider, "model": step.model, "outcome": state})
                 continue
             health = self.health[step.provider]
+            try:
+                await self.providers[step.provider].prepare()
+            except ProviderError as exc:
+                health.record_failure(str(exc))
+                path.append(
+                    {"provider": step.provider, "model": step.model, "outcome": "error", "error": str(exc)}
+                )
+                continue
+            except BaseException:
+                health.release_trial()
+                raise
             started = time.perf_counter()
             ttft: float | None = None
             text: list[str] = []

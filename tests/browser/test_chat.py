@@ -232,3 +232,53 @@ def test_typing_in_a_cell_shows_an_inline_completion_that_tab_accepts(lab_server
     source = editor.text_content()
     assert source.replace(" ", "").startswith("defadd(a,b):returna")
     assert suggestion.strip().split("\n")[0].replace(" ", "") in source.replace(" ", "")
+
+
+def test_the_chat_panel_follows_the_dark_theme(lab_server: Any, page: Any) -> None:
+    conversation = api(lab_server, "conversations", {"title": "dark theme"}, "POST")
+    answer = "Use `sum`:\n\n```python\ndef total(xs):\n    return sum(xs)\n```\n\nIt adds the items."
+    engine = create_engine(f"sqlite:///{lab_server.data_dir / 'nexus.db'}")
+    with Session(engine) as session, session.begin():
+        session.add(
+            Message(conversation_id=conversation["id"], seq=1, role="user", content="How to add a list?")
+        )
+        session.add(
+            Message(
+                conversation_id=conversation["id"],
+                seq=2,
+                role="assistant",
+                content=answer,
+                model="SmolLM2-135M-Instruct",
+                provider="local",
+            )
+        )
+    engine.dispose()
+    page.goto(fresh_workspace(lab_server))
+    page.locator(".lm-TabBar-tab[data-id='nexus-chat']").wait_for(timeout=60_000)
+    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-CommandPalette-input").fill("Use Theme: JupyterLab Dark")
+    page.keyboard.press("Enter")
+    page.locator("body[data-jp-theme-light='false']").wait_for(state="attached", timeout=30_000)
+    panel = open_chat(page)
+    page.wait_for_function(
+        f"[...document.querySelectorAll('#nexus-chat option')].some(o => o.value === '{conversation['id']}')",
+        timeout=10_000,
+    )
+    panel.locator(".jp-nexus-conversations").select_option(conversation["id"])
+    panel.locator(".jp-nexus-code-toolbar").wait_for(timeout=10_000)
+    page.wait_for_timeout(500)  # the theme's CSS transition
+    colours = page.evaluate(
+        """() => {
+        const css = getComputedStyle(document.body);
+        const panel = getComputedStyle(document.querySelector('#nexus-chat'));
+        const input = getComputedStyle(document.querySelector('#nexus-chat .jp-nexus-input'));
+        return {layout: css.getPropertyValue('--jp-layout-color1').trim(), panel: panel.backgroundColor,
+                text: input.color};
+    }"""
+    )
+    # the panel paints with the theme's colours: dark background, light text
+    r, g, b = (int(x) for x in colours["panel"].strip("rgba() ").split(",")[:3])
+    assert r + g + b < 3 * 80, colours
+    r, g, b = (int(x) for x in colours["text"].strip("rgba() ").split(",")[:3])
+    assert r + g + b > 3 * 150, colours
+    assert panel.locator(".jp-nexus-model").first.text_content() == "local/SmolLM2-135M-Instruct"

@@ -31,6 +31,10 @@ class Provider(ABC):
     @abstractmethod
     def stream(self, model: str, request: GenerationRequest) -> AsyncGenerator[Delta | Usage, None]: ...
 
+    async def prepare(self) -> None:
+        """Get ready to answer (load weights); not counted against the task's timeout."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """Live state for ``/models`` and ``/status`` (never a URL or key)."""
         return {"configured": self.configured()}

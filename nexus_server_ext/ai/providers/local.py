@@ -30,6 +30,9 @@ class LocalProvider(Provider):
     def configured(self) -> bool:
         return True
 
+    async def prepare(self) -> None:
+        await self.engine.ensure_loaded()
+
     async def stream(self, model: str, request: GenerationRequest) -> AsyncGenerator[Delta | Usage, None]:
         async with aclosing(self.engine.stream(request)) as items:
             async for item in items:
