@@ -90,6 +90,17 @@ def database(database_url: str) -> Iterator[Any]:
     db.dispose()
 
 
+# -- AI engine -------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def local_engine() -> Any:
+    """The process-wide engine on the bundled SmolLM2, loaded once for the whole test session."""
+    from nexus_server_ext.ai.engine import get_engine
+
+    engine = get_engine()
+    engine.load()
+    return engine
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run browser tests last: Playwright's sync API leaves its event loop marked as running in this
     thread for as long as the browser is open, which pytest-jupyter's in-process servers cannot share."""

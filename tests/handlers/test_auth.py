@@ -140,8 +140,9 @@ async def test_no_credentials_is_403_and_does_no_work(
 
 @pytest.mark.parametrize("case", sorted(EXAMPLES), ids=lambda c: f"{c[1]}:{c[0]}")
 async def test_permitted_user_succeeds(
-    case: tuple[str, str], jp_fetch: Any, jp_ws_fetch: Any, nexus_services: Any
+    case: tuple[str, str], jp_fetch: Any, jp_ws_fetch: Any, nexus_services: Any, local_engine: Any
 ) -> None:
+    # local_engine: the AI routes answer with the real model, loaded once per session beforehand
     path, verb = case
     conversation_id = await new_conversation(jp_fetch)
     body, expected = EXAMPLES[case]

@@ -17,8 +17,11 @@ ROUTING = Path(__file__).resolve().parents[2] / "models" / "routing.yaml"
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """The shipped routing, with time limits for a test machine whose CPUs are shared and slow."""
+def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path, local_engine: Any) -> dict[str, Any]:
+    """The shipped routing, with time limits for a test machine whose CPUs are shared and slow.
+
+    ``local_engine``: the bundled model is loaded once per session, before these tests time anything.
+    """
     routing = ROUTING.read_text().replace("timeout_s: 10,", "timeout_s: 120,")
     path = tmp_path / "routing.yaml"
     path.write_text(routing)
