@@ -255,8 +255,11 @@ def test_the_chat_panel_follows_the_dark_theme(lab_server: Any, page: Any) -> No
     engine.dispose()
     page.goto(fresh_workspace(lab_server))
     page.locator(".lm-TabBar-tab[data-id='nexus-chat']").wait_for(timeout=60_000)
+    page.locator(".jp-Launcher").first.click()  # focus the lab so its shortcuts apply
     page.keyboard.press("Control+Shift+C")
-    page.locator(".lm-CommandPalette-input").fill("Use Theme: JupyterLab Dark")
+    palette = page.locator(".lm-CommandPalette-input")
+    palette.wait_for(state="visible", timeout=10_000)
+    palette.fill("Use Theme: JupyterLab Dark")
     page.keyboard.press("Enter")
     page.locator("body[data-jp-theme-light='false']").wait_for(state="attached", timeout=30_000)
     panel = open_chat(page)
