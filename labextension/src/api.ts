@@ -237,3 +237,74 @@ export type ServerFrame =
   | IServerEventFrame
   | IPongFrame
   | IErrorFrame;
+
+// -- calls used by the panels ------------------------------------------------------------------------
+export interface IConversationDetail extends IConversation {
+  messages: IMessage[];
+}
+
+export function listConversations(): Promise<{ conversations: IConversation[] }> {
+  return requestAPI('conversations');
+}
+
+export function getConversation(id: string): Promise<IConversationDetail> {
+  return requestAPI(`conversations/${id}`);
+}
+
+export function renameConversation(id: string, title: string): Promise<IConversation> {
+  return requestAPI(`conversations/${id}`, { method: 'PATCH', body: JSON.stringify({ title }) });
+}
+
+export function deleteConversation(id: string): Promise<void> {
+  return requestAPI(`conversations/${id}`, { method: 'DELETE' });
+}
+
+export type GenerateTask = 'code_generation' | 'code_analysis' | 'natural_language';
+
+export interface IGenerateRequest {
+  task: GenerateTask;
+  prompt: string;
+  language?: string;
+  context?: { code?: string; error?: string; notebook_path?: string };
+}
+
+export interface IGenerateReply {
+  code: string;
+  explanation: string;
+  language: string;
+  valid: boolean;
+  provider: string;
+  model: string;
+  outcome: string;
+  interaction_id: number | null;
+  ttft_ms: number | null;
+  latency_ms: number;
+}
+
+export function generate(body: IGenerateRequest): Promise<IGenerateReply> {
+  return requestAPI('generate', { method: 'POST', body: JSON.stringify(body) });
+}
+
+export interface IFeedbackRequest {
+  interaction_id: number;
+  rating: 1 | -1;
+  comment?: string;
+}
+
+/** Thumbs up / down on an answer (the learning system's input). */
+export function sendFeedback(body: IFeedbackRequest): Promise<unknown> {
+  return requestAPI('feedback', { method: 'POST', body: JSON.stringify(body) });
+}
+
+/** Send recorded audio to the voice endpoint (raw body; the server sniffs the container). */
+export async function transcribe(audio: Blob): Promise<import('./voice/decide').IVoiceReply> {
+  const form = new FormData();
+  form.append('audio', audio, 'speech.webm');
+  return requestAPI('voice/transcribe', { method: 'POST', body: form });
+}
+
+/** The websocket URL, with the server's base URL and ws(s) scheme. */
+export function websocketURL(): string {
+  const settings = ServerConnection.makeSettings();
+  return URLExt.join(settings.wsUrl, API_PATH, 'ws');
+}

@@ -1,7 +1,8 @@
 /**
  * The NEXUS JupyterLab extension. This plugin shows NEXUS's health in the
  * status bar and offers "NEXUS: Show status" in the command palette; the
- * chat, AI and debug panels are further plugins in this package.
+ * websocket client, chat, AI actions, debug panel and inline completion are
+ * the plugins in ./plugins.ts.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, showDialog, Dialog } from '@jupyterlab/apputils';
@@ -10,6 +11,7 @@ import { Widget } from '@lumino/widgets';
 
 import { fetchStatus } from './api';
 import { IHealthSummary, summarise, unreachable } from './health';
+import { panelPlugins } from './plugins';
 
 export namespace CommandIDs {
   export const showStatus = 'nexus:show-status';
@@ -77,4 +79,4 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [statusPlugin];
+export default [statusPlugin, ...panelPlugins];

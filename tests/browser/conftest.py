@@ -30,6 +30,7 @@ CHROMIUM_FLAGS = [
     "--disable-dev-shm-usage",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROUTING = Path(__file__).resolve().parents[2] / "models" / "routing.yaml"
 
 
 @dataclass
@@ -37,6 +38,7 @@ class LabServer:
     url: str
     token: str
     root: Path
+    data_dir: Path
 
     def lab_url(self, path: str = "lab") -> str:
         return f"{self.url}{path}?token={self.token}"
@@ -46,6 +48,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_for_local_model(url: str, token: str, timeout: float = 600) -> None:
+    """The bundled model loads in the background at start-up; tests time the answers, not the load."""
+    deadline = time.monotonic() + timeout
+    state = "unknown"
+    while time.monotonic() < deadline:
+        req = urllib.request.Request(url + "nexus/api/v1/models", headers={"Authorization": f"token {token}"})
+        with urllib.request.urlopen(req, timeout=10) as reply:
+            tasks = json.loads(reply.read())["tasks"]
+        engines = [s["engine"] for t in tasks for s in t["chain"] if s.get("engine")]
+        state = str(engines[0]["state"]) if engines else "none"
+        if state in ("loaded", "none", "failed"):
+            return
+        time.sleep(1)
+    raise RuntimeError(f"the local model did not load in {timeout:g} s (state {state})")
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +76,19 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     (config / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
     )
+    # The shipped routing, with time limits for CI machines whose few CPUs are shared.
+    routing = base / "routing.yaml"
+    shipped = ROUTING.read_text()
+    routing.write_text(
+        shipped.replace("timeout_s: 10,", "timeout_s: 300,").replace("timeout_s: 120,", "timeout_s: 300,")
+    )
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "NEXUS_DATA_DIR": str(data)}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(config),
+        "NEXUS_DATA_DIR": str(data),
+        "NEXUS_PRELOAD_MODEL": "1",
+    }
     log = (base / "lab.log").open("w")
     proc = subprocess.Popen(
         [
@@ -72,6 +101,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
             "--ip=127.0.0.1",
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
+            f"--NexusApp.routing_file={routing}",
         ],
         env=env,
         stdout=log,
@@ -92,7 +122,8 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
                 ) from None
             time.sleep(0.3)
     try:
-        yield LabServer(url=url, token=token, root=root)
+        wait_for_local_model(url, token)
+        yield LabServer(url=url, token=token, root=root, data_dir=data)
     finally:
         proc.terminate()
         try:

@@ -1,0 +1,90 @@
+/**
+ * One streamed answer, assembled from protocol frames. A ``chat.restart``
+ * means the model that was answering failed part-way: the text so far is
+ * discarded and the fallback model's answer replaces it, and the user is told
+ * which model took over.
+ */
+import type { IChatDoneFrame, IContextItem, ServerFrame } from '../api';
+
+export type AnswerStatus = 'waiting' | 'streaming' | 'done' | 'cancelled' | 'error';
+
+export class AnswerState {
+  constructor(readonly id: string) {}
+
+  text = '';
+  status: AnswerStatus = 'waiting';
+  conversationId: string | null = null;
+  intent = '';
+  context: IContextItem[] = [];
+  /** "local/SmolLM2 failed (timeout); answered by openai/gpt-4o-mini" lines. */
+  fallbacks: string[] = [];
+  error: string | null = null;
+  done: IChatDoneFrame | null = null;
+
+  get model(): string {
+    return this.done ? `${this.done.provider}/${this.done.model}` : '';
+  }
+
+  get finished(): boolean {
+    return this.status === 'done' || this.status === 'cancelled' || this.status === 'error';
+  }
+
+  /** Apply one frame for this request; returns true when what the user sees changed. */
+  apply(frame: ServerFrame): boolean {
+    if ('id' in frame && frame.id !== this.id) {
+      return false;
+    }
+    if (this.finished) {
+      return false;
+    }
+    switch (frame.type) {
+      case 'chat.started':
+        this.conversationId = frame.conversation_id;
+        this.intent = frame.intent;
+        this.context = frame.context;
+        return true;
+      case 'chat.delta':
+        this.status = 'streaming';
+        this.text += frame.text;
+        return frame.text.length > 0;
+      case 'chat.restart':
+        this.text = '';
+        this.status = 'waiting';
+        this.fallbacks.push(
+          `${frame.failed_model} failed (${frame.reason})` +
+            (frame.next_model && frame.next_model !== '/' ? `; ${frame.next_model} answers instead` : '')
+        );
+        return true;
+      case 'chat.done':
+        this.done = frame;
+        this.conversationId = frame.conversation_id;
+        this.status = frame.cancelled ? 'cancelled' : 'done';
+        for (const step of frame.fallback_path) {
+          if (step.outcome === 'error' || step.outcome === 'circuit_open' || step.outcome === 'invalid') {
+            const line = `${step.provider}/${step.model}: ${step.error ?? step.outcome}`;
+            if (!this.fallbacks.some(f => f.startsWith(`${step.provider}/${step.model}`))) {
+              this.fallbacks.push(line);
+            }
+          }
+        }
+        return true;
+      case 'error':
+        this.status = 'error';
+        this.error = frame.message;
+        return true;
+      default:
+        return false;
+    }
+  }
+}
+
+/** Fenced code blocks of a Markdown answer, in order (what Copy / Insert / Run act on). */
+export function codeBlocks(markdown: string): { language: string; code: string }[] {
+  const out: { language: string; code: string }[] = [];
+  const fence = /^(```|~~~)[ \t]*([\w+#.-]*)[^\n]*\n([\s\S]*?)^\1[ \t]*$/gm;
+  let match: RegExpExecArray | null;
+  while ((match = fence.exec(markdown)) !== null) {
+    out.push({ language: match[2] || '', code: match[3].replace(/\n$/, '') });
+  }
+  return out;
+}

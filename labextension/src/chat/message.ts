@@ -1,0 +1,112 @@
+/**
+ * One message in the chat panel. Answers are Markdown from a model, so they
+ * are rendered through rendermime as *untrusted* (no scripts, no event
+ * handlers) into a detached node, neutralised (no command linkers, forms or
+ * buttons from the model), and only then shown. Each code block gets Copy,
+ * Insert below, Replace selection and Run.
+ */
+import { Clipboard } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
+
+import { neutralise } from './sanitize';
+
+/** What code-block buttons do; the plugin implements them on the active notebook or editor. */
+export interface ICodeActions {
+  insertBelow(code: string): Promise<void> | void;
+  replaceSelection(code: string): Promise<void> | void;
+  run(code: string): Promise<void> | void;
+}
+
+const CODE_BUTTONS: [string, string, keyof ICodeActions | 'copy'][] = [
+  ['Copy', 'Copy the code', 'copy'],
+  ['Insert below', 'Insert the code as a new cell below the active cell', 'insertBelow'],
+  ['Replace selection', 'Replace the selection (or the active cell) with the code', 'replaceSelection'],
+  ['Run', 'Insert the code below the active cell and run it', 'run']
+];
+
+export class MessageView {
+  readonly node: HTMLElement;
+  readonly body: HTMLElement;
+  readonly footer: HTMLElement;
+
+  constructor(
+    readonly role: 'user' | 'assistant',
+    private rendermime: IRenderMimeRegistry,
+    private actions: ICodeActions
+  ) {
+    this.node = document.createElement('div');
+    this.node.className = `jp-nexus-message jp-nexus-message-${role}`;
+    this.body = document.createElement('div');
+    this.body.className = 'jp-nexus-message-body';
+    this.footer = document.createElement('div');
+    this.footer.className = 'jp-nexus-message-footer';
+    this.node.append(this.body, this.footer);
+  }
+
+  /** Show ``markdown``; calls during a render coalesce into one more render of the latest text. */
+  setMarkdown(markdown: string): Promise<void> {
+    this._latest = markdown;
+    if (!this._rendering) {
+      this._rendering = this._renderLoop();
+    }
+    return this._rendering;
+  }
+
+  setPlain(text: string): void {
+    this.body.textContent = text;
+  }
+
+  private async _renderLoop(): Promise<void> {
+    try {
+      while (this._shown !== this._latest) {
+        const text = this._latest;
+        const renderer = this.rendermime.createRenderer('text/markdown');
+        await renderer.renderModel(new MimeModel({ data: { 'text/markdown': text }, trusted: false }));
+        neutralise(renderer.node);
+        this._decorateCode(renderer.node);
+        this.body.replaceChildren(renderer.node);
+        this._shown = text;
+        if (text.trim() && this.firstPaint === null) {
+          this.firstPaint = performance.now();
+          this.node.dispatchEvent(new CustomEvent('nexus-first-paint', { bubbles: true }));
+        }
+      }
+    } finally {
+      this._rendering = null;
+    }
+  }
+
+  private _decorateCode(root: HTMLElement): void {
+    for (const pre of Array.from(root.querySelectorAll('pre'))) {
+      const bar = document.createElement('div');
+      bar.className = 'jp-nexus-code-toolbar';
+      for (const [label, title, action] of CODE_BUTTONS) {
+        const button = document.createElement('button');
+        button.className = `jp-nexus-code-button jp-mod-${action}`;
+        button.textContent = label;
+        button.title = title;
+        button.addEventListener('click', () => {
+          const code = (pre.textContent ?? '').replace(/\n$/, '');
+          if (action === 'copy') {
+            Clipboard.copyToSystem(code);
+            button.textContent = 'Copied';
+            setTimeout(() => (button.textContent = label), 1200);
+          } else {
+            void this.actions[action](code);
+          }
+        });
+        bar.appendChild(button);
+      }
+      const wrap = document.createElement('div');
+      wrap.className = 'jp-nexus-code';
+      pre.replaceWith(wrap);
+      wrap.append(bar, pre);
+    }
+  }
+
+  /** ``performance.now()`` when text first appeared on screen (the first-token latency the user sees). */
+  firstPaint: number | null = null;
+  private _latest = '';
+  private _shown: string | null = null;
+  private _rendering: Promise<void> | null = null;
+}

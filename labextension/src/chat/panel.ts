@@ -1,0 +1,447 @@
+/**
+ * The chat panel (right sidebar): conversation list, streamed answers, Stop,
+ * context chips the user can remove, slash-command completion, the voice
+ * button and thumbs up / down. State per answer lives in ``AnswerState``;
+ * this file is the DOM.
+ */
+import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { addIcon, deleteIcon, editIcon, LabIcon } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+
+import {
+  ContextKind,
+  deleteConversation,
+  getConversation,
+  IConversation,
+  listConversations,
+  renameConversation,
+  sendFeedback
+} from '../api';
+import { thumbDownIcon, thumbUpIcon } from '../icons';
+import { newRequestId } from '../socket';
+import type { IContextProvider, INexusClient } from '../tokens';
+import { AnswerState } from './answer';
+import { chipsFor, EMPTY_CONTEXT, IEditorContext, frameContext } from './context';
+import { ICodeActions, MessageView } from './message';
+import { ISlashCommand, matchSlash, parseSlash } from './slash';
+
+export interface IChatPanelOptions {
+  client: INexusClient;
+  rendermime: IRenderMimeRegistry;
+  actions: ICodeActions;
+  editorContext: () => IEditorContext;
+  commands: ISlashCommand[];
+  contextProviders: IContextProvider[];
+  icon: LabIcon;
+}
+
+function button(label: string, title: string, cls: string, icon?: LabIcon): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.className = `jp-nexus-button ${cls}`;
+  b.title = title;
+  if (icon) {
+    b.appendChild(icon.element({ tag: 'span', className: 'jp-nexus-button-icon' }));
+  } else {
+    b.textContent = label;
+  }
+  b.setAttribute('aria-label', title);
+  return b;
+}
+
+export class ChatPanel extends Widget {
+  constructor(private options: IChatPanelOptions) {
+    super();
+    this.id = 'nexus-chat';
+    this.addClass('jp-nexus-chat');
+    this.title.icon = options.icon;
+    this.title.caption = 'NEXUS chat';
+
+    const header = document.createElement('div');
+    header.className = 'jp-nexus-chat-header';
+    this._select.className = 'jp-nexus-conversations jp-mod-styled';
+    this._select.title = 'Conversations';
+    this._select.addEventListener('change', () => void this.open(this._select.value || null));
+    const add = button('New', 'New conversation', 'jp-mod-new', addIcon);
+    add.addEventListener('click', () => void this.open(null));
+    const rename = button('Rename', 'Rename this conversation', 'jp-mod-rename', editIcon);
+    rename.addEventListener('click', () => void this._rename());
+    const remove = button('Delete', 'Delete this conversation', 'jp-mod-delete', deleteIcon);
+    remove.addEventListener('click', () => void this._delete());
+    header.append(this._select, add, rename, remove);
+
+    this._connection.className = 'jp-nexus-connection';
+    this._log.className = 'jp-nexus-chat-log';
+    this._empty.className = 'jp-nexus-chat-empty';
+    this._empty.innerHTML =
+      '<p><strong>Ask NEXUS</strong> about your code, or type <code>/</code> for commands.</p>' +
+      '<p>The active cell, your selection and the last error are sent along; remove a chip to leave it out.</p>';
+    this._log.appendChild(this._empty);
+
+    this._chips.className = 'jp-nexus-chips';
+    this._slash.className = 'jp-nexus-slash';
+    this._slash.setAttribute('role', 'listbox');
+
+    const inputRow = document.createElement('div');
+    inputRow.className = 'jp-nexus-input-row';
+    this._input.className = 'jp-nexus-input';
+    this._input.rows = 3;
+    this._input.placeholder = 'Ask NEXUS…  (Enter to send, Shift+Enter for a new line)';
+    this._input.addEventListener('keydown', ev => this._onKey(ev));
+    this._input.addEventListener('input', () => this._updateSlash());
+    this._input.addEventListener('focus', () => this.refreshContext());
+    this._send = button('Send', 'Send (Enter)', 'jp-mod-send jp-mod-accept');
+    this._send.addEventListener('click', () => void this.send());
+    this._stop = button('Stop', 'Stop the answer', 'jp-mod-stop jp-mod-warn');
+    this._stop.addEventListener('click', () => this.stop());
+    this._stop.hidden = true;
+    this.toolbar.className = 'jp-nexus-input-buttons';
+    this.toolbar.append(this._send, this._stop);
+    inputRow.append(this._input, this.toolbar);
+
+    this.node.append(header, this._connection, this._log, this._chips, this._slash, inputRow);
+    options.client.onStateChange(state => this._showConnection(state));
+    // The user's other tabs: a message added there appears here live (the server's room broadcast).
+    options.client.listen(frame => {
+      if (frame.type === 'conversation.message') {
+        if (frame.conversation_id === this._conversationId && frame.message.role !== 'system') {
+          this._empty.remove();
+          const view = this._addMessage(frame.message.role);
+          if (frame.message.role === 'user') {
+            view.setPlain(frame.message.content);
+          } else {
+            void view.setMarkdown(frame.message.content);
+            this._footer(view, frame.message.provider ? `${frame.message.provider}/${frame.message.model}` : '', null);
+          }
+        } else {
+          void this.refreshConversations();
+        }
+      }
+    });
+    this._showConnection(options.client.state);
+  }
+
+  /** Buttons next to Send (the voice button adds itself here). */
+  readonly toolbar = document.createElement('div');
+
+  get conversationId(): string | null {
+    return this._conversationId;
+  }
+
+  get busy(): boolean {
+    return this._running !== null;
+  }
+
+  /** Put text into the prompt (voice transcript, "Explain" from a cell). */
+  setPrompt(text: string): void {
+    this._input.value = text;
+    this._input.focus();
+    this._updateSlash();
+  }
+
+  /** Re-read the active cell / selection / error into the chips. */
+  refreshContext(): void {
+    const ctx = this.options.editorContext();
+    this._context = ctx;
+    this._chips.replaceChildren();
+    for (const chip of chipsFor(ctx, this._removed)) {
+      const el = document.createElement('span');
+      el.className = `jp-nexus-chip jp-mod-${chip.kind}`;
+      el.title = chip.preview;
+      const label = document.createElement('span');
+      label.textContent = chip.label;
+      const x = document.createElement('button');
+      x.className = 'jp-nexus-chip-remove';
+      x.textContent = '×';
+      x.title = `Do not send ${chip.label.toLowerCase()}`;
+      x.addEventListener('click', () => {
+        this._removed.add(chip.kind as ContextKind);
+        this.refreshContext();
+      });
+      el.append(label, x);
+      this._chips.appendChild(el);
+    }
+  }
+
+  async refreshConversations(): Promise<void> {
+    let list: IConversation[] = [];
+    try {
+      list = (await listConversations()).conversations;
+    } catch {
+      // the header keeps "New conversation"; the connection line says what is wrong
+    }
+    this._select.replaceChildren(new Option('New conversation', ''));
+    for (const c of list) {
+      this._select.appendChild(new Option(c.title || 'Untitled', c.id));
+    }
+    this._select.value = this._conversationId ?? '';
+  }
+
+  /** Show a stored conversation, or a fresh one for ``null``. */
+  async open(id: string | null): Promise<void> {
+    this.stop();
+    this._conversationId = id;
+    this._log.replaceChildren();
+    if (id === null) {
+      this._log.appendChild(this._empty);
+    } else {
+      const detail = await getConversation(id);
+      for (const m of detail.messages) {
+        if (m.role === 'system') {
+          continue;
+        }
+        const view = this._addMessage(m.role);
+        if (m.role === 'user') {
+          view.setPlain(m.content);
+        } else {
+          await view.setMarkdown(m.content);
+          this._footer(view, m.provider && m.model ? `${m.provider}/${m.model}` : '', null);
+        }
+      }
+    }
+    await this.refreshConversations();
+  }
+
+  /** Send the prompt (or ``text``) with the visible context chips. */
+  async send(text?: string): Promise<void> {
+    let prompt = (text ?? this._input.value).trim();
+    if (!prompt || this._running) {
+      return;
+    }
+    const parsed = parseSlash(prompt, this.options.commands);
+    if (parsed) {
+      const result = await parsed.command.run(parsed.rest);
+      if (result === null) {
+        this._input.value = '';
+        this._updateSlash();
+        return;
+      }
+      prompt = result;
+    }
+    this._input.value = '';
+    this._updateSlash();
+    this.refreshContext();
+    const context = frameContext(this._context, this._removed);
+    this._removed.clear(); // chips come back for the next message
+    const extra = await this._providedContext();
+    if (extra) {
+      context.selection = [context.selection, extra].filter(Boolean).join('\n\n').slice(0, 20_000);
+    }
+    this._empty.remove();
+    this._addMessage('user').setPlain(prompt);
+    const view = this._addMessage('assistant');
+    view.node.classList.add('jp-mod-streaming');
+    view.setPlain('…');
+    const id = newRequestId('chat');
+    const state = new AnswerState(id);
+    const sentAt = performance.now();
+    view.node.dataset.requestId = id;
+    view.node.dataset.sentAt = String(sentAt);
+    this._running = { id, state, view };
+    this._setBusy(true);
+    view.node.addEventListener('nexus-first-paint', () => {
+      view.node.dataset.firstTokenMs = String(Math.round((view.firstPaint ?? sentAt) - sentAt));
+    });
+    this.options.client.request(
+      { type: 'chat', id, conversation_id: this._conversationId, text: prompt, context },
+      frame => {
+        if (!state.apply(frame)) {
+          return;
+        }
+        if (frame.type === 'chat.delta' || frame.type === 'chat.restart') {
+          void view.setMarkdown(state.text);
+        }
+        if (state.finished) {
+          void this._finish(state, view);
+        }
+      }
+    );
+  }
+
+  /** Stop the running answer; the server keeps what was said so far. */
+  stop(): void {
+    if (this._running) {
+      this.options.client.cancel(this._running.id);
+    }
+  }
+
+  private async _finish(state: AnswerState, view: MessageView): Promise<void> {
+    view.node.classList.remove('jp-mod-streaming');
+    if (state.status === 'error') {
+      view.node.classList.add('jp-mod-error');
+      view.setPlain(state.error ?? 'The answer failed.');
+    } else {
+      await view.setMarkdown(state.text || (state.status === 'cancelled' ? '_Stopped before the first word._' : ''));
+    }
+    const sentAt = Number(view.node.dataset.sentAt ?? performance.now());
+    view.node.dataset.doneMs = String(Math.round(performance.now() - sentAt));
+    const done = state.done;
+    if (done) {
+      view.node.dataset.ttftMs = String(Math.round(done.ttft_ms ?? -1));
+      view.node.dataset.model = state.model;
+    }
+    this._footer(view, state.model, state);
+    this._running = null;
+    this._setBusy(false);
+    if (state.conversationId && state.conversationId !== this._conversationId) {
+      this._conversationId = state.conversationId;
+      await this.refreshConversations();
+    }
+  }
+
+  private _footer(view: MessageView, model: string, state: AnswerState | null): void {
+    const footer = view.footer;
+    footer.replaceChildren();
+    for (const line of state?.fallbacks ?? []) {
+      const f = document.createElement('div');
+      f.className = 'jp-nexus-fallback';
+      f.textContent = `Fallback: ${line}`;
+      footer.appendChild(f);
+    }
+    const meta = document.createElement('span');
+    meta.className = 'jp-nexus-model';
+    const parts = [model];
+    if (state?.done?.ttft_ms) {
+      parts.push(`first token ${(state.done.ttft_ms / 1000).toFixed(1)} s`);
+    }
+    if (state?.status === 'cancelled') {
+      parts.push('stopped');
+    }
+    meta.textContent = parts.filter(Boolean).join(' · ');
+    footer.appendChild(meta);
+    const interaction = state?.done?.interaction_id;
+    if (interaction) {
+      for (const [icon, rating] of [[thumbUpIcon, 1], [thumbDownIcon, -1]] as const) {
+        const b = button('', rating > 0 ? 'Good answer' : 'Bad answer', 'jp-nexus-thumb', icon);
+        b.addEventListener('click', async () => {
+          footer.querySelectorAll('.jp-nexus-thumb').forEach(t => t.classList.remove('jp-mod-active'));
+          b.classList.add('jp-mod-active');
+          try {
+            await sendFeedback({ interaction_id: interaction, rating });
+          } catch (err) {
+            b.classList.remove('jp-mod-active');
+            b.title = `Feedback was not recorded: ${(err as Error).message}`;
+          }
+        });
+        footer.appendChild(b);
+      }
+    }
+  }
+
+  private _addMessage(role: 'user' | 'assistant'): MessageView {
+    const view = new MessageView(role, this.options.rendermime, this.options.actions);
+    this._log.appendChild(view.node);
+    this._log.scrollTop = this._log.scrollHeight;
+    return view;
+  }
+
+  private async _providedContext(): Promise<string> {
+    const parts: string[] = [];
+    for (const p of this.options.contextProviders) {
+      try {
+        const text = await p.provide();
+        if (text) {
+          parts.push(`# ${p.name}:\n${text}`);
+        }
+      } catch {
+        // a broken provider must not block sending
+      }
+    }
+    return parts.join('\n\n');
+  }
+
+  private _setBusy(busy: boolean): void {
+    this._send.hidden = busy;
+    this._stop.hidden = !busy;
+    this.node.classList.toggle('jp-mod-busy', busy);
+  }
+
+  private _showConnection(state: string): void {
+    this._connection.textContent = state === 'open' ? '' : state === 'connecting' ? 'Connecting to NEXUS…' : 'Reconnecting to NEXUS…';
+    this._connection.hidden = state === 'open';
+  }
+
+  private _onKey(ev: KeyboardEvent): void {
+    const items = Array.from(this._slash.children) as HTMLElement[];
+    if (items.length && (ev.key === 'Tab' || (ev.key === 'Enter' && !ev.shiftKey))) {
+      ev.preventDefault();
+      const active = items.find(i => i.classList.contains('jp-mod-active')) ?? items[0];
+      this.setPrompt(`/${active.dataset.name} `);
+      return;
+    }
+    if (items.length && (ev.key === 'ArrowDown' || ev.key === 'ArrowUp')) {
+      ev.preventDefault();
+      const index = items.findIndex(i => i.classList.contains('jp-mod-active'));
+      const next = (index + (ev.key === 'ArrowDown' ? 1 : items.length - 1)) % items.length;
+      items.forEach((item, i) => item.classList.toggle('jp-mod-active', i === next));
+      return;
+    }
+    if (ev.key === 'Enter' && !ev.shiftKey) {
+      ev.preventDefault();
+      void this.send();
+    }
+  }
+
+  private _updateSlash(): void {
+    this._slash.replaceChildren();
+    matchSlash(this._input.value, this.options.commands).forEach((c, i) => {
+      const item = document.createElement('div');
+      item.className = `jp-nexus-slash-item${i === 0 ? ' jp-mod-active' : ''}`;
+      item.dataset.name = c.name;
+      item.setAttribute('role', 'option');
+      const name = document.createElement('strong');
+      name.textContent = `/${c.name}`;
+      const desc = document.createElement('span');
+      desc.textContent = c.description;
+      item.append(name, desc);
+      item.addEventListener('mousedown', ev => {
+        ev.preventDefault();
+        this.setPrompt(`/${c.name} `);
+      });
+      this._slash.appendChild(item);
+    });
+  }
+
+  private async _rename(): Promise<void> {
+    const id = this._conversationId;
+    if (!id) {
+      return;
+    }
+    const current = this._select.selectedOptions[0]?.textContent ?? '';
+    const result = await InputDialog.getText({ title: 'Rename conversation', text: current });
+    if (result.button.accept && result.value?.trim()) {
+      await renameConversation(id, result.value.trim());
+      await this.refreshConversations();
+    }
+  }
+
+  private async _delete(): Promise<void> {
+    const id = this._conversationId;
+    if (!id) {
+      return;
+    }
+    const answer = await showDialog({
+      title: 'Delete conversation?',
+      body: 'The conversation and all its messages are deleted for good.',
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+    });
+    if (answer.button.accept) {
+      await deleteConversation(id);
+      await this.open(null);
+    }
+  }
+
+  private _select = document.createElement('select');
+  private _connection = document.createElement('div');
+  private _log = document.createElement('div');
+  private _empty = document.createElement('div');
+  private _chips = document.createElement('div');
+  private _slash = document.createElement('div');
+  private _input = document.createElement('textarea');
+  private _send: HTMLButtonElement;
+  private _stop: HTMLButtonElement;
+  private _conversationId: string | null = null;
+  private _context: IEditorContext = EMPTY_CONTEXT;
+  private _removed = new Set<ContextKind>();
+  private _running: { id: string; state: AnswerState; view: MessageView } | null = null;
+}

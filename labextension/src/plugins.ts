@@ -1,0 +1,211 @@
+/**
+ * The NEXUS plugins: the shared websocket client, the chat panel (with the
+ * voice button), AI actions, the debug panel and the inline completion
+ * provider. Each is small glue; the logic lives in the panel folders.
+ */
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICompletionProviderManager } from '@jupyterlab/completer';
+import { IDebugger } from '@jupyterlab/debugger';
+import { IEditorTracker } from '@jupyterlab/fileeditor';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { addAIActions } from './ai/actions';
+import { websocketURL } from './api';
+import { ChatPanel } from './chat/panel';
+import { ISlashCommand } from './chat/slash';
+import { NexusInlineProvider } from './completion/provider';
+import { DebugPanel, notifyErrors } from './debug/panel';
+import { ISocketLike, NexusSocket } from './socket';
+import { IContextProvider, INexusChat, INexusClient } from './tokens';
+import { VoiceButton } from './voice/button';
+import { Workspace } from './workspace';
+
+export namespace PanelCommandIDs {
+  export const openChat = 'nexus:open-chat';
+  export const openDebug = 'nexus:open-debug';
+}
+
+export const nexusIcon = new LabIcon({
+  name: 'nexus:logo',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
+    '<path d="M4 4h3.2l9.6 11.2V4H20v16h-3.2L7.2 8.8V20H4z"/></g></svg>'
+});
+
+export const debugIcon = new LabIcon({
+  name: 'nexus:debug',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
+    '<path d="M9 21h6v-1.5H9zm3-19a7 7 0 0 0-4 12.7V17a1 1 0 0 0 1 1h6a1 1 0 0 0 1-1v-2.3A7 7 0 0 0 12 2zm1 13v1h-2v-5.6L9.3 8.7l1.4-1.4L12 8.6l1.3-1.3 1.4 1.4L13 10.4z"/></g></svg>'
+});
+
+const clientPlugin: JupyterFrontEndPlugin<INexusClient> = {
+  id: 'nexus-jupyterlab:client',
+  description: 'The NEXUS websocket shared by the chat, completion and debug panels.',
+  autoStart: true,
+  provides: INexusClient,
+  activate: () => {
+    const socket = new NexusSocket({
+      url: websocketURL(),
+      factory: url => new WebSocket(url) as unknown as ISocketLike
+    });
+    socket.connect();
+    return socket;
+  }
+};
+
+let workspace: Workspace | null = null;
+
+function sharedWorkspace(app: JupyterFrontEnd, notebooks: INotebookTracker | null, editors: IEditorTracker | null): Workspace {
+  workspace ??= new Workspace(app, notebooks, editors);
+  return workspace;
+}
+
+const chatPlugin: JupyterFrontEndPlugin<INexusChat> = {
+  id: 'nexus-jupyterlab:chat',
+  description: 'The NEXUS chat panel in the right sidebar.',
+  autoStart: true,
+  requires: [INexusClient, IRenderMimeRegistry],
+  optional: [INotebookTracker, IEditorTracker, ICommandPalette, ISettingRegistry, ILayoutRestorer],
+  provides: INexusChat,
+  activate: (
+    app: JupyterFrontEnd,
+    client: INexusClient,
+    rendermime: IRenderMimeRegistry,
+    notebooks: INotebookTracker | null,
+    editors: IEditorTracker | null,
+    palette: ICommandPalette | null,
+    settings: ISettingRegistry | null,
+    restorer: ILayoutRestorer | null
+  ): INexusChat => {
+    const ws = sharedWorkspace(app, notebooks, editors);
+    const commands: ISlashCommand[] = [];
+    const providers: IContextProvider[] = [];
+    const panel = new ChatPanel({
+      client,
+      rendermime,
+      actions: ws,
+      editorContext: () => ws.editorContext(),
+      commands,
+      contextProviders: providers,
+      icon: nexusIcon
+    });
+    const voice = new VoiceButton(app, text => panel.setPrompt(text));
+    panel.toolbar.prepend(voice.node);
+    app.shell.add(panel, 'right', { rank: 200 });
+    restorer?.add(panel, 'nexus-chat');
+    void panel.refreshConversations();
+    notebooks?.activeCellChanged.connect(() => panel.isVisible && panel.refreshContext());
+    ws.errorChanged.connect(() => panel.refreshContext());
+
+    const ask = async (text: string) => {
+      app.shell.activateById(panel.id);
+      panel.refreshContext();
+      await panel.send(text);
+    };
+    const builtin: ISlashCommand[] = [
+      { name: 'new', description: 'Start a new conversation', run: async () => (await panel.open(null), null) },
+      { name: 'explain', description: 'Explain the active cell or selection', run: rest => `Explain what this code does. ${rest}`.trim() },
+      { name: 'fix', description: 'Find and fix the bug (uses the last error)', run: rest => `Fix the bug in this code. ${rest}`.trim() },
+      { name: 'refactor', description: 'Suggest a clearer version of the code', run: rest => `Refactor this code to be clearer. ${rest}`.trim() },
+      { name: 'docstring', description: 'Write docstrings for the code', run: () => 'Write a docstring for this code.' },
+      { name: 'tests', description: 'Write pytest tests for the code', run: () => 'Write pytest unit tests for this code.' }
+    ];
+    commands.push(...builtin);
+
+    app.commands.addCommand(PanelCommandIDs.openChat, {
+      label: 'NEXUS: Open chat',
+      execute: () => app.shell.activateById(panel.id)
+    });
+    palette?.addItem({ command: PanelCommandIDs.openChat, category: 'NEXUS' });
+    if (settings) {
+      void settings.load(chatPlugin.id).then(s => {
+        const apply = () => (voice.enabled = s.get('voice').composite !== false);
+        apply();
+        s.changed.connect(apply);
+      });
+    } else {
+      voice.enabled = true;
+    }
+
+    const chat: INexusChat = {
+      addCommand: command => {
+        commands.push(command);
+        return () => void commands.splice(commands.indexOf(command), 1);
+      },
+      addContextProvider: provider => {
+        providers.push(provider);
+        return () => void providers.splice(providers.indexOf(provider), 1);
+      },
+      ask
+    };
+    addAIActions(app, ws, chat, palette);
+    return chat;
+  }
+};
+
+const debugPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'nexus-jupyterlab:debug',
+  description: 'The NEXUS debug panel: Explain / Fix for errors, explain the paused frame.',
+  autoStart: true,
+  requires: [IRenderMimeRegistry],
+  optional: [INexusChat, INotebookTracker, IEditorTracker, IDebugger, ICommandPalette, ILayoutRestorer],
+  activate: (
+    app: JupyterFrontEnd,
+    rendermime: IRenderMimeRegistry,
+    chat: INexusChat | null,
+    notebooks: INotebookTracker | null,
+    editors: IEditorTracker | null,
+    debuggerService: IDebugger | null,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null
+  ) => {
+    const ws = sharedWorkspace(app, notebooks, editors);
+    const panel = new DebugPanel(ws, rendermime, chat, debuggerService, debugIcon);
+    app.shell.add(panel, 'right', { rank: 210 });
+    restorer?.add(panel, 'nexus-debug');
+    notifyErrors(ws, error => {
+      app.shell.activateById(panel.id);
+      void panel.explainFix(error);
+    });
+    app.commands.addCommand(PanelCommandIDs.openDebug, {
+      label: 'NEXUS: Explain / Fix the last error',
+      isEnabled: () => ws.lastError !== null,
+      execute: () => {
+        app.shell.activateById(panel.id);
+        if (ws.lastError) {
+          void panel.explainFix(ws.lastError);
+        }
+      }
+    });
+    palette?.addItem({ command: PanelCommandIDs.openDebug, category: 'NEXUS' });
+  }
+};
+
+const completionPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'nexus-jupyterlab:completion',
+  description: 'NEXUS inline completion (ghost text) in notebooks and files.',
+  autoStart: true,
+  requires: [INexusClient, ICompletionProviderManager],
+  optional: [ISettingRegistry],
+  activate: (app: JupyterFrontEnd, client: INexusClient, manager: ICompletionProviderManager, settings: ISettingRegistry | null) => {
+    const provider = new NexusInlineProvider(client);
+    manager.registerInlineProvider(provider);
+    if (settings) {
+      void settings.load(completionPlugin.id).then(s => {
+        const apply = () => {
+          provider.enabled = s.get('enabled').composite !== false;
+          provider.session.debounceMs = Number(s.get('debounceMs').composite ?? 300);
+        };
+        apply();
+        s.changed.connect(apply);
+      });
+    }
+  }
+};
+
+export const panelPlugins: JupyterFrontEndPlugin<unknown>[] = [clientPlugin, chatPlugin, debugPlugin, completionPlugin];

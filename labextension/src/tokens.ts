@@ -1,0 +1,47 @@
+/**
+ * Public APIs of the NEXUS frontend. Other JupyterLab extensions require
+ * these tokens to add chat slash commands and context providers, or to use
+ * the NEXUS websocket without opening a second one.
+ */
+import { Token } from '@lumino/coreutils';
+
+import type { IChatFrame, ICompleteFrame, ServerFrame } from './api';
+import type { ISlashCommand } from './chat/slash';
+import type { ConnectionState } from './socket';
+
+export type { ISlashCommand } from './chat/slash';
+
+/** The shared NEXUS websocket of this browser tab. */
+export interface INexusClient {
+  readonly state: ConnectionState;
+  request(frame: IChatFrame | ICompleteFrame, onFrame: (frame: ServerFrame) => void): void;
+  cancel(id: string): void;
+  listen(listener: (frame: ServerFrame) => void): () => void;
+  onStateChange(listener: (state: ConnectionState) => void): () => void;
+}
+
+export const INexusClient = new Token<INexusClient>(
+  'nexus-jupyterlab:INexusClient',
+  'The NEXUS websocket (chat, completion, server events) shared by all panels.'
+);
+
+/** Extra text a provider adds to what the user sends (e.g. a dataframe schema). */
+export interface IContextProvider {
+  name: string;
+  /** Return null to add nothing for this message. */
+  provide(): Promise<string | null> | string | null;
+}
+
+export interface INexusChat {
+  /** Add a slash command to the chat prompt; returns a function that removes it. */
+  addCommand(command: ISlashCommand): () => void;
+  /** Add a context provider whose text is appended to the context of every message. */
+  addContextProvider(provider: IContextProvider): () => void;
+  /** Open the chat panel and send ``text`` (with the current context chips). */
+  ask(text: string): Promise<void>;
+}
+
+export const INexusChat = new Token<INexusChat>(
+  'nexus-jupyterlab:INexusChat',
+  'The NEXUS chat panel: slash commands, context providers, and asking from other extensions.'
+);

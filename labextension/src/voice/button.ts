@@ -1,0 +1,90 @@
+/**
+ * The microphone button in the chat panel: record with MediaRecorder, send
+ * the audio to the voice endpoint, show the transcript, then run the
+ * recognised JupyterLab command (asking first for destructive ones) or put
+ * the text into the prompt.
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+
+import { NexusAPIError, transcribe } from '../api';
+import { micIcon } from '../icons';
+import { decideVoiceAction } from './decide';
+
+export class VoiceButton {
+  readonly node = document.createElement('button');
+
+  constructor(
+    private app: JupyterFrontEnd,
+    private setPrompt: (text: string) => void
+  ) {
+    this.node.className = 'jp-nexus-button jp-nexus-voice';
+    this.node.appendChild(micIcon.element({ tag: 'span', className: 'jp-nexus-button-icon' }));
+    this.node.title = 'Speak a command or a question (click again to stop)';
+    this.node.setAttribute('aria-label', 'Voice input');
+    this.node.addEventListener('click', () => void this.toggle());
+  }
+
+  set enabled(on: boolean) {
+    this.node.hidden = !on || typeof MediaRecorder === 'undefined';
+  }
+
+  async toggle(): Promise<void> {
+    if (this._recorder) {
+      this._recorder.stop();
+      return;
+    }
+    let stream: MediaStream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch (err) {
+      Notification.error(`NEXUS voice: the microphone is not available (${(err as Error).message}).`, { autoClose: 6000 });
+      return;
+    }
+    const chunks: Blob[] = [];
+    const recorder = new MediaRecorder(stream);
+    this._recorder = recorder;
+    this.node.classList.add('jp-mod-recording');
+    recorder.ondataavailable = ev => chunks.push(ev.data);
+    recorder.onstop = () => {
+      stream.getTracks().forEach(t => t.stop());
+      this._recorder = null;
+      this.node.classList.remove('jp-mod-recording');
+      void this._handle(new Blob(chunks, { type: recorder.mimeType || 'audio/webm' }));
+    };
+    recorder.start();
+  }
+
+  private async _handle(audio: Blob): Promise<void> {
+    this.node.disabled = true;
+    try {
+      const reply = await transcribe(audio);
+      const action = decideVoiceAction(reply, id => this.app.commands.hasCommand(id));
+      if (action.kind === 'nothing') {
+        Notification.info(action.reason, { autoClose: 4000 });
+      } else if (action.kind === 'prompt') {
+        this.setPrompt(action.text);
+      } else {
+        Notification.info(`Heard: “${reply.text}”`, { autoClose: 3000 });
+        if (action.confirm) {
+          const ok = await showDialog({
+            title: `Run “${action.title}”?`,
+            body: `You said “${reply.text}”. This command changes your work.`,
+            buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Run' })]
+          });
+          if (!ok.button.accept) {
+            return;
+          }
+        }
+        await this.app.commands.execute(action.command);
+      }
+    } catch (err) {
+      const message = err instanceof NexusAPIError ? err.message : (err as Error).message;
+      Notification.error(`NEXUS voice: ${message}`, { autoClose: 6000 });
+    } finally {
+      this.node.disabled = false;
+    }
+  }
+
+  private _recorder: MediaRecorder | null = null;
+}

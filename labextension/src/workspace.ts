@@ -1,0 +1,163 @@
+/**
+ * Where the user is: the active notebook cell or file editor, its selection,
+ * and the last error a cell raised. The chat's context chips, the code-block
+ * buttons, the AI actions and the debug panel all act through this one place.
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { CodeEditor } from '@jupyterlab/codeeditor';
+import { IEditorTracker } from '@jupyterlab/fileeditor';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
+import { Signal } from '@lumino/signaling';
+
+import type { IEditorContext } from './chat/context';
+import type { ICodeActions } from './chat/message';
+
+export interface ICellError {
+  notebookPath: string;
+  cellId: string;
+  code: string;
+  ename: string;
+  evalue: string;
+  traceback: string;
+}
+
+/** ANSI colour codes out of a kernel traceback. */
+export function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\[[0-9;]*m/g, '');
+}
+
+export class Workspace implements ICodeActions {
+  constructor(
+    private app: JupyterFrontEnd,
+    readonly notebooks: INotebookTracker | null,
+    private editors: IEditorTracker | null
+  ) {
+    NotebookActions.executed.connect((_, args) => {
+      const { cell, notebook, success, error } = args;
+      const panel = this.notebooks?.find(p => p.content === notebook);
+      if (success || cell.model.type !== 'code') {
+        if (this.lastError && this.lastError.cellId === cell.model.id) {
+          this.lastError = null;
+          this.errorChanged.emit(null);
+        }
+        return;
+      }
+      const outputs = (cell.model as unknown as { outputs: { toJSON(): { output_type: string; ename?: string; evalue?: string; traceback?: string[] }[] } }).outputs.toJSON();
+      const out = outputs.find(o => o.output_type === 'error');
+      this.lastError = {
+        notebookPath: panel?.context.path ?? '',
+        cellId: cell.model.id,
+        code: cell.model.sharedModel.getSource(),
+        ename: out?.ename ?? error?.errorName ?? 'Error',
+        evalue: out?.evalue ?? error?.errorValue ?? '',
+        traceback: stripAnsi((out?.traceback ?? error?.traceback ?? []).join('\n'))
+      };
+      this.errorChanged.emit(this.lastError);
+    });
+  }
+
+  lastError: ICellError | null = null;
+  readonly errorChanged = new Signal<this, ICellError | null>(this);
+
+  /** The editor with focus, else the active cell's editor, else the current file editor. */
+  activeEditor(): CodeEditor.IEditor | null {
+    const current = this.app.shell.currentWidget;
+    const nb = this.notebooks?.currentWidget;
+    if (nb && (!current || current === nb || !this.editors?.currentWidget || current !== this.editors.currentWidget)) {
+      return nb.content.activeCell?.editor ?? null;
+    }
+    return this.editors?.currentWidget?.content.editor ?? null;
+  }
+
+  selectionText(editor: CodeEditor.IEditor | null): string {
+    if (!editor) {
+      return '';
+    }
+    const sel = editor.getSelection();
+    const start = editor.getOffsetAt(sel.start);
+    const end = editor.getOffsetAt(sel.end);
+    return start === end ? '' : editor.model.sharedModel.getSource().slice(Math.min(start, end), Math.max(start, end));
+  }
+
+  editorContext(): IEditorContext {
+    const nb = this.notebooks?.currentWidget ?? null;
+    const cell = nb?.content.activeCell ?? null;
+    const fileEditor = this.editors?.currentWidget ?? null;
+    const editor = this.activeEditor();
+    const error = this.lastError;
+    return {
+      notebookPath: nb?.context.path ?? fileEditor?.context.path ?? null,
+      cellId: cell?.model.id ?? null,
+      cellSource: cell ? cell.model.sharedModel.getSource() : fileEditor ? fileEditor.content.model.sharedModel.getSource() : null,
+      cellLabel: cell ? `Cell ${(nb?.content.activeCellIndex ?? 0) + 1}` : fileEditor ? 'File' : null,
+      selection: this.selectionText(editor) || null,
+      lastError: error ? `${error.ename}: ${error.evalue}` : null,
+      kernelId: nb?.sessionContext.session?.kernel?.id ?? null
+    };
+  }
+
+  // -- ICodeActions ------------------------------------------------------------------------------
+  async insertBelow(code: string): Promise<void> {
+    const nb = this.notebooks?.currentWidget;
+    if (nb) {
+      NotebookActions.insertBelow(nb.content);
+      nb.content.activeCell?.model.sharedModel.setSource(code);
+      this.app.shell.activateById(nb.id);
+      return;
+    }
+    const editor = this.editors?.currentWidget?.content.editor;
+    if (editor) {
+      const source = editor.model.sharedModel;
+      const pos = editor.getOffsetAt(editor.getCursorPosition());
+      const text = source.getSource();
+      const lineEnd = text.indexOf('\n', pos);
+      const at = lineEnd === -1 ? text.length : lineEnd + 1;
+      source.updateSource(at, at, `${lineEnd === -1 ? '\n' : ''}${code}\n`);
+    }
+  }
+
+  async replaceSelection(code: string): Promise<void> {
+    const editor = this.activeEditor();
+    if (!editor) {
+      return;
+    }
+    const sel = editor.getSelection();
+    const start = editor.getOffsetAt(sel.start);
+    const end = editor.getOffsetAt(sel.end);
+    const source = editor.model.sharedModel;
+    if (start === end) {
+      source.setSource(code); // no selection: the whole cell
+    } else {
+      source.updateSource(Math.min(start, end), Math.max(start, end), code);
+    }
+  }
+
+  async run(code: string): Promise<void> {
+    const nb = this.notebooks?.currentWidget;
+    if (!nb) {
+      await this.insertBelow(code);
+      return;
+    }
+    await this.insertBelow(code);
+    await NotebookActions.run(nb.content, nb.sessionContext);
+  }
+
+  /** Set a cell's source by id (Apply / Accept); never runs it. */
+  setCellSource(cellId: string, code: string): boolean {
+    for (const panel of this.notebooks ? [this.notebooks.currentWidget, ...this._all()] : []) {
+      const cell = panel?.content.widgets.find(c => c.model.id === cellId);
+      if (cell) {
+        cell.model.sharedModel.setSource(code);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private _all() {
+    const out: NonNullable<INotebookTracker['currentWidget']>[] = [];
+    this.notebooks?.forEach(p => out.push(p));
+    return out;
+  }
+}

@@ -1,0 +1,83 @@
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+
+import { AnswerState, codeBlocks } from '../src/chat/answer';
+
+const done = {
+  type: 'chat.done' as const,
+  id: 'a',
+  conversation_id: 'c1',
+  message_id: 'm1',
+  interaction_id: 7,
+  model: 'SmolLM2-135M-Instruct',
+  provider: 'local',
+  ttft_ms: 120,
+  latency_ms: 900,
+  tokens_out: 12,
+  fallback_path: [] as Record<string, unknown>[],
+  citations: [],
+  cancelled: false
+};
+
+test('deltas assemble into the answer', () => {
+  const s = new AnswerState('a');
+  assert.ok(s.apply({ type: 'chat.started', id: 'a', conversation_id: 'c1', intent: 'chat', context: [] }));
+  s.apply({ type: 'chat.delta', id: 'a', text: 'Hel' });
+  assert.equal(s.status, 'streaming');
+  s.apply({ type: 'chat.delta', id: 'a', text: 'lo' });
+  assert.equal(s.text, 'Hello');
+  s.apply(done);
+  assert.equal(s.status, 'done');
+  assert.equal(s.model, 'local/SmolLM2-135M-Instruct');
+  assert.equal(s.conversationId, 'c1');
+});
+
+test('a restart discards the failed model text and says who answers instead', () => {
+  const s = new AnswerState('a');
+  s.apply({ type: 'chat.delta', id: 'a', text: 'half an ans' });
+  s.apply({ type: 'chat.restart', id: 'a', reason: 'openai: HTTP 500', failed_model: 'openai/gpt-4o-mini', next_model: 'local/SmolLM2' });
+  assert.equal(s.text, '');
+  assert.equal(s.status, 'waiting');
+  s.apply({ type: 'chat.delta', id: 'a', text: 'Fine' });
+  s.apply({
+    ...done,
+    fallback_path: [
+      { provider: 'openai', model: 'gpt-4o-mini', outcome: 'error', error: 'openai: HTTP 500' },
+      { provider: 'local', model: 'SmolLM2', outcome: 'ok' }
+    ]
+  });
+  assert.equal(s.text, 'Fine');
+  assert.deepEqual(s.fallbacks, ['openai/gpt-4o-mini failed (openai: HTTP 500); local/SmolLM2 answers instead']);
+});
+
+test('a fallback before the first token is shown from the done frame', () => {
+  const s = new AnswerState('a');
+  s.apply({ ...done, fallback_path: [{ provider: 'gateway', model: 'nexus', outcome: 'circuit_open' }, { provider: 'gateway2', model: 'x', outcome: 'unconfigured' }] });
+  assert.deepEqual(s.fallbacks, ['gateway/nexus: circuit_open']);
+});
+
+test('frames for other requests and after the end change nothing', () => {
+  const s = new AnswerState('a');
+  assert.equal(s.apply({ type: 'chat.delta', id: 'b', text: 'x' }), false);
+  s.apply({ ...done, cancelled: true });
+  assert.equal(s.status, 'cancelled');
+  assert.equal(s.apply({ type: 'chat.delta', id: 'a', text: 'late' }), false);
+  assert.equal(s.text, '');
+});
+
+test('an error frame ends the answer with its message', () => {
+  const s = new AnswerState('a');
+  s.apply({ type: 'error', error: 'no_model_available', message: 'no model could answer', id: 'a' });
+  assert.equal(s.status, 'error');
+  assert.equal(s.error, 'no model could answer');
+  assert.ok(s.finished);
+});
+
+test('code blocks are extracted with their language', () => {
+  const md = 'Here:\n```python\ndef f():\n    return 1\n```\nand\n```\nplain\n```\n';
+  assert.deepEqual(codeBlocks(md), [
+    { language: 'python', code: 'def f():\n    return 1' },
+    { language: '', code: 'plain' }
+  ]);
+  assert.deepEqual(codeBlocks('```python\nunfinished'), []);
+});

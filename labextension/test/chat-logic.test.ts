@@ -1,0 +1,98 @@
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+
+import { chipsFor, EMPTY_CONTEXT, frameContext } from '../src/chat/context';
+import { isInertTag, isUnsafeAttribute } from '../src/chat/sanitize';
+import { ISlashCommand, matchSlash, parseSlash } from '../src/chat/slash';
+import { decideVoiceAction } from '../src/voice/decide';
+
+test('event handlers, command linkers and script URLs are unsafe', () => {
+  assert.ok(isUnsafeAttribute('onerror', 'alert(1)'));
+  assert.ok(isUnsafeAttribute('ONCLICK', 'x'));
+  assert.ok(isUnsafeAttribute('data-commandlinker-command', 'notebook:run-all-cells'));
+  assert.ok(isUnsafeAttribute('data-commandlinker-args', '{}'));
+  assert.ok(isUnsafeAttribute('href', ' java\tscript:alert(1)'));
+  assert.ok(isUnsafeAttribute('src', 'data:text/html,<script>'));
+  assert.ok(!isUnsafeAttribute('src', 'data:image/png;base64,AAA'));
+  assert.ok(!isUnsafeAttribute('href', 'https://jupyter.org'));
+  assert.ok(!isUnsafeAttribute('class', 'language-python'));
+  assert.ok(isInertTag('button') && isInertTag('FORM') && isInertTag('iframe'));
+  assert.ok(!isInertTag('pre') && !isInertTag('a'));
+});
+
+const ctx = {
+  ...EMPTY_CONTEXT,
+  notebookPath: 'work/analysis.ipynb',
+  cellId: 'cell-1',
+  cellSource: 'x = 1 / 0',
+  cellLabel: 'Cell [3]',
+  lastError: 'ZeroDivisionError: division by zero'
+};
+
+test('chips show the file, the active cell and the last error', () => {
+  assert.deepEqual(
+    chipsFor(ctx, new Set()).map(c => [c.kind, c.label]),
+    [['file', 'analysis.ipynb'], ['cell', 'Cell [3]'], ['error', 'Last error']]
+  );
+  // a selection replaces the whole cell
+  assert.deepEqual(
+    chipsFor({ ...ctx, selection: '1 / 0' }, new Set()).map(c => c.kind),
+    ['file', 'selection', 'error']
+  );
+});
+
+test('removed chips are not sent and are excluded on the server', () => {
+  const all = frameContext(ctx, new Set());
+  assert.equal(all.notebook_path, 'work/analysis.ipynb');
+  assert.match(all.selection ?? '', /^x = 1 \/ 0\n# The last run raised:\n# ZeroDivisionError/);
+  const some = frameContext(ctx, new Set(['cell', 'file'] as const));
+  assert.equal(some.notebook_path, null);
+  assert.equal(some.cell_id, null);
+  assert.equal(some.selection, '# The last run raised:\n# ZeroDivisionError: division by zero');
+  assert.deepEqual(some.exclude, ['cell', 'file']);
+  assert.equal(frameContext(EMPTY_CONTEXT, new Set()).selection, null);
+});
+
+const commands: ISlashCommand[] = [
+  { name: 'explain', description: '', run: rest => `Explain ${rest}` },
+  { name: 'export', description: '', run: () => null },
+  { name: 'new', description: '', run: () => null }
+];
+
+test('slash completion lists matching commands while the name is typed', () => {
+  assert.deepEqual(matchSlash('/ex', commands).map(c => c.name), ['explain', 'export']);
+  assert.deepEqual(matchSlash('/', commands).length, 3);
+  assert.deepEqual(matchSlash('/explain this', commands), []);
+  assert.deepEqual(matchSlash('hello /ex', commands), []);
+});
+
+test('a slash command is parsed with the rest of the line', () => {
+  const parsed = parseSlash('/explain  the loop ', commands);
+  assert.equal(parsed?.command.name, 'explain');
+  assert.equal(parsed?.rest, 'the loop');
+  assert.equal(parseSlash('/unknown x', commands), null);
+  assert.equal(parseSlash('not a command', commands), null);
+});
+
+test('voice: a known lab command runs, destructive ones ask first', () => {
+  const has = (id: string) => id === 'notebook:run-all-cells' || id === 'notebook:delete-cell';
+  assert.deepEqual(decideVoiceAction({ text: 'run all cells', command: { lab_command: 'notebook:run-all-cells', title: 'Run all cells' } }, has), {
+    kind: 'run',
+    command: 'notebook:run-all-cells',
+    confirm: false,
+    title: 'Run all cells'
+  });
+  const del = decideVoiceAction({ text: 'delete cell', command: { lab_command: 'notebook:delete-cell', needs_confirmation: true } }, has);
+  assert.equal(del.kind === 'run' && del.confirm, true);
+});
+
+test('voice: anything else goes into the prompt, silence does nothing', () => {
+  const has = () => false;
+  assert.deepEqual(decideVoiceAction({ text: 'what is a tuple', command: null }, has), { kind: 'prompt', text: 'what is a tuple' });
+  assert.deepEqual(decideVoiceAction({ text: 'open foo', command: { lab_command: 'no:such' } }, has), { kind: 'prompt', text: 'open foo' });
+  assert.deepEqual(decideVoiceAction({ text: 'generate code that sorts', command: { intent: 'generate', argument: 'code that sorts' } }, has), {
+    kind: 'prompt',
+    text: 'code that sorts'
+  });
+  assert.equal(decideVoiceAction({ text: '  ' }, has).kind, 'nothing');
+});
