@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -48,9 +49,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    base = tmp_path_factory.mktemp("lab")
+@contextlib.contextmanager
+def running_lab(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[LabServer]:
+    """JupyterLab with NEXUS in a subprocess under ``base`` (root, config and data folders inside)."""
     root, config, data = base / "root", base / "config", base / "nexus-data"
     for d in (root, config / "labconfig", data):
         d.mkdir(parents=True)
@@ -59,7 +60,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
     )
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "NEXUS_DATA_DIR": str(data)}
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "NEXUS_DATA_DIR": str(data), **(extra_env or {})}
     log = (base / "lab.log").open("w")
     proc = subprocess.Popen(
         [
@@ -99,6 +100,13 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    with running_lab(tmp_path_factory.mktemp("lab")) as lab:
+        yield lab
 
 
 @pytest.fixture(scope="session")

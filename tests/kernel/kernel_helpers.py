@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,3 +79,9 @@ def fast_routing_file(folder: Path, max_tokens: int = 128) -> Path:
     path = folder / "routing.yaml"
     path.write_text(yaml.safe_dump(routing))
     return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

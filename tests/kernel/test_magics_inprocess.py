@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 from jupyter_client.manager import KernelManager
+from kernel_helpers import fast_routing_file, run_cell
 
 from nexus_kernel.transport import prompt_hash
-
-from kernel_helpers import fast_routing_file, run_cell
 
 
 @pytest.fixture(scope="module")
