@@ -74,7 +74,7 @@ def test_widgets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ]
     assert len(views) == 3  # chat, dashboard, recorder
     assert "SmolLM2-135M-Instruct answered:" in text(by_source(cells, "answer = chat.ask"))
-    assert "'code_generation'" in text(by_source(cells, "[(t[\"task\"]"))
+    assert "'code_generation'" in text(by_source(cells, '[(t["task"]'))
 
 
 def test_voice_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,7 +53,7 @@ def test_generate_puts_parsable_code_in_the_next_cell(kernel: Any) -> None:
 def test_fix_after_a_real_zero_division_error_mentions_the_failing_line(kernel: Any) -> None:
     failing = run_cell(kernel, "total = 10\ncount = 0\nmean = total / count\n")
     assert failing.errors and failing.errors[0]["ename"] == "ZeroDivisionError"
-    run = run_cell(kernel, "%nexus fix")
+    run = run_cell(kernel, "%nexus fix --max-tokens 48")
     assert run.status == "ok" and not run.errors and not run.stderr, run.text()
     shown = run.outputs[-1]["data"]["text/markdown"]
     assert "mean = total / count" in shown and "ZeroDivisionError" in shown
@@ -111,5 +111,5 @@ def test_learn_then_search_finds_the_right_file(kernel: Any, tmp_path: Path) -> 
     (docs / "weather.py").write_text("def forecast(city):\n    return 'rain tomorrow in ' + city\n")
     learned = run_cell(kernel, f"%nexus learn {docs}")
     assert "Learned 2 chunks from 2 files" in learned.stdout, learned.text()
-    found = run_cell(kernel, "hits = %nexus search when are invoices sent?\nhits[0]['source']")
+    found = run_cell(kernel, "hits = %nexus search \"when are invoices sent?\"\nhits[0]['source']")
     assert found.outputs[-1]["data"]["text/plain"].endswith("billing.md'")
