@@ -144,7 +144,10 @@ class NexusMagics(Magics):
         task = opts.task or task
         fmt = opts.format or fmt
         namespace = self.shell.user_ns if self.shell is not None else {}
-        text = " ".join(opts.words) if cell is None else cell
+        if name == "explain" and cell is not None:
+            text = ""  # the cell body is code to explain, not a prompt: its braces are not variables
+        else:
+            text = " ".join(opts.words) if cell is None else cell
         prompt = interpolate(text, namespace).strip()
         context: dict[str, Any] = {}
         header = ""
@@ -158,7 +161,9 @@ class NexusMagics(Magics):
                 header = f"**{report.summary}** at line {report.lineno}: `{report.line}`\n\n"
         elif name == "explain":
             context["code"] = self._code_to_explain(opts.words, cell)
-            prompt = "Explain what this code does." if cell is not None or not opts.words else prompt
+            named = cell is None and len(opts.words) == 1 and opts.words[0] in namespace
+            if cell is not None or not opts.words or named:
+                prompt = "Explain what this code does."
         elif not prompt:
             raise NexusUsageError(f'{name} needs a prompt: %nexus {name} "..." or a %%nexus {name} cell')
         if name in ("ask", "chat"):
