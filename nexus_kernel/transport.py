@@ -10,9 +10,11 @@ and scripts. ``choose_transport`` picks one; both yield the same events.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -140,8 +142,9 @@ class InProcessTransport(Transport):
         chain = self.router.usable_chain(task)
         if chain:
             provider = self.router.providers[chain[0].provider]
-            if isinstance(provider, LocalProvider):
-                runner().run(provider.engine.ensure_loaded())
+            if isinstance(provider, LocalProvider) and provider.engine.state != "loaded":
+                with _quietly():
+                    runner().run(provider.engine.ensure_loaded())
         self._warm.add(task)
 
     def _chain(self, task: str, model: str | None) -> Any:
@@ -260,6 +263,23 @@ class InProcessTransport(Transport):
             "engines": [e.describe() for e in loaded_engines()],
             "models": [r.model_dump() for r in self.routing.chains()],
         }
+
+
+@contextlib.contextmanager
+def _quietly() -> Iterator[None]:
+    """Keep the model loaders' progress bars out of the user's cell output.
+
+    transformers draws them with ``tqdm.auto`` (notebook widgets in a kernel); they say nothing a user
+    needs and would be saved into the notebook. Only done for the main thread's magics: a widget answering
+    on its own thread must not swallow what a running cell prints.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from IPython.utils.capture import capture_output
+
+    with capture_output(display=True):
+        yield
 
 
 # -- the Jupyter server ------------------------------------------------------------------------------

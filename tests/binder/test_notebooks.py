@@ -72,7 +72,8 @@ def test_widgets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     views = [
         o for c in cells for o in c.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
     ]
-    assert len(views) == 3  # chat, dashboard, recorder
+    shown = {o["data"]["text/plain"].split(" object")[0].rsplit(".", 1)[-1] for o in views}
+    assert shown == {"ChatWidget", "ModelDashboard", "VoiceRecorder"}, shown
     assert "SmolLM2-135M-Instruct answered:" in text(by_source(cells, "answer = chat.ask"))
     assert "'code_generation'" in text(by_source(cells, '[(t["task"]'))
 
