@@ -12,15 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
+import tempfile
 import time
+from pathlib import Path
 
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
+from nexus_kernel.kernelspec import install
 
-def start_and_run(extra: list[str], code: str) -> float:
-    km = KernelManager(kernel_name="python3")
-    km.kernel_cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", *extra]
+
+def start_and_run(km: KernelManager, code: str) -> float:
     started = time.perf_counter()
     km.start_kernel()
     kc = km.client()
@@ -40,9 +42,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     plain, nexus = [], []
-    for _ in range(args.rounds):
-        plain.append(start_and_run([], "1 + 1"))
-        nexus.append(start_and_run(["--ext=nexus_kernel"], "%nexus version"))
+    with tempfile.TemporaryDirectory() as prefix:
+        install(prefix=prefix)
+        specs = KernelSpecManager(kernel_dirs=[str(Path(prefix, "share", "jupyter", "kernels"))])
+        for _ in range(args.rounds):
+            plain.append(start_and_run(KernelManager(kernel_name="python3"), "1 + 1"))
+            km = KernelManager(kernel_name="nexus-python3", kernel_spec_manager=specs)
+            nexus.append(start_and_run(km, "%nexus version"))
     result = {
         "benchmark": "kernel_startup_to_first_cell",
         "rounds": args.rounds,
