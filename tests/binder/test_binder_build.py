@@ -52,6 +52,8 @@ def test_binder_build_installs_nexus_and_runs_the_getting_started_notebook(tmp_p
         "NEXUS_WHEEL": str(wheel),
         "VIRTUAL_ENV": str(env_dir),
         "PIP_NO_COMPILE": "1",  # byte-compiling PyTorch is most of an install's time and tests nothing
+        # the developer's pip cache (HOME changes below): llama-cpp-python compiles for minutes otherwise
+        "PIP_CACHE_DIR": os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pip"),
     }
     for key in ("PYTHONPATH", "JUPYTER_PATH", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR"):
         env.pop(key, None)
