@@ -55,6 +55,12 @@ EXAMPLES: dict[tuple[str, str], tuple[Any, int]] = {
     (f"/nexus/api/v1/conversations/{CONV}", "patch"): ({"title": "renamed"}, 200),
     (f"/nexus/api/v1/conversations/{CONV}", "delete"): (None, 204),
     ("/nexus/api/v1/ws", "get"): ("websocket", 101),
+    ("/nexus/api/v1/generate", "post"): (
+        {"prompt": "Say hi.", "task": "natural_language", "max_tokens": 2},
+        200,
+    ),
+    ("/nexus/api/v1/complete", "post"): ({"prefix": "x = ", "max_tokens": 2}, 200),
+    ("/nexus/api/v1/models", "get"): (None, 200),
 }
 
 
