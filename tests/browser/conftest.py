@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -66,9 +67,9 @@ def wait_for_local_model(url: str, token: str, timeout: float = 600) -> None:
     raise RuntimeError(f"the local model did not load in {timeout:g} s (state {state})")
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    base = tmp_path_factory.mktemp("lab")
+@contextlib.contextmanager
+def running_lab(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[LabServer]:
+    """JupyterLab with NEXUS in a subprocess under ``base`` (root, config and data folders inside)."""
     root, config, data = base / "root", base / "config", base / "nexus-data"
     for d in (root, config / "labconfig", data):
         d.mkdir(parents=True)
@@ -88,6 +89,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "JUPYTER_CONFIG_DIR": str(config),
         "NEXUS_DATA_DIR": str(data),
         "NEXUS_PRELOAD_MODEL": "1",
+        **(extra_env or {}),
     }
     log = (base / "lab.log").open("w")
     proc = subprocess.Popen(
@@ -130,6 +132,13 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    with running_lab(tmp_path_factory.mktemp("lab")) as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,98 @@
+"""Showing an answer while it is generated: one display that is updated in place.
+
+In a kernel the answer is a ``display_data`` output updated through its
+display id (throttled, so a fast model does not flood the frontend); in a
+terminal IPython the text is printed as it comes. The finished output carries
+the answer's provenance in its metadata under ``nexus``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from .transport import AnswerEvent, Provenance
+
+Format = Literal["markdown", "code", "text"]
+UPDATE_EVERY_S = 0.1
+
+
+def bundle(text: str, fmt: Format) -> dict[str, str]:
+    if fmt == "text":
+        return {"text/plain": text}
+    if fmt == "code":
+        body = text if text.lstrip().startswith("```") else f"```python\n{text.rstrip()}\n```"
+        return {"text/markdown": body, "text/plain": text}
+    return {"text/markdown": text, "text/plain": text}
+
+
+def footer(prov: Provenance) -> str:
+    secs = prov.latency_ms / 1000
+    return f"{prov.provider}/{prov.model} via {prov.transport}, {secs:.1f} s, prompt {prov.prompt_hash}"
+
+
+class LiveOutput:
+    """One output area that shows the text so far and, at the end, the provenance line."""
+
+    def __init__(self, shell: Any, fmt: Format = "markdown", header: str = "") -> None:
+        self.in_kernel = hasattr(shell, "kernel")
+        self.fmt = fmt
+        self.header = header
+        self.display_id = uuid.uuid4().hex
+        self.text = ""
+        self.shown = False
+        self.last_update = 0.0
+        self.printed = 0
+
+    def _publish(self, text: str, metadata: dict[str, Any] | None = None, final: bool = False) -> None:
+        from IPython.display import display, update_display
+
+        data = bundle(self.header + text, self.fmt)
+        if not self.shown:
+            display(data, raw=True, metadata=metadata or {}, display_id=self.display_id)
+            self.shown = True
+        else:
+            update_display(data, raw=True, metadata=metadata or {}, display_id=self.display_id)
+
+    def feed(self, event: AnswerEvent) -> None:
+        if event.kind == "restart":
+            self.text = ""
+            if not self.in_kernel:
+                print("\n[the model failed; restarting the answer with the next one]", flush=True)
+                self.printed = 0
+        elif event.kind == "delta":
+            self.text += event.text
+        if not self.in_kernel:
+            if not self.printed and self.header:
+                print(self.header, end="", flush=True)
+            print(self.text[self.printed :], end="", flush=True)
+            self.printed = len(self.text)
+            return
+        now = time.monotonic()
+        if now - self.last_update >= UPDATE_EVERY_S or event.kind == "restart":
+            self.last_update = now
+            self._publish(self.text + ("" if event.kind == "restart" else " ▍"))
+
+    def finish(self, text: str, prov: Provenance) -> None:
+        self.text = text
+        meta = {"nexus": prov.as_dict()}
+        if not self.in_kernel:
+            print(self.text[self.printed :], flush=True)
+            print(f"-- {footer(prov)}", file=sys.stderr, flush=True)
+            return
+        shown = self.text if self.fmt == "text" else f"{self.text}\n\n<sub>{footer(prov)}</sub>"
+        self._publish(shown, meta, final=True)
+
+
+def play(events: Iterator[AnswerEvent], out: LiveOutput) -> tuple[str, Provenance]:
+    """Feed every event to ``out``; returns the final text and provenance."""
+    for event in events:
+        if event.kind == "done":
+            assert event.provenance is not None
+            out.finish(event.text, event.provenance)
+            return event.text, event.provenance
+        out.feed(event)
+    raise RuntimeError("the answer ended without a final event")
