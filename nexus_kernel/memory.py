@@ -79,12 +79,7 @@ class NotebookMemory:
     def _embed(self, texts: list[str]) -> list[list[float]]:
         from nexus_server_ext.ai.embeddings import get_embedder
 
-        embedder = get_embedder()
-        out: list[list[float]] = []
-        for start in range(0, len(texts), 32):
-            vectors, _tokens = embedder.embed(texts[start : start + 32])
-            out.extend(vectors)
-        return out
+        return [list(map(float, v)) for v in get_embedder().embed_sync(texts)]
 
     def learn(self, path: str) -> tuple[int, int]:
         """(files, chunks) learned from a file or a folder; learning a file again replaces its chunks."""
