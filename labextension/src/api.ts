@@ -285,10 +285,12 @@ export function generate(body: IGenerateRequest): Promise<IGenerateReply> {
   return requestAPI('generate', { method: 'POST', body: JSON.stringify(body) });
 }
 
+/** Mirrors FeedbackRequest in api_models.py. */
 export interface IFeedbackRequest {
   interaction_id: number;
-  rating: 1 | -1;
+  kind: 'up' | 'down' | 'accepted' | 'rejected' | 'edited';
   comment?: string;
+  edited_text?: string;
 }
 
 /** Thumbs up / down on an answer (the learning system's input). */

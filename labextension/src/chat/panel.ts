@@ -311,13 +311,13 @@ export class ChatPanel extends Widget {
     footer.appendChild(meta);
     const interaction = state?.done?.interaction_id;
     if (interaction) {
-      for (const [icon, rating] of [[thumbUpIcon, 1], [thumbDownIcon, -1]] as const) {
-        const b = button('', rating > 0 ? 'Good answer' : 'Bad answer', 'jp-nexus-thumb', icon);
+      for (const [icon, kind] of [[thumbUpIcon, 'up'], [thumbDownIcon, 'down']] as const) {
+        const b = button('', kind === 'up' ? 'Good answer' : 'Bad answer', 'jp-nexus-thumb', icon);
         b.addEventListener('click', async () => {
           footer.querySelectorAll('.jp-nexus-thumb').forEach(t => t.classList.remove('jp-mod-active'));
           b.classList.add('jp-mod-active');
           try {
-            await sendFeedback({ interaction_id: interaction, rating });
+            await sendFeedback({ interaction_id: interaction, kind });
           } catch (err) {
             b.classList.remove('jp-mod-active');
             b.title = `Feedback was not recorded: ${(err as Error).message}`;
