@@ -47,6 +47,8 @@ $(STAMP): pyproject.toml
 # Rebuild the frontend when its sources change (the editable install builds it only once).
 nexus_server_ext/labextension/package.json: $(LABEXT_SRC) | $(STAMP)
 	cd labextension && $(BIN)/jlpm install && $(BIN)/jlpm build
+	# Link the built extension into the venv (the editable install copied the one built at install time).
+	$(BIN)/jupyter labextension develop --overwrite .
 	touch $@
 
 system-deps: proxy-deps
