@@ -20,6 +20,8 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    ipython.magics_manager.registry.pop("NexusMagics", None)
+    magics = ipython.magics_manager.registry.pop("NexusMagics", None)
+    if magics is not None and hasattr(magics, "close"):
+        magics.close()
     for kind in ("line", "cell"):
         ipython.magics_manager.magics[kind].pop("nexus", None)

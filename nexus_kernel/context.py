@@ -3,20 +3,22 @@
 ``{name}`` in a prompt is replaced by the value of ``name`` in the notebook
 (``{{`` and ``}}`` are literal braces); an unknown name is an error rather
 than a silently literal brace, because a typo would otherwise reach the model.
-For ``%nexus fix`` the last exception is reduced to what a model can use: the
-failing line, the cell's code, the traceback without colours, and the values
-of the variables that line touched.
+For ``%nexus fix`` and ``%nexus explain`` an exception becomes an ``ErrorReport``:
+its facts (``nexus_server_ext.core.error_facts``: the failing line, the values on
+it, the cause), the cell's code and the traceback without colours.
 """
 
 from __future__ import annotations
 
-import ast
-import linecache
 import re
 import sys
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
+
+from nexus_server_ext.core.error_facts import ErrorFacts, from_exception, is_user_file
 
 _FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
 MAX_VALUE_CHARS = 2000
@@ -59,55 +61,34 @@ def interpolate(template: str, namespace: dict[str, Any]) -> str:
 
 @dataclass
 class ErrorReport:
-    """The last exception, reduced to what a fix needs."""
+    """An exception reduced to what an explanation or a fix needs: its facts and its traceback."""
 
-    summary: str  # "ZeroDivisionError: division by zero"
+    facts: ErrorFacts
     traceback: str
-    line: str = ""
-    lineno: int | None = None
-    code: str = ""
-    variables: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        return self.facts.summary  # "ZeroDivisionError: division by zero"
 
     def as_context(self) -> dict[str, str]:
-        parts = [self.traceback.rstrip()]
-        if self.line:
-            parts.append(f"The failing line ({self.lineno}): {self.line}")
-        if self.variables:
-            parts.append(
-                "Variables on that line: " + ", ".join(f"{k} = {v}" for k, v in self.variables.items())
-            )
-        return {"code": self.code, "error": "\n".join(parts)}
+        """The facts first (a small model follows them), then the traceback for the details."""
+        return {"code": self.facts.cell, "error": f"{self.facts.prompt_text()}\n\n{self.traceback.rstrip()}"}
 
 
-def _is_user_frame(filename: str) -> bool:
-    """Cells are compiled under names like ``<ipython-input-3-...>`` or ``/tmp/ipykernel_12/3456.py``."""
-    return filename.startswith("<ipython-input") or "ipykernel_" in filename or filename.startswith("<cell")
-
-
-def last_error() -> ErrorReport | None:
-    """The exception the last failing cell raised (IPython keeps it in ``sys.last_*``), or None."""
-    exc = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+def last_error(exc: BaseException | None = None) -> ErrorReport | None:
+    """``exc``, or else the exception the last failing cell raised (IPython keeps it in ``sys.last_*``)."""
+    if exc is None:
+        exc = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
     if exc is None or not isinstance(exc, BaseException):
         return None
     tb = exc.__traceback__
-    text = "".join(traceback.format_exception(type(exc), exc, tb))
-    frames = list(traceback.walk_tb(tb))
-    user = [(f, n) for f, n in frames if _is_user_frame(f.f_code.co_filename)]
-    frame, lineno = (user or frames)[-1] if frames else (None, None)
-    report = ErrorReport(f"{type(exc).__name__}: {exc}", text)
-    if frame is None or lineno is None:
-        return report
-    filename = frame.f_code.co_filename
-    report.lineno = lineno
-    report.line = linecache.getline(filename, lineno).strip()
-    report.code = "".join(linecache.getlines(filename))
-    names: set[str] = set()
-    try:
-        names = {n.id for n in ast.walk(ast.parse(report.line)) if isinstance(n, ast.Name)}
-    except SyntaxError:  # a line that is part of a longer statement
-        names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", report.line))
-    scope = {**frame.f_globals, **frame.f_locals}
-    for name in sorted(names):
-        if name in scope and not callable(scope[name]) and not name.startswith("__"):
-            report.variables[name] = short_repr(scope[name], 200)
-    return report
+    frames = [t for t in _tracebacks(tb) if is_user_file(t.tb_frame.f_code.co_filename)]
+    text = "".join(traceback.format_exception(type(exc), exc, frames[0] if frames else tb))
+    return ErrorReport(from_exception(exc), text)
+
+
+def _tracebacks(tb: TracebackType | None) -> Iterator[TracebackType]:
+    """The traceback's entries, outermost first (IPython's own frames come before the cell's)."""
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next

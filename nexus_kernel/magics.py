@@ -20,7 +20,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from nexus_server_ext._version import __version__
 
-from .context import InterpolationError, interpolate, last_error
+from .context import ErrorReport, InterpolationError, interpolate, last_error
 from .memory import NotebookMemory
 from .output import Format, LiveOutput, footer, play
 from .transport import TASKS, Provenance, Transport, TransportError, shared_transport
@@ -31,9 +31,18 @@ log = logging.getLogger(__name__)
 PROMPT_COMMANDS: dict[str, tuple[str, Format, str]] = {
     "ask": ("natural_language", "markdown", "answer a question (line or cell)"),
     "chat": ("natural_language", "markdown", "a conversation: earlier turns are remembered"),
-    "explain": ("code_analysis", "markdown", "explain the cell body, a named object, or the previous cell"),
+    "explain": (
+        "code_analysis",
+        "markdown",
+        "explain the cell body, a named object, or the previous cell (its error, if it raised)",
+    ),
     "fix": ("code_analysis", "markdown", "propose a fix for the last exception"),
     "generate": ("code_generation", "code", "write code into the next cell (never runs it)"),
+}
+# what the model is asked about an error when the user adds no words of their own
+ERROR_PROMPTS = {
+    "fix": "Fix this error: {}. Show the corrected line of code.",
+    "explain": "Explain this error in plain words: {}.",
 }
 OTHER_HELP = {
     "learn": "learn PATH: index a file or folder so ask/chat can quote it",
@@ -85,6 +94,19 @@ class NexusMagics(Magics):
         self._transport = transport
         self.history: list[Turn] = []
         self.memory = NotebookMemory()
+        self.previous_error: BaseException | None = None  # what the last cell (not a %nexus one) raised
+        if shell is not None and hasattr(shell, "events"):
+            shell.events.register("post_run_cell", self._after_cell)
+
+    def close(self) -> None:
+        """Stop following cells (``%unload_ext``)."""
+        if self.shell is not None and hasattr(self.shell, "events"):
+            self.shell.events.unregister("post_run_cell", self._after_cell)
+
+    def _after_cell(self, result: Any) -> None:
+        raw = (getattr(getattr(result, "info", None), "raw_cell", None) or "").lstrip()
+        if not raw.startswith(("%nexus", "%%nexus")):  # asking twice still explains the same error
+            self.previous_error = result.error_before_exec or result.error_in_exec
 
     @property
     def transport(self) -> Transport:
@@ -151,14 +173,11 @@ class NexusMagics(Magics):
         prompt = interpolate(text, namespace).strip()
         context: dict[str, Any] = {}
         header = ""
-        if name == "fix":
-            report = last_error()
-            if report is None:
-                raise NexusUsageError("there is no exception to fix: run the failing cell first")
+        report = self._error_to_answer(name, opts.words, cell)
+        if report is not None:
             context = report.as_context()
-            prompt = prompt or f"Fix this error: {report.summary}. Show the corrected line of code."
-            if report.line:
-                header = f"**{report.summary}** at line {report.lineno}: `{report.line}`\n\n"
+            header = report.facts.render_markdown() + "\n\n"  # computed facts first, the model's words after
+            prompt = prompt or ERROR_PROMPTS[name].format(report.summary)
         elif name == "explain":
             context["code"] = self._code_to_explain(opts.words, cell)
             named = cell is None and len(opts.words) == 1 and opts.words[0] in namespace
@@ -182,11 +201,23 @@ class NexusMagics(Magics):
             else None
         )
         out = LiveOutput(self.shell, fmt, header)
+        out.start()
         events = self.transport.stream(
             task, prompt, context=context, history=history, model=opts.model, max_tokens=opts.max_tokens
         )
         answer, prov = play(events, out)
         self._remember(Turn(name, prompt, answer, prov))
+
+    def _error_to_answer(self, name: str, words: list[str], cell: str | None) -> ErrorReport | None:
+        """``fix``: the last exception (there must be one); ``explain`` alone: the previous cell's, if any."""
+        if name == "fix":
+            report = last_error(self.previous_error)
+            if report is None:
+                raise NexusUsageError("there is no exception to fix: run the failing cell first")
+            return report
+        if name == "explain" and cell is None and not words and self.previous_error is not None:
+            return last_error(self.previous_error)
+        return None
 
     def _code_to_explain(self, words: list[str], cell: str | None) -> str:
         if cell is not None and cell.strip():

@@ -40,7 +40,8 @@ class LiveOutput:
     def __init__(self, shell: Any, fmt: Format = "markdown", header: str = "") -> None:
         self.in_kernel = hasattr(shell, "kernel")
         self.fmt = fmt
-        self.header = header
+        self.header = header  # shown above the answer from the start (facts known before the model)
+        self.header_printed = False
         self.display_id = uuid.uuid4().hex
         self.text = ""
         self.shown = False
@@ -50,12 +51,22 @@ class LiveOutput:
     def _publish(self, text: str, metadata: dict[str, Any] | None = None, final: bool = False) -> None:
         from IPython.display import display, update_display
 
-        data = bundle(self.header + text, self.fmt)
+        data = {kind: self.header + body for kind, body in bundle(text, self.fmt).items()}
         if not self.shown:
             display(data, raw=True, metadata=metadata or {}, display_id=self.display_id)
             self.shown = True
         else:
             update_display(data, raw=True, metadata=metadata or {}, display_id=self.display_id)
+
+    def start(self) -> None:
+        """Show the header at once, while the model is still loading or thinking."""
+        if not self.header:
+            return
+        if self.in_kernel:
+            self._publish(" ▍")
+        else:
+            print(self.header, end="", flush=True)
+            self.header_printed = True
 
     def feed(self, event: AnswerEvent) -> None:
         if event.kind == "restart":
@@ -66,8 +77,9 @@ class LiveOutput:
         elif event.kind == "delta":
             self.text += event.text
         if not self.in_kernel:
-            if not self.printed and self.header:
+            if self.header and not self.header_printed:
                 print(self.header, end="", flush=True)
+                self.header_printed = True
             print(self.text[self.printed :], end="", flush=True)
             self.printed = len(self.text)
             return
@@ -80,6 +92,9 @@ class LiveOutput:
         self.text = text
         meta = {"nexus": prov.as_dict()}
         if not self.in_kernel:
+            if self.header and not self.header_printed:
+                print(self.header, end="", flush=True)
+                self.header_printed = True
             print(self.text[self.printed :], flush=True)
             print(f"-- {footer(prov)}", file=sys.stderr, flush=True)
             return

@@ -3,7 +3,9 @@
 Sources: the selection, the current cell and its neighbours (outputs truncated),
 the kernel's last error and variables (inspected silently), pylsp diagnostics,
 and memories retrieved for the request. Each becomes a ``ContextPiece`` the
-user sees as a removable chip (``ChatContext.exclude`` removes a kind).
+user sees as a removable chip (``ChatContext.exclude`` removes a kind). When the
+last cell the kernel ran raised, the bundle also carries that error's
+``ErrorFacts`` (computed, not generated).
 
 Budget: pieces are admitted in ``PRIORITY`` order (what the user pointed at
 first, background last); each is capped at ``PIECE_SHARE`` of the budget and a
@@ -21,6 +23,7 @@ from typing import Any
 from jupyter_server.utils import ensure_async
 
 from .diagnostics import python_diagnostics
+from .error_facts import ErrorFacts, from_traceback_text
 from .kernel_state import inspect_kernel, render_variables
 from .memory import Hit, VectorMemory
 
@@ -60,6 +63,7 @@ class ContextBundle:
     pieces: list[ContextPiece] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    facts: ErrorFacts | None = None  # the error of the last cell the kernel ran, if it raised
 
     def render(self) -> str:
         return "\n\n".join(f"## {p.label}\n{p.text}" for p in self.pieces)
@@ -132,11 +136,16 @@ class ContextManager:
             except Exception as exc:  # a missing notebook must not fail the chat
                 log.info("NEXUS context: cannot read %s: %s", request.notebook_path, exc)
         kernel_id = request.kernel_id or await self._kernel_for(request.notebook_path)
+        facts: ErrorFacts | None = None
         if kernel_id and not {"variables", "error"} <= exclude:
             try:
                 state = await inspect_kernel(self.serverapp.kernel_manager, kernel_id)
                 if state.get("error") and "error" not in exclude:
                     pieces.append(ContextPiece("error", "Last error in the kernel", state["error"]))
+                    if state.get("error_is_last"):
+                        facts = from_traceback_text(
+                            state["error"], state.get("variables") or [], state.get("names") or []
+                        )
                 if state.get("variables") and "variables" not in exclude:
                     pieces.append(
                         ContextPiece("variables", "Kernel variables", render_variables(state["variables"]))
@@ -161,7 +170,7 @@ class ContextManager:
                 pieces.append(ContextPiece("memories", f"[{i}] {hit.citation}", hit.text, hit.source))
         kept, dropped = fit(pieces, self.budget_tokens)
         kept_sources = {p.source for p in kept if p.kind == "memories"}
-        return ContextBundle(kept, [h for h in hits if h.source in kept_sources], dropped)
+        return ContextBundle(kept, [h for h in hits if h.source in kept_sources], dropped, facts)
 
     async def _kernel_for(self, path: str | None) -> str | None:
         if not path:

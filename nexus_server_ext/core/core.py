@@ -2,7 +2,9 @@
 
 intent -> conversation -> context (cells, kernel, diagnostics, memories) ->
 few-shot examples -> model stream (chain ordered by the learning system) ->
-store messages and the interaction -> frames. The websocket relays the frames
+store messages and the interaction -> frames. Asked to explain or fix an error the
+kernel just raised, the answer starts with that error's facts (``error_facts``),
+which no model wrote, and the model is told them. The websocket relays the frames
 as they come; ``POST /chat`` collects them. Cancelling is cooperative (an
 ``asyncio.Event``): the model stream is closed, the partial answer is stored and
 a ``chat.done`` with ``cancelled: true`` ends the request, so nothing is left
@@ -56,6 +58,8 @@ DEFAULT_REQUEST = {
     "refactor": "Refactor this code.",
     "test": "Write tests for this code.",
 }
+
+FACT_INTENTS = ("explain", "fix")  # intents whose answer starts with the kernel error's facts
 
 HELP = (
     "Commands: /ask QUESTION, /generate WHAT, /explain, /fix, /refactor, /test, /learn PATH|GLOB "
@@ -201,15 +205,19 @@ class ConsciousnessCore:
             id=frame.id, conversation_id=conversation_id, intent=intent.name, context=self._chips(bundle)
         )
         yield MessageBroadcastFrame(conversation_id=conversation_id, message=user_msg)
-        messages = build_messages(intent.name, intent.text, bundle, examples, history)
+        facts = bundle.facts if intent.name in FACT_INTENTS else None
+        messages = build_messages(intent.name, intent.text, bundle, examples, history, facts)
+        lead = facts.render_markdown() + "\n\n" if facts else ""  # shown before the model's words
         preference = await self.learning.preference(task)
         path: list[dict[str, Any]] = []
         text: list[str] = []
         meta = None
         error: str | None = None
+        if lead:
+            yield DeltaFrame(type="chat.delta", id=frame.id, text=lead)
         try:
             stream = self.router.stream(
-                task, messages, max_tokens=self.max_tokens, path=path, chain=preference.order
+                task, messages, max_tokens=self.max_tokens, path=path, chain=preference.order, user=owner
             )
             async with aclosing(stream) as events:
                 async for event in until(events, cancel):
@@ -224,17 +232,20 @@ class ConsciousnessCore:
                             failed_model=event.failed_model,
                             next_model=event.next_model,
                         )
+                        if lead:  # the frontend drops the text so far: the facts come again
+                            yield DeltaFrame(type="chat.delta", id=frame.id, text=lead)
                     elif isinstance(event, Done):
                         meta = event.meta
         except NoModelAvailable as exc:
             error = str(exc)
         cancelled = meta is None and error is None
-        answer = "".join(text)
+        model_text = "".join(text)
+        answer = lead + model_text
         if meta is not None and bundle.hits:
             footer = sources_footer(bundle.hits)
             answer += footer
             yield DeltaFrame(type="chat.delta", id=frame.id, text=footer)
-        outcome = "error" if error else "cancelled" if cancelled else self._outcome(task, answer, path)
+        outcome = "error" if error else "cancelled" if cancelled else self._outcome(task, model_text, path)
         interaction_id = await self._record(
             user_id, conversation_id, task, intent, meta, path, outcome, started
         )
@@ -299,7 +310,7 @@ class ConsciousnessCore:
     def _outcome(task: str, answer: str, path: list[dict[str, Any]]) -> str:
         if task == "code_generation" and validate_code(extract_code(answer, "python")) is not None:
             return "invalid"
-        return "fallback" if any(p["outcome"] in ("error", "circuit_open") for p in path) else "ok"
+        return "fallback" if any(p["outcome"] in ("error", "circuit_open", "busy") for p in path) else "ok"
 
     async def _record(
         self,

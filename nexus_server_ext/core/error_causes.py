@@ -148,8 +148,9 @@ def _key(s: Scene) -> str | None:
         return f"{word} {key} is not in `{var.name}`: it is empty"
     more = f", ... ({var.size} in all)" if var.size and var.size > len(keys[:10]) else ""
     text = f"{word} {key} is not in `{var.name}`; its {word}s are: {', '.join(keys[:10])}{more}"
-    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
-    return text + (f" (did you mean {close[0]}?)" if close else "")
+    bare = {k.strip("'\""): k for k in keys}  # quotes would make any two short keys look alike
+    close = difflib.get_close_matches(key.strip("'\""), list(bare), n=1, cutoff=0.6)
+    return text + (f" (did you mean {bare[close[0]]}?)" if close else "")
 
 
 def _zero(s: Scene) -> str | None:

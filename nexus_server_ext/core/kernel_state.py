@@ -4,7 +4,9 @@ The inspection runs as an empty, silent execute request whose one user
 expression evaluates a small function in a throw-away namespace: ``silent``
 and ``store_history=False`` keep it out of ``In``/``Out``, the execution count
 and the notebook; nothing is assigned in the user's namespace. The kernel's
-last error comes from ``sys.last_value`` (IPython sets it on every traceback).
+last error comes from ``sys.last_value`` (IPython sets it on every traceback); ``error_is_last``
+says whether the cell that raised is the last one run (``In[-1]``), so an old error is not taken for
+the one the user is asking about.
 """
 
 from __future__ import annotations
@@ -16,9 +18,24 @@ from typing import Any
 
 _SUMMARIZE = """
 def summarize(ns):
-    import json, sys, traceback
+    import itertools, json, linecache, re, reprlib, sys, traceback
+    short = reprlib.Repr()
+    short.maxlist = short.maxtuple = short.maxset = short.maxdict = 6
+    short.maxstring, short.maxother = 40, 60
+    err, last, on_line = None, False, set()
+    exc = getattr(sys, "last_value", None)
+    if exc is not None:
+        err = "".join(traceback.format_exception(sys.last_type, exc, sys.last_traceback))
+        frames = list(traceback.walk_tb(exc.__traceback__))
+        cells = [(f.f_code.co_filename, n) for f, n in frames if "ipykernel_" in f.f_code.co_filename]
+        cell = cells[0][0] if cells else getattr(exc, "filename", None) or ""
+        source = "".join(linecache.getlines(cell)).rstrip()
+        history = ns.get("In") or [""]
+        last = bool(source) and str(history[-1]).rstrip() == source
+        if cells:  # the failing line's names are summarized first, whatever the cap
+            on_line = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", linecache.getline(*cells[-1])))
     out = []
-    for name, value in list(ns.items()):
+    for name, value in sorted(ns.items(), key=lambda item: item[0] not in on_line):
         if name.startswith("_") or name in ("In", "Out", "exit", "quit", "get_ipython"):
             continue
         if callable(value) and not hasattr(value, "shape") or type(value).__name__ == "module":
@@ -32,17 +49,17 @@ def summarize(ns):
         dtypes = getattr(value, "dtypes", None)
         if dtypes is not None and hasattr(value, "columns") and hasattr(dtypes, "items"):
             item["columns"] = {str(k): str(v) for k, v in list(dtypes.items())[:50]}
-        elif isinstance(value, (list, tuple, dict, set)):
+        elif isinstance(value, (list, tuple, dict, set, str)):
             item["len"] = len(value)
-        if isinstance(value, (int, float, bool, str)):
-            item["value"] = repr(value)[:80]
+        if isinstance(value, dict):
+            item["keys"] = [short.repr(k) for k in itertools.islice(value, 20)]
+        if value is None or isinstance(value, (int, float, bool, str, list, tuple, dict, set)):
+            item["value"] = short.repr(value)
         out.append(item)
         if len(out) >= 60:
             break
-    err = None
-    if getattr(sys, "last_value", None) is not None:
-        err = "".join(traceback.format_exception(sys.last_type, sys.last_value, sys.last_traceback))
-    return json.dumps({"variables": out, "error": err})
+    names = [n for n in ns if not n.startswith("_")][:500]
+    return json.dumps({"variables": out, "names": names, "error": err, "error_is_last": last})
 """
 
 EXPRESSION = f"(lambda d: (exec({_SUMMARIZE!r}, d), d['summarize'](globals()))[1])({{}})"

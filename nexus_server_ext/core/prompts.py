@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..ai.types import ChatMessage
 from .context import ContextBundle
+from .error_facts import ErrorFacts
 from .memory import Hit
 
 TASK_FOR_INTENT = {
@@ -29,6 +30,10 @@ SYSTEM = {
     "test": CODER + "Write pytest tests for the code in one fenced ```python block.",
 }
 
+GROUNDED = (
+    "The user already sees these facts above your answer: do not repeat them; explain what they mean "
+    "and how to fix the code, and never contradict them."
+)
 CITE = " When you use the numbered sources below, cite them as [1], [2]."
 
 
@@ -38,8 +43,12 @@ def build_messages(
     context: ContextBundle,
     examples: list[Hit],
     history: list[tuple[str, str]],
+    facts: ErrorFacts | None = None,
 ) -> list[ChatMessage]:
+    """``facts``: an error computed from the kernel; the model is told to build on them, not guess."""
     system = SYSTEM.get(intent, SYSTEM["chat"]) + (CITE if context.hits else "")
+    if facts is not None:
+        system += "\n\n" + facts.prompt_text() + "\n" + GROUNDED
     if context.pieces:
         system += "\n\n# Context\n" + context.render()
     messages = [ChatMessage("system", system)]

@@ -34,11 +34,16 @@ def test_last_error_names_the_failing_line_and_its_variables() -> None:
     ip.run_cell("rows = [1, 2]\nlimit = 0\nratio = len(rows) / limit\n")
     report = last_error()
     assert report is not None and report.summary == "ZeroDivisionError: division by zero"
-    assert report.line == "ratio = len(rows) / limit" and report.lineno == 3
-    assert report.variables == {"limit": "0", "rows": "[1, 2]"}
-    assert "limit = 0" in report.code
+    facts = report.facts
+    assert facts.line == "ratio = len(rows) / limit" and facts.lineno == 3
+    assert {v.name: v.value for v in facts.variables} == {"rows": "[1, 2]", "limit": "0"}
+    assert facts.cause == "the divisor `limit` is 0"
     context = report.as_context()
-    assert "The failing line (3): ratio = len(rows) / limit" in context["error"]
+    assert "limit = 0" in context["code"]
+    assert context["error"].startswith("Facts about the error")  # the facts lead, the traceback follows
+    assert "- Failing line 3 of the cell: ratio = len(rows) / limit" in context["error"]
+    assert "Traceback (most recent call last)" in context["error"]
+    assert "interactiveshell.py" not in context["error"]  # IPython's own frames are left out
 
 
 def test_discovery_finds_the_parent_server_file_and_prefers_explicit_settings(
