@@ -4,9 +4,10 @@
     python -I quality_sandbox.py error FOLDER   # FOLDER holds cell.py
 
 Writes FOLDER/result.json last (what the code prints does not matter; a run that exits early
-leaves no result, which the harness counts as a failure). Standard library only, plus IPython
-for the error mode when it is installed, because a notebook user sees IPython's traceback and
-that is what NEXUS sends to the model.
+leaves no result, which the harness counts as a failure). Standard library only, plus, in the
+error mode, IPython when it is installed (a notebook user sees IPython's traceback and that is
+what NEXUS sends to the model) and NEXUS's ``error_facts`` when it exists (the facts NEXUS
+computes from the live exception in the kernel).
 """
 
 from __future__ import annotations
@@ -83,6 +84,22 @@ def _innermost_cell_line(tb: Any, filename: str) -> int | None:
     return line
 
 
+def _facts(exc: BaseException, namespace: dict[str, Any]) -> dict[str, Any] | None:
+    """NEXUS's deterministic facts about the error, computed in the kernel as NEXUS does, if present."""
+    try:
+        from nexus_server_ext.core.error_facts import from_exception
+    except ImportError:
+        return None
+    names = [n for n in namespace if not n.startswith("_")]
+    facts = from_exception(exc, names)
+    return {
+        "markdown": facts.render_markdown(),
+        "prompt": facts.prompt_text(),
+        "line": facts.lineno,
+        "cause": facts.cause,
+    }
+
+
 def capture_error(folder: Path) -> dict[str, Any]:
     code = (folder / "cell.py").read_text()
     try:
@@ -115,6 +132,7 @@ def _ipython_error(code: str) -> dict[str, Any]:
         "line": _innermost_cell_line(tb, cell_file),
         "traceback": shell.InteractiveTB.stb2text(lines),
         "format": "ipython",
+        "facts": _facts(exc, shell.user_ns),
     }
 
 
@@ -123,8 +141,9 @@ def _python_error(code: str) -> dict[str, Any]:
 
     filename = "<cell>"
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    namespace = {"__name__": "__main__"}
     try:
-        exec(compile(code, filename, "exec"), {"__name__": "__main__"})
+        exec(compile(code, filename, "exec"), namespace)
     except Exception as exc:
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # skip this function's frame
         text = "".join(traceback.format_exception(type(exc), exc, tb))
@@ -134,6 +153,7 @@ def _python_error(code: str) -> dict[str, Any]:
             "line": _innermost_cell_line(tb, filename),
             "traceback": text,
             "format": "python",
+            "facts": _facts(exc, namespace),
         }
     return {"exception": None}
 

@@ -90,6 +90,7 @@ class CapturedError:
     line: int | None = None
     traceback: str = ""
     format: str = ""
+    facts: dict[str, Any] | None = None  # from NEXUS's error_facts, when that module exists
 
 
 def load_tasks(path: Path = DATA / "generation.yaml") -> list[Task]:

@@ -1,0 +1,298 @@
+"""Measure whether NEXUS's local models answer right: pass@1 on code tasks, and error explanations.
+
+Prints one JSON object. Every code task of ``bench/quality/`` goes through the NEXUS local engine
+with NEXUS's own code-generation prompt (``core.prompts``, intent ``generate``) at temperature 0;
+the code is extracted as NEXUS extracts it and the hidden tests run in a child process with a
+timeout. Every error case is really run (the traceback is the one a notebook shows), then the model
+gets the request NEXUS's debug panel sends for "Explain / Fix"; the answer is scored for naming the
+error and its line, and for naming the cause. When ``nexus_server_ext/core/error_facts.py`` exists,
+the same cases run a second time with its facts in the prompt, and NEXUS's final answer (the facts
+shown first, then the model's prose) is scored too. Baseline in the same run: the reference
+solutions must pass 100% and every error case must raise as declared, or the exit status is 1.
+
+    python bench/quality.py --model bundled:SmolLM2-135M-Instruct --model path/to/other.gguf \\
+        --details quality-details.json
+    python bench/quality.py --limit 3          # a smoke run on the first 3 tasks and error cases
+    python bench/quality.py --baseline-only    # the harness checks, no model
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from quality_set import (
+    CATEGORIES,
+    CapturedError,
+    ErrorCase,
+    Task,
+    capture_error,
+    load_error_cases,
+    load_tasks,
+    names_cause,
+    names_error_and_line,
+    run_hidden_tests,
+)
+
+from nexus_server_ext.ai.pipeline import build_messages as pipeline_messages
+from nexus_server_ext.ai.postprocess import extract_code
+from nexus_server_ext.ai.types import ChatMessage, Delta, GenerationRequest, Usage
+from nexus_server_ext.core.prompts import build_messages as chat_messages
+
+DEFAULT_MODEL = "bundled:SmolLM2-135M-Instruct"
+# What the debug panel's "Explain / Fix" button asks (labextension/src/debug/panel.ts, FIX_PROMPT).
+FIX_PROMPT = (
+    "This code raised the error below. Explain the cause in one or two sentences, "
+    "then give the corrected code."
+)
+NOTEBOOK = "analysis.ipynb"
+MAX_TOKENS = 384
+
+
+def has_error_facts() -> bool:
+    return importlib.util.find_spec("nexus_server_ext.core.error_facts") is not None
+
+
+def plain_cpu_buffers() -> None:
+    """Make llama.cpp keep weights in plain CPU buffers (no AMX or repacked weight buffers).
+
+    On some virtual machines whose CPUs report AMX, llama.cpp (llama-cpp-python 0.3.36) crashes
+    with a segmentation fault on the first prompt longer than one token unless its "extra buffer
+    types" are off; ``--plain-cpu-buffers`` turns them off for this process.
+    """
+    import llama_cpp.llama_cpp as low
+
+    default = low.llama_model_default_params
+
+    def params() -> Any:
+        value = default()
+        value.use_extra_bufts = False
+        return value
+
+    low.llama_model_default_params = params
+
+
+def open_engine(source: str, backend: str) -> tuple[Any, str]:
+    """The NEXUS local engine for ``source``: the engines package when present, else the older module."""
+    try:
+        from nexus_server_ext.ai.engines import get_engine
+    except ImportError:
+        from nexus_server_ext.ai.engine import get_engine  # type: ignore[import-not-found,no-redef]
+
+        return get_engine(source, device="cpu"), "transformers"
+    return get_engine(source, device="cpu", backend=backend), backend
+
+
+def generation_messages(task: Task) -> list[ChatMessage]:
+    """What NEXUS sends for "/generate <request>" with no notebook context."""
+    from nexus_server_ext.core.context import ContextBundle
+
+    return chat_messages("generate", task.request, ContextBundle(), [], [])
+
+
+def error_messages(case: ErrorCase, captured: CapturedError, facts: bool) -> list[ChatMessage]:
+    """What NEXUS sends for "Explain / Fix" on the failing cell; with ``facts``, the error facts too."""
+    error = f"{captured.exception}: {captured.message}\n{captured.traceback}"
+    if facts and captured.facts:
+        error += "\n\n" + captured.facts["prompt"]
+    context = {"code": case.code, "error": error, "notebook_path": NOTEBOOK}
+    return pipeline_messages("code_generation", FIX_PROMPT, context, "python")
+
+
+async def ask(engine: Any, messages: list[ChatMessage]) -> dict[str, Any]:
+    request = GenerationRequest(messages=messages, max_tokens=MAX_TOKENS, temperature=0.0)
+    started = time.perf_counter()
+    first: float | None = None
+    parts: list[str] = []
+    usage = Usage()
+    async for item in engine.stream(request):
+        if isinstance(item, Delta):
+            if first is None:
+                first = time.perf_counter() - started
+            parts.append(item.text)
+        elif isinstance(item, Usage):
+            usage = item
+    return {
+        "text": "".join(parts),
+        "seconds": time.perf_counter() - started,
+        "ttft_s": first,
+        "tokens_out": usage.tokens_out,
+        "finish_reason": usage.finish_reason,
+    }
+
+
+def baseline(tasks: list[Task], cases: list[ErrorCase]) -> tuple[dict[str, Any], list[CapturedError]]:
+    """The harness proves itself: references pass, cases raise as declared, the scorer accepts the causes."""
+    failed = [t.id for t in tasks if not run_hidden_tests(t, t.reference).passed]
+    captured = [capture_error(c) for c in cases]
+    wrong = [
+        c.id
+        for c, got in zip(cases, captured, strict=True)
+        if (got.exception, got.line) != (c.exception, c.line)
+    ]
+    written = [f"{c.exception} on line {c.line} ({c.line_text}): {c.cause}" for c in cases]
+    scored = [
+        c.id
+        for c, text in zip(cases, written, strict=True)
+        if not (names_error_and_line(c, text) and names_cause(c, text))
+    ]
+    report = {
+        "reference_pass_at_1": rate(len(tasks) - len(failed), len(tasks)),
+        "reference_failures": failed,
+        "error_cases_as_declared": rate(len(cases) - len(wrong), len(cases)),
+        "error_cases_not_as_declared": wrong,
+        "written_causes_scored_right": rate(len(cases) - len(scored), len(cases)),
+        "written_causes_scored_wrong": scored,
+        "traceback_format": captured[0].format if captured else None,
+    }
+    if captured and captured[0].facts is not None:
+        facts = [(c, got.facts["markdown"]) for c, got in zip(cases, captured, strict=True) if got.facts]
+        report["error_facts_alone"] = score_answers(facts)
+    return report, captured
+
+
+def rate(good: int, total: int) -> float:
+    return round(good / total, 4) if total else 0.0
+
+
+def score_answers(pairs: list[tuple[ErrorCase, str]]) -> dict[str, float]:
+    return {
+        "names_error_and_line": rate(sum(names_error_and_line(c, a) for c, a in pairs), len(pairs)),
+        "names_cause": rate(sum(names_cause(c, a) for c, a in pairs), len(pairs)),
+    }
+
+
+async def measure(
+    source: str, backend: str, tasks: list[Task], cases: list[ErrorCase], captured: list[CapturedError]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    engine, used = open_engine(source, backend)
+    started = time.perf_counter()
+    await engine.ensure_loaded()
+    load_s = time.perf_counter() - started
+    await ask(engine, [ChatMessage("user", "Say OK.")])  # warm-up, not counted
+    calls: list[dict[str, Any]] = []
+    task_rows = []
+    for task in tasks:
+        answer = await ask(engine, generation_messages(task))
+        calls.append(answer)
+        code = extract_code(answer["text"], "python").code
+        outcome = run_hidden_tests(task, code)
+        task_rows.append(
+            {"id": task.id, "category": task.category, **outcome.as_dict(), "code": code, **answer}
+        )
+    facts_mode = bool(captured) and captured[0].facts is not None
+    error_rows = []
+    for case, got in zip(cases, captured, strict=True):
+        row: dict[str, Any] = {"id": case.id, "exception": got.exception, "line": got.line}
+        raw = await ask(engine, error_messages(case, got, facts=False))
+        calls.append(raw)
+        row["raw"] = {**raw, **score_answers([(case, raw["text"])])}
+        if facts_mode and got.facts:
+            told = await ask(engine, error_messages(case, got, facts=True))
+            calls.append(told)
+            final = got.facts["markdown"] + "\n\n" + told["text"]
+            row["with_facts"] = {**told, **score_answers([(case, told["text"])])}
+            row["final"] = {"text": final, **score_answers([(case, final)])}
+        error_rows.append(row)
+    passed = sum(r["passed"] for r in task_rows)
+    by_category = {
+        c: f"{sum(r['passed'] for r in task_rows if r['category'] == c)}/"
+        f"{sum(1 for r in task_rows if r['category'] == c)}"
+        for c in CATEGORIES
+        if any(r["category"] == c for r in task_rows)
+    }
+    errors: dict[str, Any] = {
+        "mode": "raw and error_facts" if facts_mode else "raw (no error_facts module)",
+        "raw_answer": score_answers([(c, r["raw"]["text"]) for c, r in zip(cases, error_rows, strict=True)]),
+    }
+    if facts_mode:
+        errors["answer_with_facts_in_prompt"] = score_answers(
+            [
+                (c, r["with_facts"]["text"])
+                for c, r in zip(cases, error_rows, strict=True)
+                if "with_facts" in r
+            ]
+        )
+        errors["nexus_final_answer"] = score_answers(
+            [(c, r["final"]["text"]) for c, r in zip(cases, error_rows, strict=True) if "final" in r]
+        )
+    seconds = sum(c["seconds"] for c in calls)
+    tokens = sum(c["tokens_out"] for c in calls)
+    ttfts = [c["ttft_s"] for c in calls if c["ttft_s"] is not None]
+    summary = {
+        "model": source,
+        "backend": used,
+        "device": getattr(engine, "device", None),
+        "load_s": round(load_s, 2),
+        "pass_at_1": rate(passed, len(task_rows)),
+        "passed": f"{passed}/{len(task_rows)}",
+        "by_category": by_category,
+        "errors": errors,
+        "requests": len(calls),
+        "tokens_out": tokens,
+        "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
+        "mean_latency_s": round(statistics.mean(c["seconds"] for c in calls), 2) if calls else None,
+        "mean_ttft_s": round(statistics.mean(ttfts), 3) if ttfts else None,
+        "stopped_at_max_tokens": sum(c["finish_reason"] == "length" for c in calls),
+    }
+    return summary, {"model": source, "tasks": task_rows, "errors": error_rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", action="append", help=f"bundled:NAME or a .gguf path (default {DEFAULT_MODEL})"
+    )
+    parser.add_argument(
+        "--backend", default="llama_cpp", help="local engine backend (llama_cpp or transformers)"
+    )
+    parser.add_argument("--limit", type=int, default=0, help="only the first N tasks and N error cases")
+    parser.add_argument("--details", type=Path, help="write every answer and test result to this JSON file")
+    parser.add_argument("--baseline-only", action="store_true", help="check the harness; run no model")
+    parser.add_argument(
+        "--plain-cpu-buffers",
+        action="store_true",
+        help="llama.cpp without AMX/repacked weight buffers (where those crash)",
+    )
+    args = parser.parse_args()
+    tasks, cases = load_tasks(), load_error_cases()
+    if args.limit:
+        tasks, cases = tasks[: args.limit], cases[: args.limit]
+    report, captured = baseline(tasks, cases)
+    out: dict[str, Any] = {
+        "set": {"tasks": len(tasks), "error_cases": len(cases), "limited": bool(args.limit)},
+        "baseline": report,
+        "error_facts_module": has_error_facts(),
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0.0,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "models": [],
+    }
+    details = []
+    if args.plain_cpu_buffers:
+        plain_cpu_buffers()
+        out["llama_cpp_extra_buffers"] = False
+    if not args.baseline_only:
+        for source in args.model or [DEFAULT_MODEL]:
+            summary, detail = asyncio.run(measure(source, args.backend, tasks, cases, captured))
+            out["models"].append(summary)
+            details.append(detail)
+    if args.details:
+        args.details.write_text(json.dumps({"summary": out, "models": details}, indent=1))
+    print(json.dumps(out, indent=2))
+    harness_ok = report["reference_pass_at_1"] == 1.0 and report["error_cases_as_declared"] == 1.0
+    sys.exit(0 if harness_ok else 1)
+
+
+if __name__ == "__main__":
+    main()

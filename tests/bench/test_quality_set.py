@@ -1,0 +1,166 @@
+"""The quality set is sound: its references pass, its errors raise where it says, its tests say no.
+
+No model runs here. The point is that a pass@1 or an error score from ``bench/quality.py``
+means what it claims: a task that no correct answer can pass, or that any answer passes, or an
+error case that raises somewhere else, would make the benchmark's numbers meaningless.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_quality_set() -> Any:
+    spec = importlib.util.spec_from_file_location("quality_set", ROOT / "bench" / "quality_set.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("quality_set", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+qs = _load_quality_set()
+TASKS = qs.load_tasks()
+CASES = qs.load_error_cases()
+BY_ID = {t.id: t for t in TASKS}
+
+
+def parallel(func: Any, items: list[Any]) -> list[Any]:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(func, items))
+
+
+def stub(task: Any) -> str:
+    """An answer that defines the right name and does nothing useful."""
+    if task.entry[0].isupper():
+        return (
+            f"class {task.entry}:\n"
+            "    def __init__(self, *args, **kwargs):\n"
+            "        pass\n\n"
+            "    def __getattr__(self, name):\n"
+            "        return lambda *args, **kwargs: None\n"
+        )
+    return f"def {task.entry}(*args, **kwargs):\n    return None\n"
+
+
+def test_set_size_and_unique_ids() -> None:
+    assert len(TASKS) >= 40
+    assert len(CASES) >= 20
+    assert len({t.id for t in TASKS}) == len(TASKS)
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+def test_tasks_are_varied_and_say_what_the_tests_call() -> None:
+    assert {t.category for t in TASKS} == set(qs.CATEGORIES)
+    for task in TASKS:
+        assert f"`{task.entry}" in task.request, f"{task.id}: the request must name {task.entry}"
+        assert re.search(r"^def test_", task.tests, re.MULTILINE), f"{task.id} has no test_ function"
+        ast.parse(task.reference)
+        ast.parse(task.tests)
+
+
+def test_error_cases_cover_the_common_exceptions() -> None:
+    wanted = {
+        "IndexError",
+        "KeyError",
+        "ZeroDivisionError",
+        "NameError",
+        "TypeError",
+        "AttributeError",
+        "ValueError",
+        "ModuleNotFoundError",
+        "FileNotFoundError",
+        "RecursionError",
+    }
+    assert wanted <= {c.exception for c in CASES}
+    for case in CASES:
+        assert case.keywords and all(case.keywords), f"{case.id}: empty keyword group"
+        assert case.line_text, f"{case.id}: line {case.line} is blank"
+
+
+def test_every_reference_passes_its_own_tests() -> None:
+    outcomes = parallel(lambda t: qs.run_hidden_tests(t, t.reference), TASKS)
+    failed = {t.id: o.as_dict() for t, o in zip(TASKS, outcomes, strict=True) if not o.passed}
+    assert failed == {}
+
+
+def test_every_task_rejects_an_answer_that_does_nothing() -> None:
+    outcomes = parallel(lambda t: qs.run_hidden_tests(t, stub(t)), TASKS)
+    accepted = [t.id for t, o in zip(TASKS, outcomes, strict=True) if o.passed]
+    assert accepted == []
+
+
+@pytest.mark.parametrize(
+    ("task_id", "wrong"),
+    [
+        ("is_palindrome", "def is_palindrome(s):\n    return s == s[::-1]\n"),  # case and spaces count
+        ("is_prime", "def is_prime(n):\n    return all(n % i for i in range(2, n))\n"),  # 0 and 1
+        (
+            "fizzbuzz",
+            "def fizzbuzz(n):\n    return ['Fizz' if i % 3 == 0 else str(i) for i in range(1, n + 1)]\n",
+        ),
+        ("rotate_right", "def rotate_right(items, k):\n    return items[-k:] + items[:-k]\n"),  # k > len
+        ("second_largest", "def second_largest(nums):\n    return sorted(nums)[-2]\n"),  # duplicates
+    ],
+)
+def test_a_subtly_wrong_answer_fails(task_id: str, wrong: str) -> None:
+    outcome = qs.run_hidden_tests(BY_ID[task_id], wrong)
+    assert not outcome.passed
+    assert any(v != "passed" for v in outcome.tests.values())
+
+
+def test_broken_answers_fail_without_touching_the_harness() -> None:
+    task = BY_ID["gcd"]
+    assert qs.run_hidden_tests(task, "").error == "no code"
+    looping = qs.run_hidden_tests(task, "def gcd(a, b):\n    while True:\n        pass\n", timeout=2)
+    assert not looping.passed and "timed out" in (looping.error or "")
+    leaving = qs.run_hidden_tests(task, "import sys\nsys.exit(0)\n")
+    assert not leaving.passed and "SystemExit" in (leaving.error or "")
+    syntax = qs.run_hidden_tests(task, "def gcd(a, b)\n    return a\n")
+    assert not syntax.passed and "SyntaxError" in (syntax.error or "")
+
+
+def test_every_error_case_raises_exactly_as_declared() -> None:
+    captured = parallel(qs.capture_error, CASES)
+    wrong = {
+        c.id: (got.exception, got.line)
+        for c, got in zip(CASES, captured, strict=True)
+        if (got.exception, got.line) != (c.exception, c.line)
+    }
+    assert wrong == {}
+    assert all(c.exception in got.traceback for c, got in zip(CASES, captured, strict=True))
+
+
+def test_the_scorer_accepts_the_written_cause_and_rejects_vague_answers() -> None:
+    vague = "There is an error in your code. Check the code and try again."
+    for case in CASES:
+        written = f"{case.exception} on line {case.line}: {case.cause}"
+        assert qs.names_error_and_line(case, written), case.id
+        assert qs.names_cause(case, written), case.id
+        assert not qs.names_error_and_line(case, vague), case.id
+        assert not qs.names_cause(case, vague), case.id
+        # the type alone, or the line alone, is not enough
+        assert not qs.names_error_and_line(case, f"A {case.exception} happened."), case.id
+        assert not qs.names_error_and_line(case, f"It failed at `{case.line_text}`."), case.id
+
+
+def test_the_benchmark_asks_what_the_debug_panel_asks() -> None:
+    tree = ast.parse((ROOT / "bench" / "quality.py").read_text())
+    prompt = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "FIX_PROMPT"
+    )
+    panel = (ROOT / "labextension" / "src" / "debug" / "panel.ts").read_text()
+    found = re.search(r"const FIX_PROMPT =\s*'([^']*)'", panel)
+    assert found is not None and found.group(1) == prompt
