@@ -3,11 +3,13 @@
 Prints one JSON object. Every code task of ``bench/quality/`` goes through the NEXUS local engine
 with NEXUS's own code-generation prompt (``core.prompts``, intent ``generate``) at temperature 0;
 the code is extracted as NEXUS extracts it and the hidden tests run in a child process with a
-timeout. Every error case is really run (the traceback is the one a notebook shows), then the model
-gets the request NEXUS's debug panel sends for "Explain / Fix"; the answer is scored for naming the
-error and its line, and for naming the cause. When ``nexus_server_ext/core/error_facts.py`` exists,
-the same cases run a second time with its facts in the prompt, and NEXUS's final answer (the facts
-shown first, then the model's prose) is scored too. Baseline in the same run: the reference
+timeout. Every error case is really run in IPython (the traceback is the one a notebook shows),
+then the model gets the chat request NEXUS builds when a user asks why the cell failed: intent
+``explain``, the cell with its error output, the kernel's traceback, pyflakes diagnostics and the
+kernel's variables. The answer is scored for naming the error and its line, and for naming the
+cause. When ``nexus_server_ext/core/error_facts.py`` exists, the cases run a second time as NEXUS
+runs them now (the facts in the prompt), and NEXUS's final answer (the facts shown first, then the
+model's prose) is scored too. Baseline in the same run: the reference
 solutions must pass 100% and every error case must raise as declared, or the exit status is 1.
 
     python bench/quality.py --model bundled:SmolLM2-135M-Instruct --model path/to/other.gguf \\
@@ -43,18 +45,14 @@ from quality_set import (
     run_hidden_tests,
 )
 
-from nexus_server_ext.ai.pipeline import build_messages as pipeline_messages
 from nexus_server_ext.ai.postprocess import extract_code
 from nexus_server_ext.ai.types import ChatMessage, Delta, GenerationRequest, Usage
-from nexus_server_ext.core.prompts import build_messages as chat_messages
+from nexus_server_ext.core.context import ContextBundle, ContextPiece, fit
+from nexus_server_ext.core.prompts import build_messages
 
 DEFAULT_MODEL = "bundled:SmolLM2-135M-Instruct"
-# What the debug panel's "Explain / Fix" button asks (labextension/src/debug/panel.ts, FIX_PROMPT).
-FIX_PROMPT = (
-    "This code raised the error below. Explain the cause in one or two sentences, "
-    "then give the corrected code."
-)
-NOTEBOOK = "analysis.ipynb"
+QUESTION = "Why does this cell raise an error?"  # a user's chat message; NEXUS reads it as "explain"
+CONTEXT_BUDGET = 1500  # NexusApp.context_budget_tokens' default
 MAX_TOKENS = 384
 
 
@@ -94,18 +92,43 @@ def open_engine(source: str, backend: str) -> tuple[Any, str]:
 
 def generation_messages(task: Task) -> list[ChatMessage]:
     """What NEXUS sends for "/generate <request>" with no notebook context."""
-    from nexus_server_ext.core.context import ContextBundle
-
-    return chat_messages("generate", task.request, ContextBundle(), [], [])
+    return build_messages("generate", task.request, ContextBundle(), [], [])
 
 
-def error_messages(case: ErrorCase, captured: CapturedError, facts: bool) -> list[ChatMessage]:
-    """What NEXUS sends for "Explain / Fix" on the failing cell; with ``facts``, the error facts too."""
-    error = f"{captured.exception}: {captured.message}\n{captured.traceback}"
-    if facts and captured.facts:
-        error += "\n\n" + captured.facts["prompt"]
-    context = {"code": case.code, "error": error, "notebook_path": NOTEBOOK}
-    return pipeline_messages("code_generation", FIX_PROMPT, context, "python")
+def error_facts(captured: CapturedError) -> Any:
+    """NEXUS's facts about the error, computed as the server computes them (None without the module)."""
+    if not has_error_facts():
+        return None
+    from nexus_server_ext.core.error_facts import from_traceback_text
+
+    return from_traceback_text(captured.kernel_traceback, captured.variables, captured.names)
+
+
+def error_context(case: ErrorCase, captured: CapturedError) -> ContextBundle:
+    """The context NEXUS gathers for a chat message about the cell that just raised."""
+    from nexus_server_ext.core.diagnostics import python_diagnostics
+    from nexus_server_ext.core.kernel_state import render_variables
+
+    output = f"{captured.exception}: {captured.message}"
+    pieces = [
+        ContextPiece("cell", "Current cell (code)", f"{case.code.rstrip()}\n# output:\n{output}"),
+        ContextPiece("error", "Last error in the kernel", captured.kernel_traceback),
+    ]
+    found = python_diagnostics(case.code)
+    if found:
+        pieces.append(ContextPiece("diagnostics", "Diagnostics", "\n".join(d.render() for d in found)))
+    if captured.variables:
+        pieces.append(ContextPiece("variables", "Kernel variables", render_variables(captured.variables)))
+    kept, dropped = fit(pieces, CONTEXT_BUDGET)
+    return ContextBundle(kept, [], dropped)
+
+
+def error_messages(case: ErrorCase, captured: CapturedError, facts: Any) -> list[ChatMessage]:
+    """The chat request NEXUS sends; with ``facts``, the facts are in it, as NEXUS sends it now."""
+    bundle = error_context(case, captured)
+    if facts is None:
+        return build_messages("explain", QUESTION, bundle, [], [])
+    return build_messages("explain", QUESTION, bundle, [], [], facts)
 
 
 async def ask(engine: Any, messages: list[ChatMessage]) -> dict[str, Any]:
@@ -130,7 +153,9 @@ async def ask(engine: Any, messages: list[ChatMessage]) -> dict[str, Any]:
     }
 
 
-def baseline(tasks: list[Task], cases: list[ErrorCase]) -> tuple[dict[str, Any], list[CapturedError]]:
+def baseline(
+    tasks: list[Task], cases: list[ErrorCase]
+) -> tuple[dict[str, Any], list[CapturedError], list[Any]]:
     """The harness proves itself: references pass, cases raise as declared, the scorer accepts the causes."""
     failed = [t.id for t in tasks if not run_hidden_tests(t, t.reference).passed]
     captured = [capture_error(c) for c in cases]
@@ -154,10 +179,11 @@ def baseline(tasks: list[Task], cases: list[ErrorCase]) -> tuple[dict[str, Any],
         "written_causes_scored_wrong": scored,
         "traceback_format": captured[0].format if captured else None,
     }
-    if captured and captured[0].facts is not None:
-        facts = [(c, got.facts["markdown"]) for c, got in zip(cases, captured, strict=True) if got.facts]
-        report["error_facts_alone"] = score_answers(facts)
-    return report, captured
+    facts = [error_facts(got) for got in captured]
+    if any(f is not None for f in facts):  # what NEXUS shows before any model has said a word
+        shown = [(c, f.render_markdown()) for c, f in zip(cases, facts, strict=True) if f is not None]
+        report["error_facts_alone"] = {"cases": len(shown), **score_answers(shown)}
+    return report, captured, facts
 
 
 def rate(good: int, total: int) -> float:
@@ -172,7 +198,12 @@ def score_answers(pairs: list[tuple[ErrorCase, str]]) -> dict[str, float]:
 
 
 async def measure(
-    source: str, backend: str, tasks: list[Task], cases: list[ErrorCase], captured: list[CapturedError]
+    source: str,
+    backend: str,
+    tasks: list[Task],
+    cases: list[ErrorCase],
+    captured: list[CapturedError],
+    facts: list[Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     engine, used = open_engine(source, backend)
     started = time.perf_counter()
@@ -189,17 +220,16 @@ async def measure(
         task_rows.append(
             {"id": task.id, "category": task.category, **outcome.as_dict(), "code": code, **answer}
         )
-    facts_mode = bool(captured) and captured[0].facts is not None
     error_rows = []
-    for case, got in zip(cases, captured, strict=True):
+    for case, got, known in zip(cases, captured, facts, strict=True):
         row: dict[str, Any] = {"id": case.id, "exception": got.exception, "line": got.line}
-        raw = await ask(engine, error_messages(case, got, facts=False))
-        calls.append(raw)
-        row["raw"] = {**raw, **score_answers([(case, raw["text"])])}
-        if facts_mode and got.facts:
-            told = await ask(engine, error_messages(case, got, facts=True))
+        alone = await ask(engine, error_messages(case, got, None))
+        calls.append(alone)
+        row["without_facts"] = {**alone, **score_answers([(case, alone["text"])])}
+        if known is not None:
+            told = await ask(engine, error_messages(case, got, known))
             calls.append(told)
-            final = got.facts["markdown"] + "\n\n" + told["text"]
+            final = known.render_markdown() + "\n\n" + told["text"]  # as the chat shows it
             row["with_facts"] = {**told, **score_answers([(case, told["text"])])}
             row["final"] = {"text": final, **score_answers([(case, final)])}
         error_rows.append(row)
@@ -210,21 +240,17 @@ async def measure(
         for c in CATEGORIES
         if any(r["category"] == c for r in task_rows)
     }
+    pairs = list(zip(cases, error_rows, strict=True))
+    grounded = [(c, r) for c, r in pairs if "final" in r]
     errors: dict[str, Any] = {
-        "mode": "raw and error_facts" if facts_mode else "raw (no error_facts module)",
-        "raw_answer": score_answers([(c, r["raw"]["text"]) for c, r in zip(cases, error_rows, strict=True)]),
+        "mode": "without and with error_facts" if grounded else "without error_facts (module absent)",
+        "model_answer_without_facts": score_answers([(c, r["without_facts"]["text"]) for c, r in pairs]),
     }
-    if facts_mode:
-        errors["answer_with_facts_in_prompt"] = score_answers(
-            [
-                (c, r["with_facts"]["text"])
-                for c, r in zip(cases, error_rows, strict=True)
-                if "with_facts" in r
-            ]
+    if grounded:
+        errors["model_answer_with_facts_in_prompt"] = score_answers(
+            [(c, r["with_facts"]["text"]) for c, r in grounded]
         )
-        errors["nexus_final_answer"] = score_answers(
-            [(c, r["final"]["text"]) for c, r in zip(cases, error_rows, strict=True) if "final" in r]
-        )
+        errors["nexus_final_answer"] = score_answers([(c, r["final"]["text"]) for c, r in grounded])
     seconds = sum(c["seconds"] for c in calls)
     tokens = sum(c["tokens_out"] for c in calls)
     ttfts = [c["ttft_s"] for c in calls if c["ttft_s"] is not None]
@@ -267,7 +293,7 @@ def main() -> None:
     tasks, cases = load_tasks(), load_error_cases()
     if args.limit:
         tasks, cases = tasks[: args.limit], cases[: args.limit]
-    report, captured = baseline(tasks, cases)
+    report, captured, facts = baseline(tasks, cases)
     out: dict[str, Any] = {
         "set": {"tasks": len(tasks), "error_cases": len(cases), "limited": bool(args.limit)},
         "baseline": report,
@@ -284,7 +310,7 @@ def main() -> None:
         out["llama_cpp_extra_buffers"] = False
     if not args.baseline_only:
         for source in args.model or [DEFAULT_MODEL]:
-            summary, detail = asyncio.run(measure(source, args.backend, tasks, cases, captured))
+            summary, detail = asyncio.run(measure(source, args.backend, tasks, cases, captured, facts))
             out["models"].append(summary)
             details.append(detail)
     if args.details:

@@ -6,8 +6,8 @@
 Writes FOLDER/result.json last (what the code prints does not matter; a run that exits early
 leaves no result, which the harness counts as a failure). Standard library only, plus, in the
 error mode, IPython when it is installed (a notebook user sees IPython's traceback and that is
-what NEXUS sends to the model) and NEXUS's ``error_facts`` when it exists (the facts NEXUS
-computes from the live exception in the kernel).
+the error output NEXUS sees) and NEXUS's own kernel summary of the variables, as its kernel
+inspection computes them.
 """
 
 from __future__ import annotations
@@ -84,20 +84,16 @@ def _innermost_cell_line(tb: Any, filename: str) -> int | None:
     return line
 
 
-def _facts(exc: BaseException, namespace: dict[str, Any]) -> dict[str, Any] | None:
-    """NEXUS's deterministic facts about the error, computed in the kernel as NEXUS does, if present."""
+def _kernel_summary(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The variables and names NEXUS's kernel inspection reports, computed by its own code, if present."""
     try:
-        from nexus_server_ext.core.error_facts import from_exception
+        from nexus_server_ext.core.kernel_state import _SUMMARIZE
     except ImportError:
-        return None
-    names = [n for n in namespace if not n.startswith("_")]
-    facts = from_exception(exc, names)
-    return {
-        "markdown": facts.render_markdown(),
-        "prompt": facts.prompt_text(),
-        "line": facts.lineno,
-        "cause": facts.cause,
-    }
+        return {}
+    scope: dict[str, Any] = {}
+    exec(_SUMMARIZE, scope)
+    summary = json.loads(scope["summarize"](namespace))
+    return {"variables": summary.get("variables") or [], "names": summary.get("names") or []}
 
 
 def capture_error(folder: Path) -> dict[str, Any]:
@@ -132,7 +128,9 @@ def _ipython_error(code: str) -> dict[str, Any]:
         "line": _innermost_cell_line(tb, cell_file),
         "traceback": shell.InteractiveTB.stb2text(lines),
         "format": "ipython",
-        "facts": _facts(exc, shell.user_ns),
+        # what the kernel inspection reads from sys.last_value (IPython's own exec frame left out)
+        "kernel_traceback": "".join(traceback.format_exception(type(exc), exc, tb)),
+        **_kernel_summary(shell.user_ns),
     }
 
 
@@ -153,7 +151,8 @@ def _python_error(code: str) -> dict[str, Any]:
             "line": _innermost_cell_line(tb, filename),
             "traceback": text,
             "format": "python",
-            "facts": _facts(exc, namespace),
+            "kernel_traceback": text,
+            **_kernel_summary(namespace),
         }
     return {"exception": None}
 

@@ -88,9 +88,11 @@ class CapturedError:
     exception: str | None
     message: str = ""
     line: int | None = None
-    traceback: str = ""
+    traceback: str = ""  # as the notebook shows it (IPython's format)
     format: str = ""
-    facts: dict[str, Any] | None = None  # from NEXUS's error_facts, when that module exists
+    kernel_traceback: str = ""  # as NEXUS's kernel inspection reads it (Python's format)
+    variables: list[dict[str, Any]] = field(default_factory=list)  # NEXUS's kernel summary
+    names: list[str] = field(default_factory=list)
 
 
 def load_tasks(path: Path = DATA / "generation.yaml") -> list[Task]:

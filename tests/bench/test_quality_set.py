@@ -20,16 +20,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_quality_set() -> Any:
-    spec = importlib.util.spec_from_file_location("quality_set", ROOT / "bench" / "quality_set.py")
+def _load(name: str, filename: str) -> Any:
+    """A module of ``bench/`` (not a package; its scripts import each other by plain name)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / filename)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("quality_set", module)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-qs = _load_quality_set()
+qs = _load("quality_set", "quality_set.py")
 TASKS = qs.load_tasks()
 CASES = qs.load_error_cases()
 BY_ID = {t.id: t for t in TASKS}
@@ -154,13 +157,23 @@ def test_the_scorer_accepts_the_written_cause_and_rejects_vague_answers() -> Non
         assert not qs.names_error_and_line(case, f"It failed at `{case.line_text}`."), case.id
 
 
-def test_the_benchmark_asks_what_the_debug_panel_asks() -> None:
-    tree = ast.parse((ROOT / "bench" / "quality.py").read_text())
-    prompt = next(
-        ast.literal_eval(node.value)
-        for node in tree.body
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "FIX_PROMPT"
-    )
-    panel = (ROOT / "labextension" / "src" / "debug" / "panel.ts").read_text()
-    found = re.search(r"const FIX_PROMPT =\s*'([^']*)'", panel)
-    assert found is not None and found.group(1) == prompt
+def test_the_benchmark_sends_what_nexus_sends() -> None:
+    bench = _load("quality", "quality.py")
+    from nexus_server_ext.core.prompts import SYSTEM
+
+    task = BY_ID["is_prime"]
+    system, user = bench.generation_messages(task)
+    assert system.content == SYSTEM["generate"]
+    assert user.content == task.request
+
+    case = next(c for c in CASES if c.id == "index_out_of_range")
+    captured = qs.capture_error(case)
+    without = bench.error_messages(case, captured, None)
+    assert "Last error in the kernel" in without[0].content and "print(x[10])" in without[0].content
+    assert "Facts about the error" not in without[0].content
+    assert without[-1].content == bench.QUESTION
+    facts = bench.error_facts(captured)
+    if facts is not None:  # NEXUS with error_facts: the model is told them
+        told = bench.error_messages(case, captured, facts)
+        assert facts.prompt_text() in told[0].content
+        assert facts.lineno == case.line
