@@ -48,11 +48,27 @@ async def check_kernel_context(jp_serverapp: Any, kernel_id: str, client: Any) -
     assert "sales: pandas.DataFrame shape=(1, 2)" in by_kind["variables"]
     assert "region (object)" in by_kind["variables"] or "region (str)" in by_kind["variables"]
     assert "revenue (float64)" in by_kind["variables"]
+    # the error is the last cell's: its facts come along, found in the function the cell called
+    assert bundle.facts is not None and bundle.facts.exc_type == "ZeroDivisionError"
+    assert (bundle.facts.lineno, bundle.facts.line, bundle.facts.function) == (2, "return a / b", "ratio")
+    assert bundle.facts.cause == "the divisor `b` is 0"
 
     after = await run(client, "print('summarize' in globals(), 'd' in globals(), len(In))")
     assert after["execution_count"] == count + 1  # the inspection did not count as an execution
     leaked = await run(client, "assert 'summarize' not in globals() and 'd' not in globals()")
     assert leaked["status"] == "ok"
+    later = await manager.gather("alice", "why did it fail", ChatContext(kernel_id=kernel_id))
+    assert later.facts is None  # a cell ran fine since: the old error is context, not the subject
+    assert any(p.kind == "error" for p in later.pieces)
+
+    # a KeyError: the facts list the dict's keys, from the kernel's own summary
+    await run(client, "prices = {'apple': 1.2, 'pear': 0.8}")
+    await run(client, "cost = prices['aple'] * 3")
+    keyed = await manager.gather("alice", "why", ChatContext(kernel_id=kernel_id))
+    assert keyed.facts is not None and keyed.facts.line == "cost = prices['aple'] * 3"
+    assert keyed.facts.cause == (
+        "key 'aple' is not in `prices`; its keys are: 'apple', 'pear' (did you mean 'apple'?)"
+    )
 
     excluded = await manager.gather(
         "alice", "why", ChatContext(kernel_id=kernel_id, exclude=["error", "variables"])

@@ -25,6 +25,12 @@ tasks:
   completion:
     chain: [{provider: local, model: SmolLM2-135M-Instruct}]
     limits: {timeout_s: 300, max_tokens: 6}
+  code_analysis:
+    chain: [{provider: local, model: SmolLM2-135M-Instruct}]
+    limits: {timeout_s: 300, max_tokens: 6}
+  code_generation:
+    chain: [{provider: local, model: SmolLM2-135M-Instruct}]
+    limits: {timeout_s: 300, max_tokens: 6}
 """
 
 
@@ -83,6 +89,58 @@ async def test_chat_streams_deltas_and_stores_the_answer(jp_ws_fetch: Any, jp_fe
     cleared = await until_done(ws, "c2")
     assert "cleared" in "".join(f.get("text", "") for f in cleared if f["type"] == "chat.delta")
     ws.close()
+
+
+async def run_in_kernel(client: Any, code: str) -> dict[str, Any]:
+    msg_id = client.execute(code)
+    while True:
+        reply = await client.get_shell_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return dict(reply["content"])
+
+
+async def test_explain_after_a_kernel_error_starts_with_its_facts(
+    jp_ws_fetch: Any, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    km = jp_serverapp.kernel_manager  # the notebook's kernel, started by the server
+    kernel_id = await km.start_kernel(kernel_name="python3")
+    client = km.get_kernel(kernel_id).client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        await run_in_kernel(client, "x = [1, 2, 3]")
+        assert (await run_in_kernel(client, "x[10]"))["status"] == "error"
+        ws = await jp_ws_fetch(WS)
+        frame = {"type": "chat", "id": "e1", "text": "/explain", "context": {"kernel_id": kernel_id}}
+        await ws.write_message(json.dumps(frame))
+        frames = await until_done(ws, "e1")
+        assert frames[0]["type"] == "chat.started" and frames[0]["intent"] == "explain", frames[0]
+        deltas = [f["text"] for f in frames if f["type"] == "chat.delta"]
+        facts = (
+            "**IndexError**: list index out of range - line 1: `x[10]`\n\n"
+            "Cause: `x` has 3 items (valid indexes 0-2 or -3 to -1); index 10 is out of range.\n\n"
+            "On that line: `x` (list, len 3) = `[1, 2, 3]`\n\n"
+        )
+        assert deltas and deltas[0].startswith("**IndexError**"), deltas  # before any word of the model
+        answer = "".join(deltas)
+        assert answer.startswith(facts) and answer[len(facts) :].strip(), answer  # then the model's words
+        done = frames[-1]
+        assert done["type"] == "chat.done" and done["provider"] == "local"
+        conversation = json.loads(
+            (await jp_fetch("nexus/api/v1/conversations", done["conversation_id"])).body
+        )
+        assert conversation["messages"][-1]["content"] == answer  # the stored answer keeps the facts
+
+        # once a later cell has run fine, the old error is not what /explain is about
+        await run_in_kernel(client, "y = len(x)")
+        frame = {"type": "chat", "id": "e2", "text": "/explain", "context": {"kernel_id": kernel_id}}
+        await ws.write_message(json.dumps(frame))
+        later = "".join(f["text"] for f in await until_done(ws, "e2") if f["type"] == "chat.delta")
+        assert later.strip() and not later.startswith("**IndexError**"), later
+        ws.close()
+    finally:
+        client.stop_channels()
+        await km.shutdown_kernel(kernel_id, now=True)
 
 
 async def test_cancel_stops_the_answer_and_keeps_what_was_said(jp_ws_fetch: Any, nexus_services: Any) -> None:

@@ -18,6 +18,7 @@ class CellRun:
     stderr: str = ""
     outputs: list[dict[str, Any]] = field(default_factory=list)  # display_data / execute_result content
     updates: int = 0  # update_display_data messages (streaming)
+    first_shown: dict[str, Any] = field(default_factory=dict)  # the first display's data, as first shown
     errors: list[dict[str, Any]] = field(default_factory=list)
     payload: list[dict[str, Any]] = field(default_factory=list)
     status: str = ""
@@ -50,6 +51,8 @@ def run_cell(client: Any, code: str, timeout: float = 240) -> CellRun:
         elif kind in ("display_data", "execute_result"):
             display_id = content.get("transient", {}).get("display_id")
             run.outputs.append(content)
+            if not run.first_shown:
+                run.first_shown = dict(content["data"])
             if display_id:
                 by_display[display_id] = content
         elif kind == "update_display_data":

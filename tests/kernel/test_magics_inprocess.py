@@ -50,16 +50,56 @@ def test_generate_puts_parsable_code_in_the_next_cell(kernel: Any) -> None:
     assert "NameError" in run_cell(kernel, "add").errors[0]["ename"]
 
 
-def test_fix_after_a_real_zero_division_error_mentions_the_failing_line(kernel: Any) -> None:
-    failing = run_cell(kernel, "total = 10\ncount = 0\nmean = total / count\n")
-    assert failing.errors and failing.errors[0]["ename"] == "ZeroDivisionError"
-    run = run_cell(kernel, "%nexus fix --max-tokens 48")
+def answer_after_facts(kernel: Any, failing_cell: str, magic: str) -> tuple[str, str, str, str]:
+    """Run a failing cell, then ``magic``: the facts shown first, the final output, the model's words
+    and the task that answered."""
+    failing = run_cell(kernel, failing_cell)
+    assert failing.errors, failing.text()
+    run = run_cell(kernel, magic)
     assert run.status == "ok" and not run.errors and not run.stderr, run.text()
+    first = run.first_shown["text/markdown"]
     shown = run.outputs[-1]["data"]["text/markdown"]
-    assert "mean = total / count" in shown and "ZeroDivisionError" in shown
-    answer = shown.split("`mean = total / count`", 1)[1].split("<sub>")[0]
-    assert len(answer.strip()) > 10, shown  # the model's proposal follows the failing line
-    assert run.nexus_meta()["task"] == "code_analysis"
+    facts = first.removesuffix(" ▍").rstrip()  # before the model's first token: the facts alone
+    assert shown.startswith(facts + "\n\n"), (first, shown)
+    model_words = shown[len(facts) :].split("<sub>")[0].strip()
+    return facts, shown, model_words, run.nexus_meta()["task"]
+
+
+def test_explain_after_an_index_error_shows_the_facts_then_the_model(kernel: Any) -> None:
+    run_cell(kernel, "x = [1, 2, 3]")
+    facts, shown, words, task = answer_after_facts(kernel, "x[10]", "%nexus explain --max-tokens 24")
+    assert facts.startswith("**IndexError**: list index out of range - line 1: `x[10]`"), facts
+    assert "`x` has 3 items (valid indexes 0-2 or -3 to -1); index 10 is out of range" in facts
+    assert "`x` (list, len 3) = `[1, 2, 3]`" in facts
+    assert len(words) > 10, shown  # the model's explanation follows the facts
+    assert task == "code_analysis"
+    # asked again, it is still about the error; after a cell that succeeds, it explains that cell's code
+    again = run_cell(kernel, "%nexus explain --max-tokens 8")
+    assert again.outputs[-1]["data"]["text/markdown"].startswith("**IndexError**")
+    run_cell(kernel, "y = len(x)")
+    code = run_cell(kernel, "%nexus explain --max-tokens 8")
+    assert "IndexError" not in code.outputs[-1]["data"]["text/markdown"], code.text()
+
+
+def test_fix_after_a_key_error_lists_the_keys(kernel: Any) -> None:
+    run_cell(kernel, "prices = {'apple': 1.2, 'pear': 0.8}")
+    facts, shown, words, _ = answer_after_facts(
+        kernel, "cost = prices['aple'] * 3", "%nexus fix --max-tokens 24"
+    )
+    assert facts.startswith("**KeyError**: 'aple' - line 1: `cost = prices['aple'] * 3`"), facts
+    assert "key 'aple' is not in `prices`; its keys are: 'apple', 'pear' (did you mean 'apple'?)" in facts
+    assert len(words) > 10, shown
+
+
+def test_fix_after_a_real_zero_division_error_names_the_divisor(kernel: Any) -> None:
+    facts, shown, words, task = answer_after_facts(
+        kernel, "total = 10\ncount = 0\nmean = total / count\n", "%nexus fix --max-tokens 24"
+    )
+    assert facts.startswith("**ZeroDivisionError**: division by zero - line 3: `mean = total / count`")
+    assert "Cause: the divisor `count` is 0." in facts
+    assert "`count` (int) = `0`" in facts
+    assert len(words) > 10, shown  # the model's proposal follows the facts
+    assert task == "code_analysis"
 
 
 def test_ask_streams_and_interpolates_variables(kernel: Any) -> None:
