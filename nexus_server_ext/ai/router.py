@@ -22,6 +22,7 @@ from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
 from typing import Any
 
+from .engines.base import EngineBusy
 from .health import ProviderHealth
 from .providers import Provider, build_providers
 from .routing import ChainStep, RoutingConfig
@@ -90,6 +91,7 @@ class ModelRouter:
         max_tokens: int | None = None,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        user: str = "",
         exclude: Iterable[str] = (),
         path: list[dict[str, Any]] | None = None,
         chain: list[ChainStep] | None = None,
@@ -108,6 +110,7 @@ class ModelRouter:
             max_tokens=min(max_tokens or limits.max_tokens, limits.max_tokens),
             temperature=temperature,
             stop=list(stop or []),
+            user=user,
         )
         path = path if path is not None else []
         skip = set(exclude)
@@ -160,6 +163,18 @@ class ModelRouter:
                             ttft = (time.perf_counter() - started) * 1000
                         text.append(item.text)
                         yield Delta(item.text)
+            except EngineBusy as exc:  # overload is not a fault: the breaker stays closed
+                health.release_trial()
+                path.append(
+                    {
+                        "provider": step.provider,
+                        "model": step.model,
+                        "outcome": "busy",
+                        "error": str(exc),
+                        "retry_after_s": exc.retry_after,
+                    }
+                )
+                continue
             except ProviderError as exc:
                 health.record_failure(str(exc))
                 path.append(

@@ -32,6 +32,9 @@ class GenerationRequest:
     max_tokens: int = 256
     temperature: float = 0.0
     stop: list[str] = field(default_factory=list)
+    repetition_penalty: float = 1.1  # > 1 discourages the loops small models fall into
+    user: str = ""  # who asks: local engines queue fairly across users
+    stop_loops: bool = True  # end the answer when the model starts repeating itself
 
 
 @dataclass(frozen=True)
@@ -101,3 +104,6 @@ class NoModelAvailable(RuntimeError):
         super().__init__(f"no model could answer the {task} request ({steps or 'the chain is empty'})")
         self.task = task
         self.path = path
+        # every model was busy rather than broken: when a retry is likely to be served
+        busy = [float(p["retry_after_s"]) for p in path if p.get("outcome") == "busy"]
+        self.retry_after: float | None = min(busy) if busy else None

@@ -19,7 +19,7 @@ def _engines() -> list[dict[str, object]]:
     """The local engines this process created (none loaded until a request needs one)."""
     import sys
 
-    engine_module = sys.modules.get("nexus_server_ext.ai.engine")
+    engine_module = sys.modules.get("nexus_server_ext.ai.engines")
     if engine_module is None:  # nothing imported the engine yet, so nothing was loaded
         return []
     return [e.describe() for e in engine_module.loaded_engines()]

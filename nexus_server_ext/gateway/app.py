@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from contextlib import aclosing
@@ -252,7 +253,10 @@ class GenerationHandler(GatewayHandler):
                         self.write("data: [DONE]\n\n")
                         self.finish()
                         return
-            except NoModelAvailable:
+            except NoModelAvailable as exc:
+                if first:  # nothing sent yet: a proper status, with Retry-After when overloaded
+                    self.clear_header("Cache-Control")
+                    return self.fail(no_model_error(exc))
                 self.write(_sse_error("no model could answer"))
                 self.finish()
             except (asyncio.CancelledError, web.iostream.StreamClosedError):
@@ -269,7 +273,7 @@ class GenerationHandler(GatewayHandler):
                     if isinstance(event, Done):
                         meta = event.meta
         except NoModelAvailable as exc:
-            return self.fail(GatewayError(503, str(exc), "server_error", "no_model_available"))
+            return self.fail(no_model_error(exc))
         assert meta is not None
         await self.record(model, meta.tokens_in, meta.tokens_out)
         finish = "length" if meta.finish_reason == "length" else "stop"
@@ -387,3 +391,17 @@ def make_app(
     app = web.Application(routes)
     app.settings["gateway"] = gateway
     return app
+
+
+def no_model_error(exc: NoModelAvailable) -> GatewayError:
+    """503, with ``Retry-After`` when every model was busy rather than broken (overload)."""
+    if exc.retry_after is not None:
+        seconds = str(max(1, math.ceil(exc.retry_after)))
+        return GatewayError(
+            503,
+            f"Every model is busy; try again in {seconds} s.",
+            "server_error",
+            "overloaded",
+            headers={"Retry-After": seconds},
+        )
+    return GatewayError(503, str(exc), "server_error", "no_model_available")

@@ -7,12 +7,14 @@ provider URL.
 
 from __future__ import annotations
 
+import asyncio
+import math
 from dataclasses import asdict
+from typing import TYPE_CHECKING, ClassVar
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..ai.pipeline import AIPipeline
 from ..ai.types import NoModelAvailable
 from ..api_models import (
     ChainStepOut,
@@ -30,6 +32,9 @@ from ..api_models import (
 from ..errors import NexusError
 from .base import NexusHandler, Operation
 
+if TYPE_CHECKING:  # the pipeline loads the ORM models; it is built on first use
+    from ..ai.pipeline import AIPipeline, CompleteResult
+
 
 class AIHandler(NexusHandler):
     def pipeline(self) -> AIPipeline:
@@ -42,6 +47,15 @@ class AIHandler(NexusHandler):
 
 
 def no_model(exc: NoModelAvailable) -> NexusError:
+    """503; with ``Retry-After`` when the models were busy (overload), so clients back off and retry."""
+    if exc.retry_after is not None:
+        seconds = max(1, math.ceil(exc.retry_after))
+        return NexusError(
+            503,
+            "overloaded",
+            f"Every model for this request is busy; try again in {seconds} s.",
+            headers={"Retry-After": str(seconds)},
+        )
     return NexusError(503, "no_model_available", str(exc))
 
 
@@ -81,6 +95,7 @@ class GenerateHandler(AIHandler):
 
 class CompleteHandler(AIHandler):
     auth_resource = "nexus:complete"
+    in_flight: ClassVar[dict[str, asyncio.Future[CompleteResult]]] = {}  # per user, the live completion
     operations = {
         "post": Operation(
             "An inline completion for the text around the cursor.",
@@ -100,8 +115,8 @@ class CompleteHandler(AIHandler):
             raise NexusError(
                 400, "invalid_request", "prefix: there is nothing before the cursor to complete."
             )
-        try:
-            result = await self.pipeline().complete(
+        work = asyncio.ensure_future(
+            self.pipeline().complete(
                 body.prefix,
                 body.suffix,
                 language=body.language,
@@ -109,9 +124,33 @@ class CompleteHandler(AIHandler):
                 max_tokens=body.max_tokens,
                 user_id=await self.user_id(),
             )
+        )
+        # A user's newer completion supersedes the older one (as on the websocket): the text around
+        # the cursor has changed, so the older answer is stale and must not hold the model.
+        older = self.in_flight.get(self.username)
+        self.in_flight[self.username] = self.work = work
+        if older is not None:
+            older.cancel()
+        try:
+            result = await work
+        except asyncio.CancelledError:
+            if not work.cancelled():  # this request itself is being torn down
+                raise
+            raise NexusError(
+                409, "superseded", "A newer completion request from you replaced this one."
+            ) from None
         except NoModelAvailable as exc:
             raise no_model(exc) from None
+        finally:
+            if self.in_flight.get(self.username) is work:
+                del self.in_flight[self.username]
         self.write_model(CompleteReply(**asdict(result)))
+
+    def on_connection_close(self) -> None:
+        """The client went away: stop generating for it."""
+        work = getattr(self, "work", None)
+        if work is not None:
+            work.cancel()
 
 
 class ModelsHandler(AIHandler):

@@ -124,7 +124,9 @@ class SocketRequests:
         model = ""
         header = f"# {frame.path}\n" if frame.path and frame.language.lower() in ("python", "py") else ""
         try:
-            stream = router.stream("completion", prompt=header + frame.prefix[-4000:], stop=["\n\n\n"])
+            stream = router.stream(
+                "completion", prompt=header + frame.prefix[-4000:], stop=["\n\n\n"], user=socket.owner
+            )
             async with aclosing(stream) as events:
                 async for event in events:
                     if isinstance(event, Delta):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,52 @@ class TestInvalidRouting:
         status = json.loads((await jp_fetch("nexus/api/v1/status")).body)
         routing = next(c for c in status["components"] if c["name"] == "routing")
         assert "tasks.completion.chain" in routing["detail"]
+
+
+async def test_concurrent_clients_are_all_answered(jp_fetch: Any, local_engine: Any) -> None:
+    prompts = [f"Write a Python function f{i}(x) that returns x + {i}." for i in range(4)]
+    replies = await asyncio.gather(
+        *(post(jp_fetch, "generate", {"prompt": p, "max_tokens": 30}) for p in prompts)
+    )
+    assert [code for code, _ in replies] == [200] * 4, replies
+    assert all(reply["provider"] == "local" and reply["tokens_out"] > 0 for _, reply in replies)
+
+
+async def test_overload_answers_503_with_retry_after(jp_fetch: Any, local_engine: Any) -> None:
+    local_engine.max_queue = 2
+    try:
+        calls = [
+            jp_fetch(
+                "nexus/api/v1/generate",
+                method="POST",
+                body=json.dumps({"prompt": f"Write a long Python module number {i}.", "max_tokens": 60}),
+                raise_error=False,
+                request_timeout=300,
+            )
+            for i in range(6)
+        ]
+        responses = await asyncio.gather(*calls)
+    finally:
+        local_engine.max_queue = 8
+    codes = sorted(r.code for r in responses)
+    assert codes.count(200) >= 2 and codes.count(503) >= 1, codes
+    for r in responses:
+        if r.code == 503:
+            body = json.loads(r.body)
+            assert body["error"] == "overloaded" and "try again" in body["message"]
+            assert int(r.headers["Retry-After"]) >= 1
+    # the engine's circuit breaker did not open: a busy model is not a broken one
+    assert (await post(jp_fetch, "generate", {"prompt": "Write def one(): return 1", "max_tokens": 20}))[
+        0
+    ] == 200
+
+
+async def test_a_newer_completion_supersedes_the_older_one(jp_fetch: Any, local_engine: Any) -> None:
+    older = asyncio.ensure_future(
+        post(jp_fetch, "complete", {"prefix": "# a long docstring\ndef parse(text):\n    ", "max_tokens": 48})
+    )
+    await asyncio.sleep(0.15)  # the older one is generating (or queued) when the user types on
+    newer = await post(jp_fetch, "complete", {"prefix": "def square(x):\n    return ", "max_tokens": 8})
+    code, reply = await older
+    assert code == 409 and reply["error"] == "superseded" and "newer" in reply["message"]
+    assert newer[0] == 200 and newer[1]["completion"].strip()

@@ -1,4 +1,4 @@
-"""``kind: local``: the in-process engine (transformers on torch; the bundled SmolLM2 by default)."""
+"""``kind: local``: an in-process engine (llama.cpp or transformers; the bundled SmolLM2 by default)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
-from ..engine import LocalEngine, get_engine
+from ..engines import Engine, get_engine
 from ..types import Delta, GenerationRequest, Usage
 from .base import Provider
 
 
 class LocalProvider(Provider):
     """Routing-file keys: ``model`` (``bundled:...``, a directory, a ``.gguf`` file or a model id),
+    ``backend`` (``llama_cpp`` | ``transformers``; default llama_cpp for GGUF, transformers otherwise),
     ``device`` (auto | cpu | cuda | mps), ``max_queue`` (requests waiting before refusing).
 
     The chain step's ``model`` is only a label: the weights come from the provider's ``model`` key,
@@ -23,8 +24,11 @@ class LocalProvider(Provider):
 
     def __init__(self, name: str, spec: dict[str, Any]) -> None:
         super().__init__(name, spec)
-        self.engine: LocalEngine = get_engine(
-            str(spec.get("model") or ""), str(spec.get("device") or "auto"), int(spec.get("max_queue") or 8)
+        self.engine: Engine = get_engine(
+            str(spec.get("model") or ""),
+            str(spec.get("device") or "auto"),
+            int(spec.get("max_queue") or 8),
+            str(spec.get("backend") or "auto"),
         )
 
     def configured(self) -> bool:
