@@ -6,8 +6,9 @@ directories, a fixed token and a free port; the Jupyter data directory (where NE
 database) is shared by the runs of one mode, and an untimed warm-up run per mode first creates it,
 so the timed runs see what a user's second and later starts see (migrations already applied).
 
-Measured per run: seconds from spawn until ``/api/status`` answers 200, and the resident memory of
-the server process (and any children) after it has been idle for ``--idle`` seconds. Goal: NEXUS
+Measured per run: seconds from spawn until ``/api/status`` answers 200 (and the CPU seconds the
+server used until then, which a busy machine distorts less), and the resident memory of the server
+process (and any children) after it has been idle for ``--idle`` seconds. Goal: NEXUS
 adds at most 0.3 s and 25 MB. With ``--model-load`` the NEXUS runs also measure how long after the
 first client's ``/nexus/api/v1/status`` the local model reports loaded (no generation request).
 
@@ -64,6 +65,12 @@ def rss_kb(pid: int) -> int:
     return total
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (less sensitive to a busy machine than wall time)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def local_model_state(base: str) -> str:
     code, body = get(f"{base}/nexus/api/v1/status")
     if code != 200:
@@ -114,8 +121,13 @@ def one_run(nexus: bool, data_dir: Path, idle_s: float, model_load: bool) -> dic
                     raise RuntimeError("server did not answer within 120 s")
                 time.sleep(0.01)
             ready_s = time.perf_counter() - started
+            ready_cpu_s = cpu_s(proc.pid)
             time.sleep(idle_s)
-            result: dict[str, Any] = {"start_s": ready_s, "rss_mb": rss_kb(proc.pid) / 1024}
+            result: dict[str, Any] = {
+                "start_s": ready_s,
+                "cpu_s": ready_cpu_s,
+                "rss_mb": rss_kb(proc.pid) / 1024,
+            }
             if nexus and model_load:
                 asked = time.perf_counter()
                 state = local_model_state(base)  # the first client: starts the background load
@@ -162,13 +174,16 @@ def main() -> None:
         "load_average_1min": round(os.getloadavg()[0], 2),
         "without_nexus": {
             "start_s": round(median(runs[False], "start_s"), 3),
+            "start_cpu_s": round(median(runs[False], "cpu_s"), 3),
             "idle_rss_mb": round(median(runs[False], "rss_mb"), 1),
         },
         "with_nexus": {
             "start_s": round(median(runs[True], "start_s"), 3),
+            "start_cpu_s": round(median(runs[True], "cpu_s"), 3),
             "idle_rss_mb": round(median(runs[True], "rss_mb"), 1),
         },
         "start_delta_s": round(start_delta, 3),
+        "start_cpu_delta_s": round(median(runs[True], "cpu_s") - median(runs[False], "cpu_s"), 3),
         "idle_rss_delta_mb": round(rss_delta, 1),
         "goal": {"start_delta_s": GOAL_START_S, "idle_rss_delta_mb": GOAL_RSS_MB},
         "goal_met": start_delta <= GOAL_START_S and rss_delta <= GOAL_RSS_MB,

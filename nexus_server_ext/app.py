@@ -12,11 +12,11 @@ import contextlib
 import getpass
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Dict, Float, Int, Unicode, default
+from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, default, validate
 
 from ._version import __version__
 from .ai.embeddings import Embedder
@@ -28,20 +28,27 @@ from .handlers import all_handlers
 from .handlers.rooms import Rooms
 from .metrics import register_collectors
 from .plugins import BUILTIN_INTENTS, IntentRegistry, load_plugins
-from .projects import FileWatcher, ProjectManager
+from .projects.watcher import FileWatcher
 from .registry import Limits, NexusServices
-from .security.audit import AuditLog
-from .security.crypto import KEY_FILE_NAME, CryptoError, KeyRing, attach_keyring, load_keyring
+from .security.keyring import KEY_FILE_NAME, CryptoError, KeyRing, load_keyring
 from .security.ratelimit import DEFAULT_CLASS_LIMITS, RateLimiter
-from .store.conversations import ConversationStore
 from .store.database import Database, StorageError
-from .store.users import UserStore
-from .tasks import TaskScheduler
 from .voice.mapper import VoiceCommandMapper
-from .voice.profiles import VoiceProfileStore
 from .voice.transcriber import Transcriber, TranscriberUnavailable
 
+if TYPE_CHECKING:
+    from .ai.router import ModelRouter
+
 EVENT_SCHEMAS = Path(__file__).with_name("event_schemas")
+# NEXUS_PRELOAD_MODEL=1 / 0 (the variable's older boolean meaning) and friends.
+PRELOAD_ALIASES = {
+    "1": "start",
+    "true": "start",
+    "yes": "start",
+    "0": "never",
+    "false": "never",
+    "no": "never",
+}
 
 
 class NexusApp(ExtensionApp):
@@ -68,10 +75,12 @@ class NexusApp(ExtensionApp):
         "(env NEXUS_ROUTING_FILE).",
     ).tag(config=True)
 
-    preload_local_model = Bool(
-        False,
-        help="Load the local model in the background when the server starts, instead of on the first "
-        "request that needs it (env NEXUS_PRELOAD_MODEL=1).",
+    preload_local_model = Unicode(
+        "first-client",
+        help="When the local model starts loading in the background: 'first-client' (when a client such "
+        "as the JupyterLab page first talks to NEXUS, so a server nobody opens stays light and the model "
+        "is ready before the first question), 'start' (when the server starts) or 'never' (on the first "
+        "request that needs it). Env NEXUS_PRELOAD_MODEL (1 means start, 0 means never).",
     ).tag(config=True)
 
     breaker_failure_threshold = Int(
@@ -209,21 +218,33 @@ class NexusApp(ExtensionApp):
         return str(Path(self.data_dir) / KEY_FILE_NAME)
 
     @default("preload_local_model")
-    def _default_preload(self) -> bool:
-        return os.environ.get("NEXUS_PRELOAD_MODEL", "") in ("1", "true", "yes")
+    def _default_preload(self) -> str:
+        return os.environ.get("NEXUS_PRELOAD_MODEL", "") or "first-client"
+
+    @validate("preload_local_model")
+    def _check_preload(self, proposal: Any) -> str:
+        value = str(proposal["value"]).strip().lower()
+        value = PRELOAD_ALIASES.get(value, value)
+        if value not in ("start", "first-client", "never"):
+            raise TraitError(
+                f"preload_local_model is start, first-client or never, not {proposal['value']!r}"
+            )
+        return value
 
     @default("routing_file")
     def _default_routing_file(self) -> str:
         return os.environ.get("NEXUS_ROUTING_FILE", "")
 
     def initialize_settings(self) -> None:
+        """The light services only: what needs SQLAlchemy or the core is built on first use
+        (``deferred.py``), and the local model loads when ``preload_local_model`` says."""
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         database = Database(self.database_url)
         components = ComponentRegistry()
         storage_error = None
         if self.migrate_on_start:
             try:
-                revision = database.migrate()
+                revision = database.migrate()  # one query when the schema is already current
                 self.log.info("NEXUS storage: %s at revision %s", database.display_url, revision)
             except StorageError as exc:
                 storage_error = str(exc)
@@ -241,7 +262,7 @@ class NexusApp(ExtensionApp):
 
         try:
             keyring = load_keyring(self.encryption_key, Path(self.key_file))
-            attach_keyring(database.engine, keyring)
+            database.use_keyring(keyring)
             components.register(
                 "encryption",
                 lambda: ComponentStatus(
@@ -251,66 +272,39 @@ class NexusApp(ExtensionApp):
         except CryptoError as exc:
             # Refuse to store plaintext: conversation storage fails loudly until the key is fixed.
             self.log.error("NEXUS encryption key unusable: %s", exc)
-            attach_keyring(database.engine, _UnusableKeyRing(str(exc)))
+            database.use_keyring(_UnusableKeyRing(str(exc)))
             detail = f"encryption key unusable: {exc}"
             components.register(
                 "encryption", lambda: ComponentStatus(name="encryption", state="degraded", detail=detail)
             )
 
         register_collectors()
-        audit = AuditLog(
-            database, log_prompts=self.audit_log_prompts, retention_days=self.audit_retention_days
-        )
-        scheduler = TaskScheduler(database, getattr(self.serverapp, "event_logger", None), parent=self)
         commands, intents = builtin_registry(), IntentRegistry(BUILTIN_INTENTS)
         plugins = load_plugins(commands, intents)
         components.register("plugins", plugins.status)
         serverapp = self.serverapp
         root_dir = str(getattr(serverapp, "root_dir", "") or os.getcwd())
-        projects = ProjectManager(
-            database,
-            scheduler,
-            root_dir,
-            serverapp.contents_manager if serverapp else None,
-            serverapp.kernel_spec_manager.user_kernel_dir
-            if serverapp and serverapp.kernel_spec_manager
-            else "",
-            parent=self,
-        )
-        if storage_error is None:
-            try:
-                scheduler.recover_now()
-            except Exception as exc:
-                self.log.error("NEXUS could not recover background tasks: %s", exc)
         embedder = Embedder(parent=self)
         transcriber = Transcriber(parent=self)
         voice_mapper = VoiceCommandMapper(parent=self, registry=commands, embedder=embedder)
         components.register("voice", lambda: voice_status(transcriber))
         event_logger = self.register_event_schemas()
-        router = pipeline = None
+        router = None
         if routing is not None:
             from .ai.health_status import register_engine_health
-            from .ai.pipeline import AIPipeline
             from .ai.router import ModelRouter
 
             router = ModelRouter(
                 routing, failure_threshold=self.breaker_failure_threshold, cooldown_s=self.breaker_cooldown_s
             )
-            pipeline = AIPipeline(router, database)
             register_engine_health(components, router)
 
-        from .core.setup import build_core
-
-        conversations = ConversationStore(database)
-        memory, indexer, learning, core = build_core(self, database, conversations, router)
+        from .deferred import build_deferred
 
         services = NexusServices(
             version=__version__,
             config=Limits(max_body_bytes=self.max_body_bytes, max_ws_frame_bytes=self.max_ws_frame_bytes),
             database=database,
-            users=UserStore(database),
-            conversations=conversations,
-            audit=audit,
             rate_limiter=RateLimiter(
                 self.rate_limit_per_minute, self.rate_limit_burst, classes=self.rate_limits
             ),
@@ -318,35 +312,34 @@ class NexusApp(ExtensionApp):
             commands=commands,
             routing=routing,
             handlers=all_handlers(),
-            scheduler=scheduler,
-            projects=projects,
             watcher=FileWatcher(root_dir),
             intents=intents,
             plugins=plugins,
+            build_deferred=lambda services: build_deferred(self, services),
             embedder=embedder,
             transcriber=transcriber,
             voice_mapper=voice_mapper,
-            voice_profiles=VoiceProfileStore(database),
             event_logger=event_logger,
             base_url=self.serverapp.base_url if self.serverapp else "/",
             storage_error=storage_error,
             owner_name=self.owner_name if self.single_owner() else None,
             router=router,
-            pipeline=pipeline,
-            memory=memory,
-            indexer=indexer,
-            learning=learning,
-            core=core,
             rooms=Rooms(),
         )
+        if router is not None and self.preload_local_model == "first-client":
+            services.on_first_client = lambda: self._preload_model(router)
         self.settings["nexus"] = services
         self.services = services
-        if router is not None and self.preload_local_model:
-            from .ai.health_status import preload
-
-            preload(router)
+        if router is not None and self.preload_local_model == "start":
+            self._preload_model(router)
         if transcriber.preload:
             services.background(asyncio.ensure_future(self._preload_voice(services)))
+
+    def _preload_model(self, router: ModelRouter) -> None:
+        from .ai.health_status import preload
+
+        self.log.info("NEXUS: loading the local model in the background")
+        preload(router)
 
     def register_event_schemas(self) -> Any:
         """Register NEXUS's jupyter_events schemas on the server's EventLogger (None without a server)."""
@@ -371,9 +364,14 @@ class NexusApp(ExtensionApp):
         self.handlers.extend(all_handlers())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        """Once the loop runs: the daily audit-retention purge."""
+        """Once the loop runs: the daily audit-retention purge, from when the audit log exists."""
         services: NexusServices | None = getattr(self, "services", None)
         if services is not None:
+            loop = asyncio.get_running_loop()
+            services.when_ready(lambda: loop.call_soon_threadsafe(self._start_retention, services))
+
+    def _start_retention(self, services: NexusServices) -> None:
+        if getattr(self, "_retention", None) is None:
             self._retention = asyncio.ensure_future(_purge_daily(services))
 
     async def stop_extension(self) -> None:
@@ -382,7 +380,8 @@ class NexusApp(ExtensionApp):
             retention.cancel()
         services: NexusServices | None = getattr(self, "services", None)
         if services is not None:
-            await services.scheduler.stop()
+            if services.deferred_built:
+                await services.scheduler.stop()
             await services.watcher.stop()
             await services.drain()
             services.database.dispose()

@@ -2,39 +2,50 @@
 
 Handlers reach every service through ``self.nexus.<service>``, so a typo is a
 type error, not a ``KeyError`` at request time.
+
+Two kinds of service live here. The light ones (configuration, routing, rate
+limits, the model router) are built when the server starts. The ones that need
+SQLAlchemy, the ORM models or the consciousness core are ``DeferredServices``:
+built once, on a worker thread, when the first client talks to NEXUS (every
+handler awaits ``ready()`` in ``prepare``), so a server nobody uses for AI
+starts as fast as one without NEXUS. Reading one of them before that builds
+them on the spot (tests and the shutdown path do).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .ai.embeddings import Embedder
-from .ai.routing import RoutingConfig
 from .api_models import StorageStatus
-from .commands import CommandRegistry
-from .components import ComponentRegistry
-from .plugins import IntentRegistry, PluginCatalog
-from .projects import FileWatcher, ProjectManager
-from .security.audit import AuditLog
-from .security.ratelimit import RateLimiter
-from .store.conversations import ConversationStore
-from .store.database import Database
-from .store.users import UserStore
-from .tasks import TaskScheduler
-from .voice.mapper import VoiceCommandMapper
-from .voice.profiles import VoiceProfileStore
-from .voice.transcriber import Transcriber
 
 if TYPE_CHECKING:
+    from .ai.embeddings import Embedder
     from .ai.pipeline import AIPipeline
     from .ai.router import ModelRouter
+    from .ai.routing import RoutingConfig
+    from .commands import CommandRegistry
+    from .components import ComponentRegistry
     from .core.core import ConsciousnessCore
     from .core.indexer import Indexer
     from .core.learning import LearningSystem
     from .core.memory import VectorMemory
     from .handlers.rooms import Rooms
+    from .plugins import IntentRegistry, PluginCatalog
+    from .projects.manager import ProjectManager
+    from .projects.watcher import FileWatcher
+    from .security.audit import AuditLog
+    from .security.ratelimit import RateLimiter
+    from .store.conversations import ConversationStore
+    from .store.database import Database
+    from .store.users import UserStore
+    from .tasks import TaskScheduler
+    from .voice.mapper import VoiceCommandMapper
+    from .voice.profiles import VoiceProfileStore
+    from .voice.transcriber import Transcriber
 
 
 @dataclass(frozen=True)
@@ -44,28 +55,42 @@ class Limits:
 
 
 @dataclass
+class DeferredServices:
+    """The services that import SQLAlchemy or the core; see the module docstring for when they exist."""
+
+    users: UserStore
+    conversations: ConversationStore
+    audit: AuditLog
+    scheduler: TaskScheduler
+    projects: ProjectManager
+    voice_profiles: VoiceProfileStore
+    pipeline: AIPipeline | None = None
+    # The consciousness core (core/); ``core`` is None when the routing file is invalid.
+    memory: VectorMemory | None = None
+    indexer: Indexer | None = None
+    learning: LearningSystem | None = None
+    core: ConsciousnessCore | None = None
+
+
+@dataclass
 class NexusServices:
     version: str
     config: Limits
     database: Database
-    users: UserStore
-    conversations: ConversationStore
-    audit: AuditLog
     rate_limiter: RateLimiter
     components: ComponentRegistry
     commands: CommandRegistry
     routing: RoutingConfig | None
     handlers: list[tuple[str, Any]]
-    scheduler: TaskScheduler
-    projects: ProjectManager
     watcher: FileWatcher
     intents: IntentRegistry
     plugins: PluginCatalog
+    # Builds the deferred services (called once, off the event loop).
+    build_deferred: Callable[[NexusServices], DeferredServices]
     # -- voice (and the embeddings it shares with vector memory) --
     embedder: Embedder
     transcriber: Transcriber
     voice_mapper: VoiceCommandMapper
-    voice_profiles: VoiceProfileStore
     base_url: str = "/"
     # Jupyter's own token/password login names every request "Anonymous <random>"; on such a
     # single-user server all of them are the server's owner, so NEXUS files their data under one name.
@@ -75,16 +100,100 @@ class NexusServices:
     event_logger: Any = None
     # The AI engine; None when the routing file is invalid (``/status`` names the bad key).
     router: ModelRouter | None = None
-    pipeline: AIPipeline | None = None
-    # The consciousness core (core/); ``core`` is None when the routing file is invalid.
-    memory: VectorMemory | None = None
-    indexer: Indexer | None = None
-    learning: LearningSystem | None = None
-    core: ConsciousnessCore | None = None
     rooms: Rooms | None = None
+    # Called once, on the event loop, when the first client talks to NEXUS (the model preload).
+    on_first_client: Callable[[], None] | None = None
+    _deferred: DeferredServices | None = field(default=None, repr=False)
+    _deferred_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _deferred_ready: list[Callable[[], object]] = field(default_factory=list, repr=False)
+    _first_client_seen: bool = field(default=False, repr=False)
     _openapi: dict[str, Any] | None = field(default=None, repr=False)
     _background: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)
 
+    # -- deferred services --------------------------------------------------------------------------
+    @property
+    def deferred(self) -> DeferredServices:
+        """The deferred services, built now (blocking) if nothing has built them yet."""
+        if self._deferred is None:
+            with self._deferred_lock:
+                if self._deferred is None:
+                    self._deferred = self.build_deferred(self)
+                    for callback in self._deferred_ready:
+                        callback()
+        return self._deferred
+
+    @property
+    def deferred_built(self) -> bool:
+        return self._deferred is not None
+
+    async def ready(self) -> None:
+        """Build the deferred services on a worker thread if needed (the event loop never waits)."""
+        if self._deferred is None:
+            await asyncio.to_thread(lambda: self.deferred)
+
+    def when_ready(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` (on whichever thread builds them) once the deferred services exist."""
+        with self._deferred_lock:
+            if self._deferred is None:
+                self._deferred_ready.append(callback)
+                return
+        callback()
+
+    def first_client(self) -> None:
+        """An authenticated client talked to NEXUS: start what it will want (once per process)."""
+        if self._first_client_seen:
+            return
+        self._first_client_seen = True
+        if self.on_first_client is not None:
+            self.on_first_client()
+        if self._deferred is None:
+            self.background(asyncio.ensure_future(self.ready()))
+
+    @property
+    def users(self) -> UserStore:
+        return self.deferred.users
+
+    @property
+    def conversations(self) -> ConversationStore:
+        return self.deferred.conversations
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.deferred.audit
+
+    @property
+    def scheduler(self) -> TaskScheduler:
+        return self.deferred.scheduler
+
+    @property
+    def projects(self) -> ProjectManager:
+        return self.deferred.projects
+
+    @property
+    def voice_profiles(self) -> VoiceProfileStore:
+        return self.deferred.voice_profiles
+
+    @property
+    def pipeline(self) -> AIPipeline | None:
+        return self.deferred.pipeline
+
+    @property
+    def memory(self) -> VectorMemory | None:
+        return self.deferred.memory
+
+    @property
+    def indexer(self) -> Indexer | None:
+        return self.deferred.indexer
+
+    @property
+    def learning(self) -> LearningSystem | None:
+        return self.deferred.learning
+
+    @property
+    def core(self) -> ConsciousnessCore | None:
+        return self.deferred.core
+
+    # -- the rest -----------------------------------------------------------------------------------
     def username_for(self, user: Any) -> str:
         """The key NEXUS stores a Jupyter identity's data under."""
         return self.owner_name or user.username
@@ -97,16 +206,15 @@ class NexusServices:
     async def drain(self) -> None:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        if self.indexer is not None:
-            await self.indexer.stop()
+        if self._deferred is not None and self._deferred.indexer is not None:
+            await self._deferred.indexer.stop()
         if self.router is not None:
             await self.router.aclose()
 
     async def storage_status(self) -> StorageStatus:
         def probe() -> tuple[bool, str | None]:
             try:
-                self.database.ping()
-                return True, self.database.revision()
+                return True, self.database.revision()  # one query: reaching the database is the ping
             except Exception:
                 return False, None
 

@@ -93,7 +93,8 @@ class TaskScheduler(LoggingConfigurable):
         self._owner_of: dict[str, int | None] = {}
         self._queue: deque[str] = deque()
         self._stopping = False
-        if event_logger is not None:
+        # NexusApp registers every NEXUS schema at start-up; a scheduler on its own registers its own.
+        if event_logger is not None and SCHEMA_ID not in event_logger.schemas.schema_ids:
             event_logger.register_event_schema(SCHEMA_FILE)
 
     # -- configuration --------------------------------------------------------------------------
@@ -111,9 +112,10 @@ class TaskScheduler(LoggingConfigurable):
 
     # -- lifecycle --------------------------------------------------------------------------------
     def recover_now(self) -> int:
-        """At start-up: tasks a previous server left pending or running are marked ``interrupted``.
+        """Before first use: tasks a previous server left pending or running are marked ``interrupted``.
 
-        Synchronous because it runs in ``initialize_settings``, before the event loop serves requests.
+        Synchronous: it runs on the worker thread that builds NEXUS's deferred services, before
+        any request uses the scheduler.
         """
 
         def mark(session: Session) -> int:

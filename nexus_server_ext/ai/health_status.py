@@ -1,4 +1,9 @@
-"""The local engine's live state in ``/status`` (replacing the install probe) and optional preloading."""
+"""The local engine's live state in ``/status`` (replacing the install probe) and its background load.
+
+The ``local_model`` component's ``detail`` starts with the engine's state, which
+clients rely on: ``loading`` (also from the moment a background load is asked
+for), ``loaded on ...``, ``not loaded; ...`` or ``failed to load: ...``.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,19 @@ from .router import ModelRouter
 
 log = logging.getLogger(__name__)
 
+_preload_asked: set[int] = set()  # id() of engines a background load was started for
+
 
 def _local_engines(router: ModelRouter) -> list[Any]:
     from .providers.local import LocalProvider
 
     return [p.engine for p in router.providers.values() if isinstance(p, LocalProvider)]
+
+
+def engine_state(engine: Any) -> str:
+    """``not loaded | loading | loaded | failed``; ``loading`` as soon as a background load was asked for."""
+    state = str(engine.describe()["state"])
+    return "loading" if state == "not loaded" and id(engine) in _preload_asked else state
 
 
 def register_engine_health(components: ComponentRegistry, router: ModelRouter) -> None:
@@ -29,14 +42,16 @@ def register_engine_health(components: ComponentRegistry, router: ModelRouter) -
         if not engines or installed.state != "ok":
             return installed
         engine = engines[0]
-        if engine.state == "loaded":
-            detail = f"loaded on {engine.device} in {engine.load_seconds:.1f} s; {engine.pending} queued"
+        facts = engine.describe()
+        state = engine_state(engine)
+        if state == "loaded":
+            detail = f"loaded on {facts['device']} in {facts['load_seconds']} s; {facts['queued']} queued"
             return ComponentStatus(name="local_model", state="ok", detail=detail)
-        if engine.state == "failed":
+        if state == "failed":
             return ComponentStatus(
-                name="local_model", state="degraded", detail=f"failed to load: {engine.error}"
+                name="local_model", state="degraded", detail=f"failed to load: {facts['error']}"
             )
-        if engine.state == "loading":
+        if state == "loading":
             return ComponentStatus(name="local_model", state="ok", detail="loading")
         return ComponentStatus(name="local_model", state="ok", detail="not loaded; loads on first use")
 
@@ -45,12 +60,18 @@ def register_engine_health(components: ComponentRegistry, router: ModelRouter) -
 
 def preload(router: ModelRouter) -> None:
     """Load the local engine(s) on a daemon thread so the first request does not wait for it."""
+    engines = [e for e in _local_engines(router) if e.describe()["state"] == "not loaded"]
+    if not engines:
+        return
+    _preload_asked.update(id(e) for e in engines)
 
     def run() -> None:
-        for engine in _local_engines(router):
+        for engine in engines:
             try:
                 engine.load()
             except Exception as exc:  # reported through /status
                 log.error("NEXUS could not preload the local model: %s", exc)
+            finally:
+                _preload_asked.discard(id(engine))
 
     threading.Thread(target=run, name="nexus-preload", daemon=True).start()

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import OperationalError
 
 from .. import metrics
 from ..api_models import ErrorReply
 from ..errors import NexusError, describe_http_error, format_size
-from ..security.audit import audit_action
 
 if TYPE_CHECKING:
     from ..registry import NexusServices
@@ -56,9 +55,21 @@ def validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def database_lost(exc: BaseException | None) -> bool:
+    """The database went away mid-request (if SQLAlchemy is not even loaded, it was not that)."""
+    if exc is None or "sqlalchemy" not in sys.modules:
+        return False
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(exc, OperationalError)
+
+
 class NexusHandler(APIHandler):
     auth_resource: ClassVar[str] = "nexus:status"
     operations: ClassVar[dict[str, Operation]] = {}
+    # Whether the handler uses the deferred services (the stores, the core): ``prepare`` then waits
+    # until they are built. Handlers of light services only (``/status``) answer at once.
+    uses_deferred: ClassVar[bool] = True
 
     request_id: str = ""
 
@@ -74,9 +85,15 @@ class NexusHandler(APIHandler):
         self.request_id = uuid.uuid4().hex[:16]
         self.set_header("X-Request-Id", self.request_id)
         await super().prepare(**kwargs)
+        nexus: NexusServices | None = self.settings.get("nexus")
+        if nexus is None or not self.current_user:
+            return
+        nexus.first_client()
         op = self.operation()
-        if op is not None and op.rate_class and self.current_user:
+        if op is not None and op.rate_class:
             self.check_rate_limit(endpoint_class=op.rate_class)
+        if self.uses_deferred:
+            await nexus.ready()
 
     def operation(self) -> Operation | None:
         return self.operations.get((self.request.method or "").lower())
@@ -133,7 +150,7 @@ class NexusHandler(APIHandler):
     # -- errors ---------------------------------------------------------------------------------
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, OperationalError):  # the database went away mid-request
+        if database_lost(exc):
             status_code = 503
             exc = NexusError(
                 503, "storage_unavailable", "NEXUS lost its database connection; try again shortly."
@@ -164,12 +181,19 @@ class NexusHandler(APIHandler):
         if method not in MUTATING_METHODS or not self.current_user or "nexus" not in self.settings:
             return
         status = self.get_status()
-        coro = self.nexus.audit.record(
-            username=self.username,
-            action=audit_action(method),
-            resource=self.request.path,
-            outcome="ok" if status < 400 else "refused" if status < 500 else "failed",
-            status_code=status,
-            request_id=self.request_id,
-        )
-        self.nexus.background(asyncio.ensure_future(coro))
+        nexus, username, path, request_id = self.nexus, self.username, self.request.path, self.request_id
+
+        async def record() -> None:
+            from ..security.audit import audit_action
+
+            await nexus.ready()  # refused before prepare finished: the audit log may not exist yet
+            await nexus.audit.record(
+                username=username,
+                action=audit_action(method),
+                resource=path,
+                outcome="ok" if status < 400 else "refused" if status < 500 else "failed",
+                status_code=status,
+                request_id=request_id,
+            )
+
+        self.nexus.background(asyncio.ensure_future(record()))

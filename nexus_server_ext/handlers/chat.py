@@ -19,7 +19,6 @@ from ..api_models import (
     FeedbackRequest,
     RestartFrame,
 )
-from ..core.learning import InteractionNotFound
 from ..errors import NexusError
 from .base import NexusHandler, Operation
 
@@ -100,6 +99,8 @@ class FeedbackHandler(NexusHandler):
     @authorized
     async def post(self) -> None:
         body = self.read_model(FeedbackRequest)
+        from ..core.learning import InteractionNotFound  # loaded by now (deferred services)
+
         learning = self.nexus.learning
         if learning is None:
             raise NexusError(503, "unavailable", "The learning system is not running.")

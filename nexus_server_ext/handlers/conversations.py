@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -17,9 +17,10 @@ from ..api_models import (
     MessageOut,
 )
 from ..errors import NexusError
-from ..store.conversations import ConversationNotFound
-from ..store.models import Conversation
 from .base import NexusHandler, Operation
+
+if TYPE_CHECKING:
+    from ..store.models import Conversation
 
 T = TypeVar("T")
 
@@ -36,6 +37,8 @@ def conversation_out(conversation: Conversation, message_count: int) -> Conversa
 
 
 async def owned(call: Callable[[], Awaitable[T]]) -> T:
+    from ..store.conversations import ConversationNotFound  # loaded by now (deferred services)
+
     try:
         return await call()
     except ConversationNotFound:

@@ -13,6 +13,7 @@ from .base import NexusHandler, Operation
 class OpenAPIHandler(NexusHandler):
     auth_resource = "nexus:status"
     operations = {"get": Operation("The OpenAPI 3 document describing every NEXUS endpoint.")}
+    uses_deferred = False
 
     @web.authenticated
     @authorized

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -24,11 +24,13 @@ from ..api_models import (
     ProjectTemplateOut,
 )
 from ..errors import NexusError
-from ..projects import PathRefused, ProjectExists, ProjectNotFound
 from ..projects.git import GitError, GitRepo, RouterCommitMessageWriter
+from ..projects.paths import PathRefused
 from ..projects.templates import TEMPLATES
-from ..store.models import Project
 from .base import NexusHandler, Operation
+
+if TYPE_CHECKING:
+    from ..store.models import Project
 
 T = TypeVar("T")
 PROJECT = r"/nexus/api/v1/projects/(?P<project_id>[0-9a-f]{32})"
@@ -48,6 +50,8 @@ def project_out(p: Project) -> ProjectOut:
 
 async def guarded(call: Callable[[], Awaitable[T]]) -> T:
     """Map project errors to clear 4xx replies (never a traceback)."""
+    from ..projects.manager import ProjectExists, ProjectNotFound  # loaded by now (deferred services)
+
     try:
         return await call()
     except ProjectNotFound:

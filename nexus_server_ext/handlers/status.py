@@ -13,6 +13,7 @@ from .base import NexusHandler, Operation
 
 class StatusHandler(NexusHandler):
     auth_resource = "nexus:status"
+    uses_deferred = False  # answers at once, also while the first client's warm-up runs
     operations = {
         "get": Operation(
             "NEXUS version, component health, storage backend and configured models (never secrets).",

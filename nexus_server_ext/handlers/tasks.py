@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..api_models import TaskList, TaskOut
 from ..errors import NexusError
-from ..store.models import Task
-from ..tasks import TaskError, TaskNotFound
 from .base import NexusHandler, Operation
+
+if TYPE_CHECKING:
+    from ..store.models import Task
 
 T = TypeVar("T")
 TASK_ID = r"(?P<task_id>[0-9a-f]{32})"
@@ -25,6 +26,8 @@ def task_out(task: Task) -> TaskOut:
 
 
 async def found(call: Callable[[], Awaitable[T]]) -> T:
+    from ..tasks import TaskError, TaskNotFound  # loaded by now (deferred services)
+
     try:
         return await call()
     except TaskNotFound:

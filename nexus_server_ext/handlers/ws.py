@@ -74,6 +74,8 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
         )
         if not authorized:
             raise web.HTTPError(403)
+        self.nexus.first_client()
+        await self.nexus.ready()  # the chat uses the core and the stores (built off the event loop)
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
