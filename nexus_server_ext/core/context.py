@@ -144,7 +144,10 @@ class ContextManager:
                     pieces.append(ContextPiece("error", "Last error in the kernel", state["error"]))
                     if state.get("error_is_last"):
                         facts = from_traceback_text(
-                            state["error"], state.get("variables") or [], state.get("names") or []
+                            state["error"],
+                            state.get("variables") or [],
+                            state.get("names") or [],
+                            state.get("error_hint"),
                         )
                 if state.get("variables") and "variables" not in exclude:
                     pieces.append(

@@ -11,6 +11,7 @@ import ast
 import builtins
 import difflib
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,13 @@ class Scene:
 
 
 Rule = Callable[[Scene], "str | None"]
+_NONE_ORIGIN = (
+    "a function that ends without returning a value returns None, and so do list.sort() and other "
+    "methods that change an object in place"
+)
+# methods people bring from other languages, and what Python calls them
+_OTHER_LANGUAGES = {"push": "append", "add": "append", "length": "len(...)", "size": "len(...)"}
+_POPULAR_MODULES = ("numpy", "pandas", "matplotlib", "scipy", "seaborn", "torch", "requests", "polars")
 _PIP_NAMES = {
     "sklearn": "scikit-learn",
     "cv2": "opencv-python",
@@ -204,13 +212,18 @@ def _attribute(s: Scene) -> str | None:
         return f"the module `{kind}` has no attribute `{attr}`{suggestion}"
     if kind == "NoneType":
         return (
-            f"{owner} is None, so it has no attribute `{attr}`: check where it was assigned "
-            "(list.sort() and other methods that change an object in place return None)"
+            f"{owner} is None, so it has no attribute `{attr}`: check where it was assigned ({_NONE_ORIGIN})"
         )
+    if not suggestion and attr in _OTHER_LANGUAGES and kind in ("list", "str", "tuple", "dict"):
+        suggestion = f"; Python's name for it is `{_OTHER_LANGUAGES[attr]}`"
     return f"{owner} is {_a(kind)}, which has no attribute `{attr}`{suggestion}"
 
 
 _TYPE_PATTERNS = [
+    (
+        r"'NoneType' object is not (subscriptable|iterable|callable)",
+        "{who} None, so it cannot be used like that: check where it was assigned (" + _NONE_ORIGIN + ")",
+    ),
     (
         r"unsupported operand type\(s\) for (.+): '([\w.]+)' and '([\w.]+)'",
         "`{0}` cannot combine {a1} and {a2}; convert one side first (with str(), int() or float())",
@@ -224,7 +237,16 @@ _TYPE_PATTERNS = [
         r"'([\w.]+)' object is not callable",
         "{who} {a0}, not a function, so it cannot be called (a variable may hide a function of that name)",
     ),
+    (
+        r"'(int)' object is not iterable",
+        "{who} an int, which cannot be looped over; to loop n times use range(n)",
+    ),
     (r"'([\w.]+)' object is not iterable", "{who} {a0}, which cannot be looped over or unpacked"),
+    (
+        r"unhashable type: '([\w.]+)'",
+        "{a0} can change, so it cannot be hashed: it cannot be a set member or a dict key "
+        "(use a tuple or a frozenset instead)",
+    ),
     (
         r"([\w.]+)\(\) missing (\d+) required (?:positional |keyword-only )?arguments?: (.+)",
         "`{0}()` was called without its required argument(s) {2}",
@@ -263,7 +285,8 @@ def _patterned(patterns: list[tuple[str, str]]) -> Rule:
             typed = [
                 v.name for v in s.variables.values() if groups and v.type.rsplit(".", 1)[-1] == groups[0]
             ]
-            who = f"`{typed[0]}` is" if typed else "the value is"
+            used = _used_value(s.tree, match.group(0))
+            who = f"`{used}` is" if used else f"`{typed[0]}` is" if typed else "the value is"
             articles = {f"a{i}": _a(g) for i, g in enumerate(groups)}
             return template.format(*groups, who=who, **articles)
         return None
@@ -271,11 +294,48 @@ def _patterned(patterns: list[tuple[str, str]]) -> Rule:
     return rule
 
 
+def _used_value(tree: ast.Module | None, message: str) -> str | None:
+    """The expression on the line that the message is about: the looped-over, indexed or called one."""
+    nodes = list(ast.walk(tree)) if tree else []
+    found: list[ast.AST] = []
+    if "iterable" in message:
+        found = [n.iter for n in nodes if isinstance(n, (ast.For, ast.comprehension))]
+    elif "subscriptable" in message:
+        found = [n.value for n in nodes if isinstance(n, ast.Subscript)]
+    elif "callable" in message:
+        found = [n.func for n in nodes if isinstance(n, ast.Call)]
+    return _unparse(found[0]) if len(found) == 1 else None
+
+
+def _recursion(s: Scene) -> str | None:
+    if "recursion" not in s.facts.message:
+        return None
+    who = f"`{s.facts.function}()`" if s.facts.function else "a function"
+    return (
+        f"{who} calls itself again and again without reaching a base case that stops it, "
+        "until Python's limit of about 1000 nested calls"
+    )
+
+
+def _stop(s: Scene) -> str | None:
+    calls = re.findall(r"\bnext\((\w+)", s.facts.line)
+    if not calls:
+        return None
+    return f"the iterator `{calls[0]}` is exhausted: `next()` found no more items in it"
+
+
+def _overflow(s: Scene) -> str | None:
+    return "the result is too large for a float (the largest is about 1.8e308)"
+
+
 def _module(s: Scene) -> str | None:
     found = re.search(r"No module named '([\w.]+)'", s.facts.message)
     if not found:
         return None
     top = found.group(1).split(".")[0]
+    typo = closest(top, [*sys.stdlib_module_names, *_POPULAR_MODULES, *_PIP_NAMES], cutoff=0.8)
+    if typo:
+        return f"there is no module `{top}`; did you mean `{typo}`?"
     return (
         f"the module `{found.group(1)}` is not installed in this kernel's environment; "
         f"install it with `%pip install {_PIP_NAMES.get(top, top)}` and run the import again"
@@ -310,5 +370,8 @@ RULES: dict[str, Rule] = {
     "TypeError": _patterned(_TYPE_PATTERNS),
     "ValueError": _patterned(_VALUE_PATTERNS),
     "ModuleNotFoundError": _module,
+    "RecursionError": _recursion,
+    "StopIteration": _stop,
+    "OverflowError": _overflow,
     "FileNotFoundError": _file,
 }

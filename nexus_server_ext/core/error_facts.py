@@ -243,10 +243,14 @@ def _frame_source(lines: list[str]) -> str:
 
 
 def from_traceback_text(
-    text: str, variables: Iterable[Mapping[str, Any]] = (), names: Iterable[str] = ()
+    text: str,
+    variables: Iterable[Mapping[str, Any]] = (),
+    names: Iterable[str] = (),
+    hint: str | None = None,
 ) -> ErrorFacts | None:
     """Facts from a formatted traceback (Python's or IPython's) and the kernel's variable summaries.
 
+    ``names``: what the kernel defines; ``hint``: the kernel's "did you mean" for an AttributeError.
     None when the text holds no exception line.
     """
     lines = _ANSI.sub("", text).rstrip().splitlines()
@@ -272,10 +276,9 @@ def from_traceback_text(
     if not re.fullmatch(r"[A-Za-z_][\w.]*", exc_type):
         return None
     message = "\n".join([message.strip(), *body[1:]]).strip()
-    hint = None
     suggested = _SUGGESTION.search(message)
     if suggested:
-        hint, message = suggested.group(1), message[: suggested.start()]
+        hint, message = hint or suggested.group(1), message[: suggested.start()]
     facts = ErrorFacts(exc_type.rsplit(".", 1)[-1], message)
     if frames:
         user = [i for i, frame in enumerate(frames) if is_user_file(frame[0])]

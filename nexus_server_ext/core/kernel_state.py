@@ -18,11 +18,11 @@ from typing import Any
 
 _SUMMARIZE = """
 def summarize(ns):
-    import itertools, json, linecache, re, reprlib, sys, traceback
+    import difflib, itertools, json, linecache, re, reprlib, sys, traceback
     short = reprlib.Repr()
     short.maxlist = short.maxtuple = short.maxset = short.maxdict = 6
     short.maxstring, short.maxother = 40, 60
-    err, last, on_line = None, False, set()
+    err, last, on_line, hint = None, False, set(), None
     exc = getattr(sys, "last_value", None)
     if exc is not None:
         err = "".join(traceback.format_exception(sys.last_type, exc, sys.last_traceback))
@@ -34,6 +34,9 @@ def summarize(ns):
         last = bool(source) and str(history[-1]).rstrip() == source
         if cells:  # the failing line's names are summarized first, whatever the cap
             on_line = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", linecache.getline(*cells[-1])))
+        if isinstance(exc, AttributeError) and getattr(exc, "obj", None) is not None and exc.name:
+            public = [a for a in dir(exc.obj) if not a.startswith("_")]
+            hint = (difflib.get_close_matches(exc.name, public, 1, 0.6) or [None])[0]
     out = []
     for name, value in sorted(ns.items(), key=lambda item: item[0] not in on_line):
         if name.startswith("_") or name in ("In", "Out", "exit", "quit", "get_ipython"):
@@ -59,7 +62,9 @@ def summarize(ns):
         if len(out) >= 60:
             break
     names = [n for n in ns if not n.startswith("_")][:500]
-    return json.dumps({"variables": out, "names": names, "error": err, "error_is_last": last})
+    return json.dumps(
+        {"variables": out, "names": names, "error": err, "error_is_last": last, "error_hint": hint}
+    )
 """
 
 EXPRESSION = f"(lambda d: (exec({_SUMMARIZE!r}, d), d['summarize'](globals()))[1])({{}})"

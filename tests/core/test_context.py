@@ -69,6 +69,11 @@ async def check_kernel_context(jp_serverapp: Any, kernel_id: str, client: Any) -
     assert keyed.facts.cause == (
         "key 'aple' is not in `prices`; its keys are: 'apple', 'pear' (did you mean 'apple'?)"
     )
+    # an attribute typo: the kernel, which holds the object, finds the closest name
+    await run(client, "import math\nroot = math.sqroot(16)")
+    typo = await manager.gather("alice", "why", ChatContext(kernel_id=kernel_id))
+    assert typo.facts is not None
+    assert typo.facts.cause == "the module `math` has no attribute `sqroot`; did you mean `sqrt`?"
 
     excluded = await manager.gather(
         "alice", "why", ChatContext(kernel_id=kernel_id, exclude=["error", "variables"])
