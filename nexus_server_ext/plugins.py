@@ -191,6 +191,9 @@ class PluginCatalog:
 
 def load_plugins(commands: CommandRegistry, intents: IntentRegistry) -> PluginCatalog:
     catalog = PluginCatalog()
-    catalog.extend(load_group(COMMANDS_GROUP, command_acceptor(commands)))
-    catalog.extend(load_group(INTENTS_GROUP, intent_acceptor(intents)))
+    installed = entry_points()  # one scan of the installed packages for both groups (a server start pays it)
+    catalog.extend(
+        load_group(COMMANDS_GROUP, command_acceptor(commands), installed.select(group=COMMANDS_GROUP))
+    )
+    catalog.extend(load_group(INTENTS_GROUP, intent_acceptor(intents), installed.select(group=INTENTS_GROUP)))
     return catalog

@@ -16,6 +16,19 @@ export interface IHealthSummary {
   severity: Severity;
   label: string;
   details: string[];
+  /** The local model is loading in the background: poll until it is ready. */
+  loading: boolean;
+}
+
+export const LOADING_LABEL = 'NEXUS: loading model...';
+
+/**
+ * The server's `local_model` detail starts with the engine's state (`loading`,
+ * `loaded on ...`, `not loaded; ...`, `failed to load: ...`); see
+ * nexus_server_ext/ai/health_status.py.
+ */
+export function modelLoading(status: IStatusLike): boolean {
+  return status.components.some(c => c.name === 'local_model' && c.state === 'ok' && c.detail.startsWith('loading'));
 }
 
 export function summarise(status: IStatusLike): IHealthSummary {
@@ -24,7 +37,8 @@ export function summarise(status: IStatusLike): IHealthSummary {
   const problems = status.components.filter(c => c.state !== 'ok');
   for (const c of status.components) {
     const hint = c.state !== 'ok' && c.install_hint ? ` (${c.install_hint})` : '';
-    details.push(`${c.name}: ${c.state}${hint}`);
+    const shown = c.name === 'local_model' && c.state === 'ok' ? ` - ${c.detail}` : '';
+    details.push(`${c.name}: ${c.state}${hint}${shown}`);
   }
   for (const route of status.models) {
     details.push(`${route.task}: ${route.chain.map(m => `${m.provider}/${m.model}`).join(' -> ')}`);
@@ -35,11 +49,22 @@ export function summarise(status: IStatusLike): IHealthSummary {
   } else if (problems.length > 0) {
     severity = 'degraded';
   }
-  const label =
-    severity === 'ok' ? 'NEXUS ready' : severity === 'down' ? 'NEXUS offline' : `NEXUS (${problems.length} limited)`;
-  return { severity, label, details };
+  const loading = severity !== 'down' && modelLoading(status);
+  const label = loading
+    ? LOADING_LABEL
+    : severity === 'ok'
+      ? 'NEXUS ready'
+      : severity === 'down'
+        ? 'NEXUS offline'
+        : `NEXUS (${problems.length} limited)`;
+  return { severity, label, details, loading };
 }
 
 export function unreachable(message: string): IHealthSummary {
-  return { severity: 'down', label: 'NEXUS offline', details: [`The NEXUS server extension did not answer: ${message}`] };
+  return {
+    severity: 'down',
+    label: 'NEXUS offline',
+    details: [`The NEXUS server extension did not answer: ${message}`],
+    loading: false
+  };
 }

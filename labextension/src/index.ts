@@ -18,6 +18,9 @@ export namespace CommandIDs {
 }
 
 const REFRESH_MS = 30_000;
+// While the local model loads in the background (it starts when this page first asks for the
+// status), the item polls quickly so it turns to "ready" as soon as the model is.
+const LOADING_REFRESH_MS = 1_000;
 
 async function readHealth(): Promise<IHealthSummary> {
   try {
@@ -38,6 +41,7 @@ class HealthItem extends Widget {
     this.node.textContent = summary.label;
     this.node.title = summary.details.join('\n');
     this.node.dataset.severity = summary.severity;
+    this.node.dataset.loading = String(summary.loading);
   }
 }
 
@@ -48,9 +52,12 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   optional: [IStatusBar, ICommandPalette],
   activate: (app: JupyterFrontEnd, statusBar: IStatusBar | null, palette: ICommandPalette | null) => {
     const item = new HealthItem();
+    let timer: number | undefined;
     const refresh = async () => {
       const summary = await readHealth();
       item.display(summary);
+      window.clearTimeout(timer);
+      timer = window.setTimeout(() => void refresh(), summary.loading ? LOADING_REFRESH_MS : REFRESH_MS);
       return summary;
     };
     app.commands.addCommand(CommandIDs.showStatus, {
@@ -75,7 +82,6 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
       item.node.addEventListener('click', () => void app.commands.execute(CommandIDs.showStatus));
     }
     void refresh();
-    window.setInterval(() => void refresh(), REFRESH_MS);
   }
 };
 
