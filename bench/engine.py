@@ -77,11 +77,9 @@ async def cpu(args: argparse.Namespace) -> dict[str, Any]:
     from nexus_server_ext.ai.engines import bundled_gguf, get_engine
 
     path = str(args.model or bundled_gguf())
-    threads = os.cpu_count() or 2
     started = time.perf_counter()
-    raw = llama_cpp.Llama(
-        model_path=path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False
-    )
+    raw = llama_cpp.Llama(model_path=path, n_ctx=4096, verbose=False)  # llama.cpp's own defaults
+    threads = raw.n_threads
     raw_load = time.perf_counter() - started
     engine = get_engine(path, "cpu", backend="llama_cpp")
     started = time.perf_counter()

@@ -37,7 +37,11 @@ class LlamaCppEngine(Engine):
         if self.requested_device == "cuda" and not offload:
             raise ModelNotFound("device cuda was asked for, but this llama.cpp build has no GPU support")
         self.device = "cuda" if offload else "cpu"
-        threads = int(self.options.get("threads") or max(1, (os.cpu_count() or 2)))
+        # Threads: llama.cpp's default for decoding (half the logical CPUs: the physical cores). Its threads
+        # meet at a spinning barrier every layer, so one more thread than there are free cores makes
+        # decoding several times slower whenever the kernel or the server needs the CPU too.
+        # The prompt uses the same count (llama.cpp's default there is every logical CPU).
+        threads = int(self.options.get("threads") or max(1, (os.cpu_count() or 2) // 2))
         self.llm = llama_cpp.Llama(
             model_path=str(path),
             n_ctx=int(self.options.get("n_ctx") or 4096),
