@@ -219,17 +219,11 @@ class NexusApp(ExtensionApp):
 
     @default("preload_local_model")
     def _default_preload(self) -> str:
-        return os.environ.get("NEXUS_PRELOAD_MODEL", "") or "first-client"
+        return _preload_when(os.environ.get("NEXUS_PRELOAD_MODEL", "") or "first-client")
 
     @validate("preload_local_model")
     def _check_preload(self, proposal: Any) -> str:
-        value = str(proposal["value"]).strip().lower()
-        value = PRELOAD_ALIASES.get(value, value)
-        if value not in ("start", "first-client", "never"):
-            raise TraitError(
-                f"preload_local_model is start, first-client or never, not {proposal['value']!r}"
-            )
-        return value
+        return _preload_when(proposal["value"])
 
     @default("routing_file")
     def _default_routing_file(self) -> str:
@@ -385,6 +379,14 @@ class NexusApp(ExtensionApp):
             await services.watcher.stop()
             await services.drain()
             services.database.dispose()
+
+
+def _preload_when(value: Any) -> str:
+    when = str(value).strip().lower()
+    when = PRELOAD_ALIASES.get(when, when)
+    if when not in ("start", "first-client", "never"):
+        raise TraitError(f"preload_local_model is start, first-client or never, not {value!r}")
+    return when
 
 
 class _UnusableKeyRing(KeyRing):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from sqlalchemy import func, select, text
 
 from nexus_server_ext.store import Database, StorageError, normalise_url, redact_url
 from nexus_server_ext.store.conversations import ConversationNotFound, ConversationStore
+from nexus_server_ext.store.database import head_revisions
 from nexus_server_ext.store.models import (
     AuditEvent,
     Base,
@@ -201,3 +204,50 @@ def test_unreachable_database_gives_a_safe_error() -> None:
         db.migrate()
     assert "hunter2" not in str(info.value)
     assert "127.0.0.1" in str(info.value)
+
+
+# -- the start-up fast path: a current schema costs one query, not Alembic ----------------------------
+MIGRATE_AND_REPORT = (
+    "import sys; from nexus_server_ext.store.database import Database; "
+    "print(Database(sys.argv[1]).migrate()); "
+    "print(','.join(m for m in ('alembic', 'sqlalchemy') if m in sys.modules))"
+)
+
+
+def migrate_in_fresh_process(url: str) -> tuple[str, set[str]]:
+    """(revision migrate() returned, which of alembic / sqlalchemy it imported), as a server start sees it."""
+    out = subprocess.run(
+        [sys.executable, "-c", MIGRATE_AND_REPORT, url], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    return out[0], set(filter(None, out[1].split(",")))
+
+
+def test_the_newest_revision_is_read_from_the_scripts_as_alembic_reads_it(head_revision: str) -> None:
+    assert head_revisions() == {head_revision}
+
+
+def test_an_applied_schema_is_not_migrated_again(database_url: str, head_revision: str) -> None:
+    first = Database(database_url)
+    assert first.migrate() == head_revision  # a new database: Alembic creates the schema
+    first.dispose()
+    revision, imported = migrate_in_fresh_process(database_url)
+    assert revision == head_revision
+    assert "alembic" not in imported
+    if database_url.startswith("sqlite"):
+        assert "sqlalchemy" not in imported  # one sqlite3 query
+
+
+def test_a_schema_behind_the_scripts_is_migrated(tmp_path: Any, head_revision: str) -> None:
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Database(url)
+    with old.engine.begin() as connection:
+        command.upgrade(old._alembic_config(connection), "0001")  # a database from the first release
+    assert old.revision() == "0001" and "voice_profiles" not in old.table_names()
+    old.dispose()
+    revision, imported = migrate_in_fresh_process(url)
+    assert revision == head_revision and "alembic" in imported
+    migrated = Database(url)
+    assert migrated.revision() == head_revision and "voice_profiles" in migrated.table_names()
+    migrated.dispose()
