@@ -101,6 +101,15 @@ def _outputs(cell: Any) -> str:
     return text if len(text) <= OUTPUT_CHARS else text[:OUTPUT_CHARS] + " [output truncated]"
 
 
+def facts_from_state(state: dict[str, Any]) -> ErrorFacts | None:
+    """Error facts from a kernel inspection, when the kernel's last error came from its last cell."""
+    if not state.get("error") or not state.get("error_is_last"):
+        return None
+    return from_traceback_text(
+        state["error"], state.get("variables") or [], state.get("names") or [], state.get("error_hint")
+    )
+
+
 class ContextManager:
     def __init__(
         self,
@@ -142,13 +151,7 @@ class ContextManager:
                 state = await inspect_kernel(self.serverapp.kernel_manager, kernel_id)
                 if state.get("error") and "error" not in exclude:
                     pieces.append(ContextPiece("error", "Last error in the kernel", state["error"]))
-                    if state.get("error_is_last"):
-                        facts = from_traceback_text(
-                            state["error"],
-                            state.get("variables") or [],
-                            state.get("names") or [],
-                            state.get("error_hint"),
-                        )
+                    facts = facts_from_state(state)
                 if state.get("variables") and "variables" not in exclude:
                     pieces.append(
                         ContextPiece("variables", "Kernel variables", render_variables(state["variables"]))
@@ -174,6 +177,17 @@ class ContextManager:
         kept, dropped = fit(pieces, self.budget_tokens)
         kept_sources = {p.source for p in kept if p.kind == "memories"}
         return ContextBundle(kept, [h for h in hits if h.source in kept_sources], dropped, facts)
+
+    async def kernel_error_facts(self, notebook_path: str | None) -> ErrorFacts | None:
+        """Facts about the error the notebook's last run cell raised, read from its kernel (or None)."""
+        kernel_id = await self._kernel_for(notebook_path)
+        if kernel_id is None:
+            return None
+        try:
+            return facts_from_state(await inspect_kernel(self.serverapp.kernel_manager, kernel_id))
+        except Exception as exc:
+            log.info("NEXUS context: kernel %s not inspected: %s", kernel_id, exc)
+            return None
 
     async def _kernel_for(self, path: str | None) -> str | None:
         if not path:

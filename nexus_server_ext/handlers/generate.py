@@ -29,6 +29,7 @@ from ..api_models import (
     TaskChainOut,
     TaskLimitsOut,
 )
+from ..core.error_facts import from_traceback_text
 from ..errors import NexusError
 from .base import NexusHandler, Operation
 
@@ -76,11 +77,22 @@ class GenerateHandler(AIHandler):
     async def post(self) -> None:
         body = self.read_model(GenerateRequest)
         self.check_rate_limit()
+        context = body.context.model_dump(exclude_none=True)
+        # With a traceback (the debug panel's Explain / Fix), the facts are computed, not generated:
+        # the model is told them, and the explanation starts with them.
+        facts = None
+        if body.context.error:
+            core = self.nexus.core  # the notebook's kernel knows the values on the failing line
+            if core is not None and body.context.notebook_path:
+                facts = await core.context.kernel_error_facts(body.context.notebook_path)
+            facts = facts or from_traceback_text(body.context.error)
+        if facts is not None:
+            context["error"] = f"{facts.prompt_text()}\n\n{body.context.error}"
         try:
             result = await self.pipeline().generate(
                 body.task,
                 body.prompt,
-                context=body.context.model_dump(exclude_none=True),
+                context=context,
                 language=body.language,
                 max_tokens=body.max_tokens,
                 user_id=await self.user_id(),
@@ -89,6 +101,8 @@ class GenerateHandler(AIHandler):
             raise no_model(exc) from None
         data = asdict(result)
         data.pop("error")
+        if facts is not None:
+            data["explanation"] = "\n\n".join(p for p in (facts.render_markdown(), result.explanation) if p)
         data["fallback_path"] = [RouteStep(**p) for p in result.fallback_path]
         self.write_model(GenerateReply(**data))
 

@@ -179,3 +179,63 @@ async def test_a_newer_completion_supersedes_the_older_one(jp_fetch: Any, local_
     code, reply = await older
     assert code == 409 and reply["error"] == "superseded" and "newer" in reply["message"]
     assert newer[0] == 200 and newer[1]["provider"] == "local"  # the newer one is answered
+
+
+async def run_cell(client: Any, code: str) -> str:
+    msg_id = client.execute(code)
+    while True:
+        reply = await client.get_shell_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return str(reply["content"]["status"])
+
+
+async def test_explain_fix_with_a_traceback_starts_with_the_facts(
+    jp_fetch: Any, jp_serverapp: Any, local_engine: Any
+) -> None:
+    """The debug panel's Explain / Fix sends the cell's traceback; the answer names the error first,
+    with the values on the failing line when the notebook's kernel can be asked."""
+    cell = "x = [1, 2, 3]\nprint(x[10])"
+    traceback = (
+        "IndexError: list index out of range\n"
+        "---------------------------------------------------------------------------\n"
+        "IndexError                                Traceback (most recent call last)\n"
+        "Cell In[2], line 2\n"
+        "      1 x = [1, 2, 3]\n"
+        "----> 2 print(x[10])\n\n"
+        "IndexError: list index out of range"
+    )
+    body = {
+        "task": "code_generation",
+        "prompt": "Explain the error and fix the code.",
+        "context": {"code": cell, "error": traceback},
+        "max_tokens": 60,
+    }
+    code, reply = await post(jp_fetch, "generate", body)  # no notebook: the traceback alone
+    assert code == 200, reply
+    first = reply["explanation"].split("\n\n")[0]
+    assert first.startswith("**IndexError**") and "line 2" in first and "x[10]" in first
+
+    session = json.loads(
+        (
+            await jp_fetch(
+                "api/sessions",
+                method="POST",
+                body=json.dumps({"path": "lists.ipynb", "type": "notebook", "kernel": {"name": "python3"}}),
+            )
+        ).body
+    )
+    km = jp_serverapp.kernel_manager
+    client = km.get_kernel(session["kernel"]["id"]).client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        assert await run_cell(client, cell) == "error"
+        code, reply = await post(
+            jp_fetch, "generate", {**body, "context": {**body["context"], "notebook_path": "lists.ipynb"}}
+        )
+        assert code == 200, reply
+        facts = reply["explanation"]
+        assert facts.startswith("**IndexError**") and "`x` has 3 items" in facts and "index 10" in facts
+    finally:
+        client.stop_channels()
+        await km.shutdown_kernel(session["kernel"]["id"], now=True)
