@@ -29,6 +29,7 @@ import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -58,25 +59,6 @@ MAX_TOKENS = 384
 
 def has_error_facts() -> bool:
     return importlib.util.find_spec("nexus_server_ext.core.error_facts") is not None
-
-
-def plain_cpu_buffers() -> None:
-    """Make llama.cpp keep weights in plain CPU buffers (no AMX or repacked weight buffers).
-
-    On some virtual machines whose CPUs report AMX, llama.cpp (llama-cpp-python 0.3.36) crashes
-    with a segmentation fault on the first prompt longer than one token unless its "extra buffer
-    types" are off; ``--plain-cpu-buffers`` turns them off for this process.
-    """
-    import llama_cpp.llama_cpp as low
-
-    default = low.llama_model_default_params
-
-    def params() -> Any:
-        value = default()
-        value.use_extra_bufts = False
-        return value
-
-    low.llama_model_default_params = params
 
 
 def open_engine(source: str, backend: str) -> tuple[Any, str]:
@@ -206,6 +188,7 @@ async def measure(
     facts: list[Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     engine, used = open_engine(source, backend)
+    load_before = os.getloadavg()[0]  # a shared machine: tokens/s means little without it
     started = time.perf_counter()
     await engine.ensure_loaded()
     load_s = time.perf_counter() - started
@@ -268,7 +251,8 @@ async def measure(
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
         "mean_latency_s": round(statistics.mean(c["seconds"] for c in calls), 2) if calls else None,
         "mean_ttft_s": round(statistics.mean(ttfts), 3) if ttfts else None,
-        "stopped_at_max_tokens": sum(c["finish_reason"] == "length" for c in calls),
+        "finish_reasons": dict(Counter(c["finish_reason"] for c in calls)),
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     return summary, {"model": source, "tasks": task_rows, "errors": error_rows}
 
@@ -284,11 +268,6 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N tasks and N error cases")
     parser.add_argument("--details", type=Path, help="write every answer and test result to this JSON file")
     parser.add_argument("--baseline-only", action="store_true", help="check the harness; run no model")
-    parser.add_argument(
-        "--plain-cpu-buffers",
-        action="store_true",
-        help="llama.cpp without AMX/repacked weight buffers (where those crash)",
-    )
     args = parser.parse_args()
     tasks, cases = load_tasks(), load_error_cases()
     if args.limit:
@@ -305,9 +284,6 @@ def main() -> None:
         "models": [],
     }
     details = []
-    if args.plain_cpu_buffers:
-        plain_cpu_buffers()
-        out["llama_cpp_extra_buffers"] = False
     if not args.baseline_only:
         for source in args.model or [DEFAULT_MODEL]:
             summary, detail = asyncio.run(measure(source, args.backend, tasks, cases, captured, facts))
