@@ -3,6 +3,7 @@ client (streaming and not), bearer-token auth, embeddings, and NEXUS's own opena
 
 from __future__ import annotations
 
+import asyncio
 import math
 import subprocess
 import sys
@@ -154,3 +155,24 @@ def test_cli_serves_without_loading_a_model(unused_port: int) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     assert "listening" in out and "Loading weights" not in out
+
+
+async def test_an_overloaded_engine_answers_503_with_retry_after(gateway: str, local_engine: Any) -> None:
+    """The gateway serves the same engines: past the queue bound it says when to come back."""
+    local_engine.max_queue = 1
+    body = {"model": "nexus-local", "messages": HI, "max_tokens": 40}
+    try:
+        async with httpx.AsyncClient(
+            base_url=gateway, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120
+        ) as http:
+            replies = await asyncio.gather(
+                *(http.post("/chat/completions", json={**body, "stream": i % 2 == 0}) for i in range(4))
+            )
+    finally:
+        local_engine.max_queue = 8
+    codes = sorted(r.status_code for r in replies)
+    assert codes[0] == 200 and 503 in codes, codes
+    for r in replies:
+        if r.status_code == 503:
+            assert int(r.headers["Retry-After"]) >= 1
+            assert r.json()["error"]["code"] == "overloaded"

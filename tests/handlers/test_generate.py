@@ -58,7 +58,7 @@ async def test_complete_and_models(jp_fetch: Any, local_engine: Any) -> None:
     assert steps["local"]["engine"]["state"] == "loaded" and steps["local"]["health"]["state"] == "closed"
     status = json.loads((await jp_fetch("nexus/api/v1/status")).body)
     local = next(c for c in status["components"] if c["name"] == "local_model")
-    assert local["detail"].startswith("loaded on cpu")
+    assert local["detail"].startswith(("loaded on cpu", "loaded on cuda"))
 
 
 @pytest.mark.parametrize(
