@@ -79,11 +79,16 @@ def generation_messages(task: Task) -> list[ChatMessage]:
 
 def error_facts(captured: CapturedError) -> Any:
     """NEXUS's facts about the error, computed as the server computes them (None without the module)."""
-    if not has_error_facts():
+    if not has_error_facts() or not captured.kernel_state.get("error"):
         return None
-    from nexus_server_ext.core.error_facts import from_traceback_text
+    try:
+        from nexus_server_ext.core.context import facts_from_state
+    except ImportError:  # error_facts without the context helper
+        from nexus_server_ext.core.error_facts import from_traceback_text
 
-    return from_traceback_text(captured.kernel_traceback, captured.variables, captured.names)
+        state = captured.kernel_state
+        return from_traceback_text(state["error"], state.get("variables") or [], state.get("names") or [])
+    return facts_from_state(captured.kernel_state)
 
 
 def error_context(case: ErrorCase, captured: CapturedError) -> ContextBundle:
@@ -92,15 +97,15 @@ def error_context(case: ErrorCase, captured: CapturedError) -> ContextBundle:
     from nexus_server_ext.core.kernel_state import render_variables
 
     output = f"{captured.exception}: {captured.message}"
-    pieces = [
-        ContextPiece("cell", "Current cell (code)", f"{case.code.rstrip()}\n# output:\n{output}"),
-        ContextPiece("error", "Last error in the kernel", captured.kernel_traceback),
-    ]
+    state = captured.kernel_state
+    pieces = [ContextPiece("cell", "Current cell (code)", f"{case.code.rstrip()}\n# output:\n{output}")]
+    if state.get("error"):
+        pieces.append(ContextPiece("error", "Last error in the kernel", state["error"]))
     found = python_diagnostics(case.code)
     if found:
         pieces.append(ContextPiece("diagnostics", "Diagnostics", "\n".join(d.render() for d in found)))
-    if captured.variables:
-        pieces.append(ContextPiece("variables", "Kernel variables", render_variables(captured.variables)))
+    if state.get("variables"):
+        pieces.append(ContextPiece("variables", "Kernel variables", render_variables(state["variables"])))
     kept, dropped = fit(pieces, CONTEXT_BUDGET)
     return ContextBundle(kept, [], dropped)
 

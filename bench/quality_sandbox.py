@@ -6,8 +6,8 @@
 Writes FOLDER/result.json last (what the code prints does not matter; a run that exits early
 leaves no result, which the harness counts as a failure). Standard library only, plus, in the
 error mode, IPython when it is installed (a notebook user sees IPython's traceback and that is
-the error output NEXUS sees) and NEXUS's own kernel summary of the variables, as its kernel
-inspection computes them.
+the error output NEXUS sees; cells are compiled under ipykernel's file names) and what NEXUS's
+kernel inspection reports, computed by NEXUS's own inspection code.
 """
 
 from __future__ import annotations
@@ -84,16 +84,15 @@ def _innermost_cell_line(tb: Any, filename: str) -> int | None:
     return line
 
 
-def _kernel_summary(namespace: dict[str, Any]) -> dict[str, Any]:
-    """The variables and names NEXUS's kernel inspection reports, computed by its own code, if present."""
+def _kernel_state(namespace: dict[str, Any]) -> dict[str, Any]:
+    """What NEXUS's kernel inspection reports (variables, names, the last error), by its own code."""
     try:
         from nexus_server_ext.core.kernel_state import _SUMMARIZE
     except ImportError:
         return {}
     scope: dict[str, Any] = {}
     exec(_SUMMARIZE, scope)
-    summary = json.loads(scope["summarize"](namespace))
-    return {"variables": summary.get("variables") or [], "names": summary.get("names") or []}
+    return dict(json.loads(scope["summarize"](namespace)))
 
 
 def capture_error(folder: Path) -> dict[str, Any]:
@@ -107,7 +106,12 @@ def capture_error(folder: Path) -> dict[str, Any]:
 def _ipython_error(code: str) -> dict[str, Any]:
     from IPython.core.interactiveshell import InteractiveShell
 
-    shell = InteractiveShell.instance()
+    try:  # cells compiled as ipykernel compiles them (the file names NEXUS's inspection looks for)
+        from ipykernel.compiler import XCachingCompiler
+
+        shell = InteractiveShell.instance(compiler_class=XCachingCompiler)
+    except ImportError:
+        shell = InteractiveShell.instance()
     try:
         shell.colors = "nocolor"  # IPython 9 names; 8 accepts "NoColor"
     except Exception:
@@ -128,9 +132,7 @@ def _ipython_error(code: str) -> dict[str, Any]:
         "line": _innermost_cell_line(tb, cell_file),
         "traceback": shell.InteractiveTB.stb2text(lines),
         "format": "ipython",
-        # what the kernel inspection reads from sys.last_value (IPython's own exec frame left out)
-        "kernel_traceback": "".join(traceback.format_exception(type(exc), exc, tb)),
-        **_kernel_summary(shell.user_ns),
+        "kernel_state": _kernel_state(shell.user_ns),
     }
 
 
@@ -151,8 +153,7 @@ def _python_error(code: str) -> dict[str, Any]:
             "line": _innermost_cell_line(tb, filename),
             "traceback": text,
             "format": "python",
-            "kernel_traceback": text,
-            **_kernel_summary(namespace),
+            "kernel_state": {**_kernel_state(namespace), "error": text, "error_is_last": True},
         }
     return {"exception": None}
 

@@ -90,9 +90,8 @@ class CapturedError:
     line: int | None = None
     traceback: str = ""  # as the notebook shows it (IPython's format)
     format: str = ""
-    kernel_traceback: str = ""  # as NEXUS's kernel inspection reads it (Python's format)
-    variables: list[dict[str, Any]] = field(default_factory=list)  # NEXUS's kernel summary
-    names: list[str] = field(default_factory=list)
+    # what NEXUS's kernel inspection reports: variables, names, the last error (Python's format), ...
+    kernel_state: dict[str, Any] = field(default_factory=dict)
 
 
 def load_tasks(path: Path = DATA / "generation.yaml") -> list[Task]:
