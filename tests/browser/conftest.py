@@ -68,8 +68,17 @@ def wait_for_local_model(url: str, token: str, timeout: float = 600) -> None:
 
 
 @contextlib.contextmanager
-def running_lab(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[LabServer]:
-    """JupyterLab with NEXUS in a subprocess under ``base`` (root, config and data folders inside)."""
+def running_lab(
+    base: Path,
+    extra_env: dict[str, str] | None = None,
+    wait_for_model: bool = True,
+    extra_args: tuple[str, ...] = (),
+) -> Iterator[LabServer]:
+    """JupyterLab with NEXUS in a subprocess under ``base`` (root, config and data folders inside).
+
+    ``wait_for_model=False`` hands the lab over before anything has talked to NEXUS; ``extra_args``
+    come last on the command line (so they override).
+    """
     root, config, data = base / "root", base / "config", base / "nexus-data"
     for d in (root, config / "labconfig", data):
         d.mkdir(parents=True)
@@ -104,6 +113,7 @@ def running_lab(base: Path, extra_env: dict[str, str] | None = None) -> Iterator
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
             f"--NexusApp.routing_file={routing}",
+            *extra_args,
         ],
         env=env,
         stdout=log,
@@ -124,7 +134,8 @@ def running_lab(base: Path, extra_env: dict[str, str] | None = None) -> Iterator
                 ) from None
             time.sleep(0.3)
     try:
-        wait_for_local_model(url, token)
+        if wait_for_model:
+            wait_for_local_model(url, token)
         yield LabServer(url=url, token=token, root=root, data_dir=data)
     finally:
         proc.terminate()

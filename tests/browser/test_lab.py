@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from conftest import ROUTING, running_lab
+
+SETTLED = (
+    "document.querySelector('.jp-nexus-health')?.textContent.startsWith('NEXUS ') "
+    "&& !document.querySelector('.jp-nexus-health').textContent.includes('…')"
+)
+# Every text the status item shows, in order, recorded from before the page's own scripts run.
+RECORD_LABELS = """
+window.nexusLabels = [];
+new MutationObserver(() => {
+  const text = document.querySelector('.jp-nexus-health')?.textContent;
+  if (text && window.nexusLabels[window.nexusLabels.length - 1] !== text) window.nexusLabels.push(text);
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""
 
 
 def test_lab_shows_nexus_health_in_the_status_bar(lab_server: Any, page: Any) -> None:
@@ -23,3 +39,26 @@ def test_lab_shows_nexus_health_in_the_status_bar(lab_server: Any, page: Any) ->
     dialog = page.locator(".jp-Dialog .jp-nexus-status-details")
     dialog.wait_for(timeout=10_000)
     assert "code_generation:" in dialog.text_content()
+
+
+def test_opening_lab_loads_the_model_and_the_status_bar_follows_it(tmp_path: Path, page: Any) -> None:
+    # llama.cpp loads the bundled model in well under a second, often before the page asks again;
+    # transformers takes seconds on the same file, so the loading state is there to be seen.
+    routing = tmp_path / "routing-transformers.yaml"
+    routing.write_text(ROUTING.read_text().replace("backend: llama_cpp", "backend: transformers"))
+    assert "backend: transformers" in routing.read_text()
+    # A fresh server that nobody has talked to: the page's first status request starts the load.
+    env = {"NEXUS_PRELOAD_MODEL": "first-client"}
+    args = (f"--NexusApp.routing_file={routing}",)
+    with running_lab(tmp_path / "lab", env, wait_for_model=False, extra_args=args) as lab:
+        page.add_init_script(RECORD_LABELS)
+        page.goto(lab.lab_url())
+        page.wait_for_function(SETTLED, timeout=180_000)  # polled every second while it loads
+        labels = page.evaluate("window.nexusLabels")
+        assert "NEXUS: loading model..." in labels, labels
+        settled = labels[-1]
+        assert settled == "NEXUS ready" or settled.startswith("NEXUS ("), labels
+        assert labels.index("NEXUS: loading model...") < len(labels) - 1
+        assert "local_model: ok - loaded on" in (
+            page.locator(".jp-nexus-health").get_attribute("title") or ""
+        )
