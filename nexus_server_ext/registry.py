@@ -15,6 +15,7 @@ them on the spot (tests and the shutdown path do).
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
     from .voice.mapper import VoiceCommandMapper
     from .voice.profiles import VoiceProfileStore
     from .voice.transcriber import Transcriber
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,13 @@ class NexusServices:
         if self.on_first_client is not None:
             self.on_first_client()
         if self._deferred is None:
-            self.background(asyncio.ensure_future(self.ready()))
+            self.background(asyncio.ensure_future(self._warm_up()))
+
+    async def _warm_up(self) -> None:
+        try:
+            await self.ready()
+        except Exception:  # the next request that needs them tries again and reports the error
+            log.exception("NEXUS could not build its services")
 
     @property
     def users(self) -> UserStore:

@@ -196,6 +196,7 @@ def test_a_ready_server_is_light_and_the_first_client_loads_the_model(
     assert [lib for lib in MODEL_LIBRARIES if lib in server.maps()], "the model's library is not mapped"
     # The stores and the core were built in the background too, so the first question waits for neither.
     until(lambda: "nexus_server_ext.core.core" in server.modules(), 120, "the deferred services")
+    assert "chromadb" not in server.maps()  # the vector store waits for a question that needs memory
 
 
 def test_preload_never_leaves_the_model_to_the_first_request(start_server: Callable[..., Server]) -> None:
