@@ -80,7 +80,8 @@ class NexusApp(ExtensionApp):
         help="When the local model starts loading in the background: 'first-client' (when a client such "
         "as the JupyterLab page first talks to NEXUS, so a server nobody opens stays light and the model "
         "is ready before the first question), 'start' (when the server starts) or 'never' (on the first "
-        "request that needs it). Env NEXUS_PRELOAD_MODEL (1 means start, 0 means never).",
+        "request that needs it). Unless 'never', the first client also readies the chat path (intent "
+        "embedder, vector memory) in the background. Env NEXUS_PRELOAD_MODEL (1 means start, 0 means never).",
     ).tag(config=True)
 
     breaker_failure_threshold = Int(
@@ -319,6 +320,7 @@ class NexusApp(ExtensionApp):
             owner_name=self.owner_name if self.single_owner() else None,
             router=router,
             rooms=Rooms(),
+            warm_chat=self.preload_local_model != "never",
         )
         if router is not None and self.preload_local_model == "first-client":
             services.on_first_client = lambda: self._preload_model(router)

@@ -107,6 +107,8 @@ class NexusServices:
     rooms: Rooms | None = None
     # Called once, on the event loop, when the first client talks to NEXUS (the model preload).
     on_first_client: Callable[[], None] | None = None
+    # Also ready the chat path (intent embedder, vector memory) for the first client (preload != never).
+    warm_chat: bool = True
     _deferred: DeferredServices | None = field(default=None, repr=False)
     _deferred_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _deferred_ready: list[Callable[[], object]] = field(default_factory=list, repr=False)
@@ -158,6 +160,12 @@ class NexusServices:
             await self.ready()
         except Exception:  # the next request that needs them tries again and reports the error
             log.exception("NEXUS could not build its services")
+            return
+        if self.warm_chat and self.core is not None:
+            try:
+                await self.core.warm_up()  # the embedder and memory the first question uses
+            except Exception as exc:
+                log.warning("NEXUS could not warm up the chat path: %s", exc)
 
     @property
     def users(self) -> UserStore:

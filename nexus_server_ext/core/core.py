@@ -112,6 +112,13 @@ class ConsciousnessCore:
         self.max_tokens = max_tokens
         self.examples = examples
 
+    async def warm_up(self) -> None:
+        """Load what the first question needs besides the model (the intent embedder, the vector
+        memory) so that it costs nothing more than generation. Called when JupyterLab first connects."""
+        await asyncio.to_thread(self.classifier.scores, "warm up")
+        if self.memory is not None:
+            await self.memory.asearch("", "warm up", 1)
+
     async def process(
         self, owner: str, user_id: int, frame: ChatFrame, cancel: asyncio.Event | None = None
     ) -> AsyncGenerator[BaseModel, None]:
