@@ -4,9 +4,9 @@ One run, against its baseline in the same process:
 - a fresh ``jupyter server`` with NEXUS (new data directory, as on the first ``make lab``) is started;
   the bench then behaves like the JupyterLab page: it asks ``/nexus/api/v1/status`` (which starts the
   background model load and readies the chat path), waits ``--pause`` seconds (JupyterLab renders,
-  the user opens the chat and types; 0 asks at once), opens the NEXUS websocket and sends the question. Measured from the
-  question: the first streamed text, the first line of code on screen, and the finished answer; and
-  from the server's spawn, the whole wait.
+  the user opens the chat and types; 0 asks at once), opens the NEXUS websocket and sends the question.
+  Measured from the question: the first streamed text, the first line of code on screen, and the
+  finished answer; and from the server's spawn, the whole wait.
 - inline completion: ``--completions`` ``POST /nexus/api/v1/complete`` calls of 16 tokens on varied
   prefixes, p50 / p90 latency.
 - baseline: raw llama.cpp on the same GGUF in this process, same question and completion prompts.
