@@ -39,6 +39,7 @@ from quality_set import (
     ErrorCase,
     Task,
     capture_error,
+    echo_share,
     load_error_cases,
     load_tasks,
     names_cause,
@@ -211,14 +212,17 @@ async def measure(
     error_rows = []
     for case, got, known in zip(cases, captured, facts, strict=True):
         row: dict[str, Any] = {"id": case.id, "exception": got.exception, "line": got.line}
-        alone = await ask(engine, error_messages(case, got, None))
-        calls.append(alone)
-        row["without_facts"] = {**alone, **score_answers([(case, alone["text"])])}
+        for name, given in (("without_facts", None), ("with_facts", known)):
+            if name == "with_facts" and known is None:
+                continue
+            messages = error_messages(case, got, given)
+            answer = await ask(engine, messages)
+            calls.append(answer)
+            prompt = "\n".join(m.content for m in messages)
+            echo = round(echo_share(answer["text"], prompt), 2)
+            row[name] = {**answer, "echo": echo, **score_answers([(case, answer["text"])])}
         if known is not None:
-            told = await ask(engine, error_messages(case, got, known))
-            calls.append(told)
-            final = known.render_markdown() + "\n\n" + told["text"]  # as the chat shows it
-            row["with_facts"] = {**told, **score_answers([(case, told["text"])])}
+            final = known.render_markdown() + "\n\n" + row["with_facts"]["text"]  # as the chat shows it
             row["final"] = {"text": final, **score_answers([(case, final)])}
         error_rows.append(row)
     passed = sum(r["passed"] for r in task_rows)
@@ -233,6 +237,11 @@ async def measure(
     errors: dict[str, Any] = {
         "mode": "without and with error_facts" if grounded else "without error_facts (module absent)",
         "model_answer_without_facts": score_answers([(c, r["without_facts"]["text"]) for c, r in pairs]),
+        # answers whose lines are mostly copied from the prompt: they can name the error and line
+        # without explaining anything
+        "answers_mostly_prompt_echo": sum(
+            r[k]["echo"] >= 0.5 for r in error_rows for k in ("without_facts", "with_facts") if k in r
+        ),
     }
     if grounded:
         errors["model_answer_with_facts_in_prompt"] = score_answers(
@@ -249,6 +258,7 @@ async def measure(
         "load_s": round(load_s, 2),
         "pass_at_1": rate(passed, len(task_rows)),
         "passed": f"{passed}/{len(task_rows)}",
+        "outcomes": dict(Counter(r["kind"] for r in task_rows)),
         "by_category": by_category,
         "errors": errors,
         "requests": len(calls),

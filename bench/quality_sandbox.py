@@ -70,9 +70,15 @@ def run_tests(folder: Path) -> dict[str, Any]:
             namespace[name]()
             result["tests"][name] = "passed"
         except BaseException as exc:
-            detail = str(exc) or traceback.format_exc(limit=-1).strip().splitlines()[-2].strip()
+            detail = str(exc) or _failing_line(exc)
             result["tests"][name] = f"{type(exc).__name__}: {detail}"[:300]
     return result
+
+
+def _failing_line(exc: BaseException) -> str:
+    """The source line a bare ``assert`` failed on (its message is empty)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return (frames[-1].line or "").strip() if frames else ""
 
 
 def _innermost_cell_line(tb: Any, filename: str) -> int | None:

@@ -77,8 +77,24 @@ class TestOutcome:
     tests: dict[str, str] = field(default_factory=dict)
     error: str | None = None
 
+    @property
+    def kind(self) -> str:
+        """passed | no code | answer raised | timed out | no result | tests failed."""
+        if self.passed:
+            return "passed"
+        error = self.error or ""
+        for prefix, kind in (
+            ("no code", "no code"),
+            ("the answer raised", "answer raised"),
+            ("timed out", "timed out"),
+            ("the process exited", "no result"),
+        ):
+            if error.startswith(prefix):
+                return kind
+        return "tests failed"
+
     def as_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "tests": self.tests, "error": self.error}
+        return {"passed": self.passed, "kind": self.kind, "tests": self.tests, "error": self.error}
 
 
 @dataclass
@@ -185,6 +201,18 @@ def names_error_and_line(case: ErrorCase, answer: str) -> bool:
     if any(normalise(s) in said for s in spots):
         return True
     return re.search(rf"\bline {case.line}\b", said) is not None
+
+
+def echo_share(answer: str, prompt: str) -> float:
+    """The share of the answer's lines that are copied from the prompt (small models often echo it).
+
+    An echo can name the error and its line without explaining anything, so the benchmark reports
+    how many answers are mostly echo next to the scores.
+    """
+    lines = [line.strip() for line in answer.splitlines() if len(line.strip()) >= 8]
+    if not lines:
+        return 0.0
+    return sum(line in prompt for line in lines) / len(lines)
 
 
 def names_cause(case: ErrorCase, answer: str) -> bool:

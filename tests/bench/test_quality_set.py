@@ -131,6 +131,18 @@ def test_broken_answers_fail_without_touching_the_harness() -> None:
     assert not leaving.passed and "SystemExit" in (leaving.error or "")
     syntax = qs.run_hidden_tests(task, "def gcd(a, b)\n    return a\n")
     assert not syntax.passed and "SyntaxError" in (syntax.error or "")
+    assert [o.kind for o in (looping, leaving, syntax)] == ["timed out", "answer raised", "answer raised"]
+    wrong = qs.run_hidden_tests(task, "def gcd(a, b):\n    return 1\n")
+    assert wrong.kind == "tests failed"
+    assert wrong.tests["test_gcd"] == "AssertionError: assert gcd(12, 18) == 6"  # the failing line
+
+
+def test_an_answer_copied_from_the_prompt_is_recognised() -> None:
+    prompt = (
+        "## Current cell (code)\nx = [4, 8, 15]\nprint(x[10])\n# output:\nIndexError: list index out of range"
+    )
+    assert qs.echo_share("print(x[10])\n# output:\nIndexError: list index out of range", prompt) == 1.0
+    assert qs.echo_share("x has 3 items, so index 10 does not exist.", prompt) == 0.0
 
 
 def test_every_error_case_raises_exactly_as_declared() -> None:
