@@ -178,11 +178,63 @@ def rate(good: int, total: int) -> float:
     return round(good / total, 4) if total else 0.0
 
 
+SCORES = {"names_error_and_line": names_error_and_line, "names_cause": names_cause}
+
+
 def score_answers(pairs: list[tuple[ErrorCase, str]]) -> dict[str, float]:
-    return {
-        "names_error_and_line": rate(sum(names_error_and_line(c, a) for c, a in pairs), len(pairs)),
-        "names_cause": rate(sum(names_cause(c, a) for c, a in pairs), len(pairs)),
+    return {key: rate(sum(judge(c, a) for c, a in pairs), len(pairs)) for key, judge in SCORES.items()}
+
+
+def scores(task_rows: list[dict[str, Any]], error_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """pass@1 and the error scores of one model, from its per-task and per-case results."""
+    passed = sum(r["passed"] for r in task_rows)
+    by_category = {
+        c: f"{sum(r['passed'] for r in task_rows if r['category'] == c)}/"
+        f"{sum(1 for r in task_rows if r['category'] == c)}"
+        for c in CATEGORIES
+        if any(r["category"] == c for r in task_rows)
     }
+    grounded = [r for r in error_rows if "final" in r]
+    errors: dict[str, Any] = {
+        "mode": "without and with error_facts" if grounded else "without error_facts (module absent)",
+        "model_answer_without_facts": mean_scores([r["without_facts"] for r in error_rows]),
+        # answers whose lines are mostly copied from the prompt: they can name the error and line
+        # without explaining anything
+        "answers_mostly_prompt_echo": sum(
+            r[k]["echo"] >= 0.5 for r in error_rows for k in ("without_facts", "with_facts") if k in r
+        ),
+    }
+    if grounded:
+        errors["model_answer_with_facts_in_prompt"] = mean_scores([r["with_facts"] for r in grounded])
+        errors["nexus_final_answer"] = mean_scores([r["final"] for r in grounded])
+    return {
+        "pass_at_1": rate(passed, len(task_rows)),
+        "passed": f"{passed}/{len(task_rows)}",
+        "outcomes": dict(Counter(r["kind"] for r in task_rows)),
+        "by_category": by_category,
+        "errors": errors,
+    }
+
+
+def mean_scores(scored: list[dict[str, Any]]) -> dict[str, float]:
+    return {key: rate(sum(bool(s[key]) for s in scored), len(scored)) for key in SCORES}
+
+
+def rescore(saved: dict[str, Any], tasks: list[Task], cases: list[ErrorCase]) -> dict[str, Any]:
+    """Judge the answers of an earlier run again (after a test or keyword changed), without a model."""
+    by_task, by_case = {t.id: t for t in tasks}, {c.id: c for c in cases}
+    out = saved["summary"]
+    out["baseline"] = baseline(tasks, cases)[0]
+    for summary, detail in zip(out["models"], saved["models"], strict=True):
+        for row in detail["tasks"]:
+            row.update(run_hidden_tests(by_task[row["id"]], row["code"]).as_dict())
+        for row in detail["errors"]:
+            for key in ("without_facts", "with_facts", "final"):
+                if key in row:
+                    row[key].update(score_answers([(by_case[row["id"]], row[key]["text"])]))
+        summary.update(scores(detail["tasks"], detail["errors"]))
+    out["rescored"] = True
+    return out
 
 
 async def measure(
@@ -225,29 +277,6 @@ async def measure(
             final = known.render_markdown() + "\n\n" + row["with_facts"]["text"]  # as the chat shows it
             row["final"] = {"text": final, **score_answers([(case, final)])}
         error_rows.append(row)
-    passed = sum(r["passed"] for r in task_rows)
-    by_category = {
-        c: f"{sum(r['passed'] for r in task_rows if r['category'] == c)}/"
-        f"{sum(1 for r in task_rows if r['category'] == c)}"
-        for c in CATEGORIES
-        if any(r["category"] == c for r in task_rows)
-    }
-    pairs = list(zip(cases, error_rows, strict=True))
-    grounded = [(c, r) for c, r in pairs if "final" in r]
-    errors: dict[str, Any] = {
-        "mode": "without and with error_facts" if grounded else "without error_facts (module absent)",
-        "model_answer_without_facts": score_answers([(c, r["without_facts"]["text"]) for c, r in pairs]),
-        # answers whose lines are mostly copied from the prompt: they can name the error and line
-        # without explaining anything
-        "answers_mostly_prompt_echo": sum(
-            r[k]["echo"] >= 0.5 for r in error_rows for k in ("without_facts", "with_facts") if k in r
-        ),
-    }
-    if grounded:
-        errors["model_answer_with_facts_in_prompt"] = score_answers(
-            [(c, r["with_facts"]["text"]) for c, r in grounded]
-        )
-        errors["nexus_final_answer"] = score_answers([(c, r["final"]["text"]) for c, r in grounded])
     seconds = sum(c["seconds"] for c in calls)
     tokens = sum(c["tokens_out"] for c in calls)
     ttfts = [c["ttft_s"] for c in calls if c["ttft_s"] is not None]
@@ -256,11 +285,7 @@ async def measure(
         "backend": used,
         "device": getattr(engine, "device", None),
         "load_s": round(load_s, 2),
-        "pass_at_1": rate(passed, len(task_rows)),
-        "passed": f"{passed}/{len(task_rows)}",
-        "outcomes": dict(Counter(r["kind"] for r in task_rows)),
-        "by_category": by_category,
-        "errors": errors,
+        **scores(task_rows, error_rows),
         "requests": len(calls),
         "tokens_out": tokens,
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
@@ -283,8 +308,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N tasks and N error cases")
     parser.add_argument("--details", type=Path, help="write every answer and test result to this JSON file")
     parser.add_argument("--baseline-only", action="store_true", help="check the harness; run no model")
+    parser.add_argument("--rescore", type=Path, help="judge the answers in an earlier --details file again")
     args = parser.parse_args()
     tasks, cases = load_tasks(), load_error_cases()
+    if args.rescore:
+        saved = json.loads(args.rescore.read_text())
+        out = rescore(saved, tasks, cases)
+        if args.details:
+            args.details.write_text(json.dumps(saved, indent=1))
+        print(json.dumps(out, indent=2))
+        return
     if args.limit:
         tasks, cases = tasks[: args.limit], cases[: args.limit]
     report, captured, facts = baseline(tasks, cases)

@@ -145,8 +145,12 @@ def test_an_answer_copied_from_the_prompt_is_recognised() -> None:
     assert qs.echo_share("x has 3 items, so index 10 does not exist.", prompt) == 0.0
 
 
-def test_every_error_case_raises_exactly_as_declared() -> None:
-    captured = parallel(qs.capture_error, CASES)
+@pytest.fixture(scope="module")
+def captured() -> list[Any]:
+    return parallel(qs.capture_error, CASES)
+
+
+def test_every_error_case_raises_exactly_as_declared(captured: list[Any]) -> None:
     wrong = {
         c.id: (got.exception, got.line)
         for c, got in zip(CASES, captured, strict=True)
@@ -154,6 +158,17 @@ def test_every_error_case_raises_exactly_as_declared() -> None:
     }
     assert wrong == {}
     assert all(c.exception in got.traceback for c, got in zip(CASES, captured, strict=True))
+
+
+def test_repeating_the_cell_and_its_traceback_does_not_name_the_cause(captured: list[Any]) -> None:
+    echoed = []
+    for case, got in zip(CASES, captured, strict=True):
+        echo = "\n".join(
+            [case.code, got.traceback, got.kernel_state.get("error") or "", f"{got.exception}: {got.message}"]
+        )
+        if qs.names_cause(case, echo):
+            echoed.append(case.id)
+    assert echoed == []
 
 
 def test_the_scorer_accepts_the_written_cause_and_rejects_vague_answers() -> None:
@@ -189,3 +204,28 @@ def test_the_benchmark_sends_what_nexus_sends() -> None:
         told = bench.error_messages(case, captured, facts)
         assert facts.prompt_text() in told[0].content
         assert facts.lineno == case.line
+
+
+def test_a_saved_run_can_be_judged_again_without_a_model() -> None:
+    bench = _load("quality", "quality.py")
+    tasks, cases = TASKS[:2], CASES[:1]
+    case = cases[0]
+    answer = {"text": f"{case.exception} on line {case.line}: {case.cause}", "echo": 0.0}
+    saved = {
+        "summary": {"models": [{"model": "m"}]},
+        "models": [
+            {
+                "tasks": [
+                    {"id": tasks[0].id, "category": tasks[0].category, "code": tasks[0].reference},
+                    {"id": tasks[1].id, "category": tasks[1].category, "code": "x = 1\n"},
+                ],
+                "errors": [
+                    {"id": case.id, **{k: dict(answer) for k in ("without_facts", "with_facts", "final")}}
+                ],
+            }
+        ],
+    }
+    model = bench.rescore(saved, tasks, cases)["models"][0]
+    assert model["passed"] == "1/2"
+    assert model["outcomes"] == {"passed": 1, "tests failed": 1}
+    assert model["errors"]["model_answer_without_facts"] == {"names_error_and_line": 1.0, "names_cause": 1.0}
