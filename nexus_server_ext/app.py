@@ -79,7 +79,8 @@ class NexusApp(ExtensionApp):
         "first-client",
         help="When the local model starts loading in the background: 'first-client' (when a client such "
         "as the JupyterLab page first talks to NEXUS, so a server nobody opens stays light and the model "
-        "is ready before the first question), 'start' (when the server starts) or 'never' (on the first "
+        "is ready before the first question; only a local model that answers first for some task, not one "
+        "behind a configured gateway or API), 'start' (when the server starts) or 'never' (on the first "
         "request that needs it). Unless 'never', the first client also readies the chat path (intent "
         "embedder, vector memory) in the background. Env NEXUS_PRELOAD_MODEL (1 means start, 0 means never).",
     ).tag(config=True)
@@ -323,7 +324,7 @@ class NexusApp(ExtensionApp):
             warm_chat=self.preload_local_model != "never",
         )
         if router is not None and self.preload_local_model == "first-client":
-            services.on_first_client = lambda: self._preload_model(router)
+            services.on_first_client = lambda: self._preload_model(router, only_first=True)
         self.settings["nexus"] = services
         self.services = services
         if router is not None and self.preload_local_model == "start":
@@ -331,11 +332,11 @@ class NexusApp(ExtensionApp):
         if transcriber.preload:
             services.background(asyncio.ensure_future(self._preload_voice(services)))
 
-    def _preload_model(self, router: ModelRouter) -> None:
+    def _preload_model(self, router: ModelRouter, only_first: bool = False) -> None:
         from .ai.health_status import preload
 
         self.log.info("NEXUS: loading the local model in the background")
-        preload(router)
+        preload(router, only_first)
 
     def register_event_schemas(self) -> Any:
         """Register NEXUS's jupyter_events schemas on the server's EventLogger (None without a server)."""

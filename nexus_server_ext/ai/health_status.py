@@ -58,9 +58,26 @@ def register_engine_health(components: ComponentRegistry, router: ModelRouter) -
     components.register("local_model", check)
 
 
-def preload(router: ModelRouter) -> None:
-    """Load the local engine(s) on a daemon thread so the first request does not wait for it."""
-    engines = [e for e in _local_engines(router) if e.describe()["state"] == "not loaded"]
+def answering_first(router: ModelRouter) -> list[Any]:
+    """Local engines that answer first for some task: a local model behind a configured remote one
+    (a team's gateway, an API key) is only a fallback, and loading it would waste the memory."""
+    first = {
+        chain[0].provider
+        for task in router.routing.tasks
+        if task != "embeddings" and (chain := router.usable_chain(task))  # embeddings: MiniLM, not an LLM
+    }
+    from .providers.local import LocalProvider
+
+    return [
+        p.engine for name, p in router.providers.items() if name in first and isinstance(p, LocalProvider)
+    ]
+
+
+def preload(router: ModelRouter, only_first: bool = False) -> None:
+    """Load the local engine(s) on a daemon thread so the first request does not wait for it.
+    ``only_first``: just those that answer first for some task (the first-client preload)."""
+    candidates = answering_first(router) if only_first else _local_engines(router)
+    engines = [e for e in candidates if e.describe()["state"] == "not loaded"]
     if not engines:
         return
     _preload_asked.update(id(e) for e in engines)
