@@ -15,7 +15,7 @@ from typing import Any
 
 from ..store.database import Database
 from ..store.models import Interaction
-from .postprocess import CodeAnswer, clean_completion, extract_code, validate_code
+from .postprocess import COMPLETION_STOP, CodeAnswer, clean_completion, extract_code, validate_code
 from .router import ModelRouter
 from .types import ChatMessage, GenerationMeta, NoModelAvailable
 
@@ -192,7 +192,7 @@ class AIPipeline:
                 "completion",
                 prompt=header + prefix[-4000:],
                 max_tokens=max_tokens,
-                stop=["\n\n\n"],
+                stop=COMPLETION_STOP,
                 path=route,
                 user=str(user_id or ""),
             )

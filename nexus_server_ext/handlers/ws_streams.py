@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from ..ai.postprocess import clean_completion
+from ..ai.postprocess import COMPLETION_STOP, clean_completion
 from ..ai.types import Delta, Done, NoModelAvailable, Restart
 from ..api_models import CancelFrame, ChatFrame, CompleteDoneFrame, CompleteFrame, DeltaFrame, ErrorFrame
 from .rooms import DeltaBatcher
@@ -125,7 +125,7 @@ class SocketRequests:
         header = f"# {frame.path}\n" if frame.path and frame.language.lower() in ("python", "py") else ""
         try:
             stream = router.stream(
-                "completion", prompt=header + frame.prefix[-4000:], stop=["\n\n\n"], user=socket.owner
+                "completion", prompt=header + frame.prefix[-4000:], stop=COMPLETION_STOP, user=socket.owner
             )
             async with aclosing(stream) as events:
                 async for event in events:
