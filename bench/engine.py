@@ -2,8 +2,8 @@
 
 CPU (default): the NEXUS llama.cpp engine (fair queue, thread hand-off, stop and loop guards,
 cancellation checks) against raw llama-cpp-python on the same GGUF, all greedy with the same
-repeat penalty: once with llama.cpp's default threads, and once with the engine's thread settings
-(the baseline for the goals, so the difference is NEXUS's own overhead).
+repeat penalty: once with llama-cpp-python's default threads, and once with the thread count the
+engine chose for this machine (the baseline for the goals, so the difference is NEXUS's own overhead).
 Goals: tokens/s ratio >= 0.95, first-token overhead <= 20 ms, load < 1 s.
 ``--with-transformers`` adds the transformers backend on the same GGUF (the engine NEXUS used before).
 
@@ -74,6 +74,29 @@ async def engine_run(engine: Any, prompt: str, n: int) -> tuple[float, int, floa
     return first, tokens, time.perf_counter() - started
 
 
+def raw_child(path: str, threads: int, n: int) -> list[tuple[float, int, float]]:
+    """Raw llama.cpp in a process of its own (two llama.cpp thread teams in one process slow each
+    other down, which would flatter neither side); ``threads`` 0 means llama-cpp-python's defaults."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, llama_cpp; sys.path.insert(0, sys.argv[1]); import engine as b; "
+        "t = int(sys.argv[3]); kw = dict(n_threads=t, n_threads_batch=t) if t else {}; "
+        "llm = llama_cpp.Llama(model_path=sys.argv[2], n_ctx=4096, verbose=False, **kw); "
+        "b.raw_llama_run(llm, b.PROMPTS[0], 8); "
+        "print(json.dumps([b.raw_llama_run(llm, p, int(sys.argv[4])) for p in b.PROMPTS]))"
+    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run(
+        [sys.executable, "-c", code, here, path, str(threads), str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [tuple(r) for r in json.loads(out.strip().splitlines()[-1])]  # type: ignore[misc]
+
+
 async def cpu(args: argparse.Namespace) -> dict[str, Any]:
     import llama_cpp
 
@@ -81,30 +104,25 @@ async def cpu(args: argparse.Namespace) -> dict[str, Any]:
 
     path = str(args.model or bundled_gguf())
     started = time.perf_counter()
-    raw = llama_cpp.Llama(model_path=path, n_ctx=4096, verbose=False)  # llama.cpp's own defaults
+    llama_cpp.Llama(model_path=path, n_ctx=4096, verbose=False)  # raw load time, then let it go
     raw_load = time.perf_counter() - started
-    threads = raw.n_threads
-    # the same library with the engine's thread settings: what is left is NEXUS's own overhead
-    same = llama_cpp.Llama(
-        model_path=path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False
-    )
     engine = get_engine(path, "cpu", backend="llama_cpp")
     started = time.perf_counter()
     engine.load()
     engine_load = time.perf_counter() - started
+    time.sleep(1.5)  # the engine's CPU sampler sees the machine before the first request
+    threads = engine.budget.threads()  # type: ignore[attr-defined]
     n = args.max_tokens
     results: dict[str, list[tuple[float, int, float]]] = {
         "raw_llama_cpp": [],
         "raw_llama_cpp_same_threads": [],
         "nexus_engine": [],
     }
-    raw_llama_run(raw, PROMPTS[0], 8)  # warm-up all three
-    raw_llama_run(same, PROMPTS[0], 8)
-    await engine_run(engine, PROMPTS[0], 8)
-    for _ in range(args.repeats):
-        for prompt in PROMPTS:  # interleaved, so all see the same machine load
-            results["raw_llama_cpp"].append(raw_llama_run(raw, prompt, n))
-            results["raw_llama_cpp_same_threads"].append(raw_llama_run(same, prompt, n))
+    await engine_run(engine, PROMPTS[0], 8)  # warm-up
+    for _ in range(args.repeats):  # alternating, so all see the same machine load
+        results["raw_llama_cpp"] += raw_child(path, 0, n)
+        results["raw_llama_cpp_same_threads"] += raw_child(path, threads, n)
+        for prompt in PROMPTS:
             results["nexus_engine"].append(await engine_run(engine, prompt, n))
     paths = {k: speed(v) for k, v in results.items()}
     paths["raw_llama_cpp"]["load_s"] = round(raw_load, 3)
