@@ -2,8 +2,8 @@
 
 CPU (default): the NEXUS llama.cpp engine (fair queue, thread hand-off, stop and loop guards,
 cancellation checks) against raw llama-cpp-python on the same GGUF, all greedy with the same
-repeat penalty: once with llama-cpp-python's default threads, and once with the thread count the
-engine chose for this machine (the baseline for the goals, so the difference is NEXUS's own overhead).
+repeat penalty: once with llama-cpp-python's default threads, and once with the engine's thread
+count (the baseline for the goals, so the difference is NEXUS's own overhead).
 Goals: tokens/s ratio >= 0.95, first-token overhead <= 20 ms, load < 1 s.
 ``--with-transformers`` adds the transformers backend on the same GGUF (the engine NEXUS used before).
 
@@ -110,8 +110,7 @@ async def cpu(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     engine.load()
     engine_load = time.perf_counter() - started
-    time.sleep(1.5)  # the engine's CPU sampler sees the machine before the first request
-    threads = engine.budget.threads()  # type: ignore[attr-defined]
+    threads = engine.threads  # type: ignore[attr-defined]
     n = args.max_tokens
     results: dict[str, list[tuple[float, int, float]]] = {
         "raw_llama_cpp": [],

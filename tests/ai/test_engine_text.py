@@ -84,27 +84,3 @@ def test_incremental_decoding_equals_a_full_decode(tokenizer: object, text: str)
     assert not any("\ufffd" in p for p in pieces)  # never half a character on screen
     assert sum(1 for p in pieces if p) > len(ids) // 2  # streamed as it goes, not at the end
     assert Path(resolve_source("")[0]).is_dir()
-
-
-def test_the_thread_budget_leaves_a_core_to_a_busy_process() -> None:
-    import os
-    import subprocess
-    import sys
-    import time
-
-    from nexus_server_ext.ai.engines.cpu_budget import CpuBudget
-
-    cores = os.cpu_count() or 1
-    budget = CpuBudget(cores, interval_s=0.2)
-    budget.threads()  # starts sampling
-    time.sleep(1.0)
-    quiet = budget.threads()
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(1.5)
-        busy = budget.threads()
-    finally:
-        spinner.kill()
-        spinner.wait()
-    assert busy < cores and (busy == 1 or busy < quiet), (quiet, busy)  # a core is left to the spinner
-    assert CpuBudget(3, adaptive=False).threads() == 3  # a configured count is kept as it is

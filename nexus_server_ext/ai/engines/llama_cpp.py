@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from .base import Engine, Job
-from .cpu_budget import CpuBudget
 from .sources import ModelNotFound, resolve_source
 
 
@@ -24,8 +23,7 @@ class LlamaCppEngine(Engine):
 
     backend = "llama_cpp"
     llm: Any = None
-    budget: CpuBudget
-    _threads = 1
+    threads = 1
 
     def _load(self) -> None:
         import llama_cpp
@@ -40,11 +38,11 @@ class LlamaCppEngine(Engine):
         if self.requested_device == "cuda" and not offload:
             raise ModelNotFound("device cuda was asked for, but this llama.cpp build has no GPU support")
         self.device = "cuda" if offload else "cpu"
-        # Threads: as many as other processes leave free (``cpu_budget.py`` says why), re-checked
-        # before every request; a ``threads`` option fixes the count.
-        fixed = int(self.options.get("threads") or 0)
-        self.budget = CpuBudget(fixed or min(8, os.cpu_count() or 1), adaptive=not fixed)
-        self._threads = threads = self.budget.threads()
+        # Threads: llama.cpp's default for decoding (half the logical CPUs: the physical cores). Its threads
+        # meet at a spinning barrier every layer, so one more thread than there are free cores makes
+        # decoding several times slower whenever the kernel or the server needs the CPU too.
+        # The prompt uses the same count (llama.cpp's default there is every logical CPU).
+        self.threads = threads = int(self.options.get("threads") or max(1, (os.cpu_count() or 2) // 2))
         self.llm = llama_cpp.Llama(
             model_path=str(path),
             n_ctx=int(self.options.get("n_ctx") or 4096),
@@ -56,10 +54,6 @@ class LlamaCppEngine(Engine):
 
     def _run(self, job: Job) -> None:
         request = job.request
-        threads = self.budget.threads()
-        if threads != self._threads:  # the machine got busier or quieter since the last request
-            self.llm._ctx.set_n_threads(threads, threads)
-            self._threads = threads
         kwargs: dict[str, Any] = {
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
