@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from server_start import TOKEN, free_port, get
+from server_start import TOKEN, free_port, get, server_command
 
 QUESTION = "Write a Python function that reverses a string."
 PREFIXES = [
@@ -151,11 +151,7 @@ def main() -> None:
         env = {**os.environ, "JUPYTER_DATA_DIR": str(data), "JUPYTER_RUNTIME_DIR": str(Path(tmp, "rt"))}
         for var in ("NEXUS_DATA_DIR", "NEXUS_DATABASE_URL", "NEXUS_PRELOAD_MODEL"):
             env.pop(var, None)
-        command = [
-            sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser", f"--port={port}",
-            "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={root}",
-            f"--IdentityProvider.token={TOKEN}",
-        ]  # fmt: skip
+        command = server_command(port, root)
         spawned = time.perf_counter()
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

@@ -53,6 +53,22 @@ def get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return 0, b""
 
 
+def server_command(port: int, root: Path) -> list[str]:
+    """``jupyter server`` from this venv on 127.0.0.1:``port``, serving ``root``, token ``TOKEN``."""
+    return [
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        "--allow-root",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.root_dir={root}",
+        f"--IdentityProvider.token={TOKEN}",
+    ]
+
+
 def rss_kb(pid: int) -> int:
     """VmRSS of ``pid`` plus all its descendants, in kB."""
     total = 0
@@ -98,18 +114,7 @@ def one_run(nexus: bool, data_dir: Path, idle_s: float, model_load: bool) -> dic
         }
         for var in ("NEXUS_DATA_DIR", "NEXUS_DATABASE_URL", "NEXUS_PRELOAD_MODEL"):
             env.pop(var, None)
-        command = [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--allow-root",
-            "--no-browser",
-            f"--port={port}",
-            "--ServerApp.port_retries=0",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.root_dir={root}",
-            f"--IdentityProvider.token={TOKEN}",
-        ]
+        command = server_command(port, root)
         base = f"http://127.0.0.1:{port}"
         started = time.perf_counter()
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -8,6 +8,7 @@ chat core, the magics and the gateway all speak them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -107,3 +108,8 @@ class NoModelAvailable(RuntimeError):
         # every model was busy rather than broken: when a retry is likely to be served
         busy = [float(p["retry_after_s"]) for p in path if p.get("outcome") == "busy"]
         self.retry_after: float | None = min(busy) if busy else None
+
+    @property
+    def retry_after_header(self) -> str | None:
+        """``Retry-After`` in whole seconds (at least 1) when every model was busy, else None."""
+        return None if self.retry_after is None else str(max(1, math.ceil(self.retry_after)))

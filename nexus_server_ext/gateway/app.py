@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 import uuid
 from contextlib import aclosing
@@ -395,8 +394,8 @@ def make_app(
 
 def no_model_error(exc: NoModelAvailable) -> GatewayError:
     """503, with ``Retry-After`` when every model was busy rather than broken (overload)."""
-    if exc.retry_after is not None:
-        seconds = str(max(1, math.ceil(exc.retry_after)))
+    seconds = exc.retry_after_header
+    if seconds is not None:
         return GatewayError(
             503,
             f"Every model is busy; try again in {seconds} s.",

@@ -8,7 +8,6 @@ provider URL.
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import asdict
 from typing import TYPE_CHECKING, ClassVar
 
@@ -49,13 +48,13 @@ class AIHandler(NexusHandler):
 
 def no_model(exc: NoModelAvailable) -> NexusError:
     """503; with ``Retry-After`` when the models were busy (overload), so clients back off and retry."""
-    if exc.retry_after is not None:
-        seconds = max(1, math.ceil(exc.retry_after))
+    seconds = exc.retry_after_header
+    if seconds is not None:
         return NexusError(
             503,
             "overloaded",
             f"Every model for this request is busy; try again in {seconds} s.",
-            headers={"Retry-After": str(seconds)},
+            headers={"Retry-After": seconds},
         )
     return NexusError(503, "no_model_available", str(exc))
 

@@ -3,8 +3,6 @@ leaves ordinary code alone, and incremental decoding that matches a full decode.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from nexus_server_ext.ai.engines import resolve_source
@@ -83,4 +81,3 @@ def test_incremental_decoding_equals_a_full_decode(tokenizer: object, text: str)
     assert "".join(pieces) == tokenizer.decode(ids, skip_special_tokens=True)  # type: ignore[attr-defined]
     assert not any("\ufffd" in p for p in pieces)  # never half a character on screen
     assert sum(1 for p in pieces if p) > len(ids) // 2  # streamed as it goes, not at the end
-    assert Path(resolve_source("")[0]).is_dir()
