@@ -25,6 +25,7 @@ from .api_models import ComponentStatus
 from .commands import builtin_registry
 from .components import ComponentRegistry
 from .handlers import all_handlers
+from .collab.documents import NotebookEditor
 from .handlers.rooms import Rooms
 from .metrics import register_collectors
 from .plugins import BUILTIN_INTENTS, IntentRegistry, load_plugins
@@ -321,6 +322,8 @@ class NexusApp(ExtensionApp):
             owner_name=self.owner_name if self.single_owner() else None,
             router=router,
             rooms=Rooms(),
+            notebook_rooms=Rooms(),
+            notebook_editor=NotebookEditor(self.serverapp),
             warm_chat=self.preload_local_model != "never",
         )
         if router is not None and self.preload_local_model == "first-client":

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .core.indexer import Indexer
     from .core.learning import LearningSystem
     from .core.memory import VectorMemory
+    from .collab.documents import NotebookEditor
     from .handlers.rooms import Rooms
     from .plugins import IntentRegistry, PluginCatalog
     from .projects.manager import ProjectManager
@@ -105,6 +106,10 @@ class NexusServices:
     # The AI engine; None when the routing file is invalid (``/status`` names the bad key).
     router: ModelRouter | None = None
     rooms: Rooms | None = None
+    # Notebook chats: the sockets following each notebook's shared chat, by notebook path.
+    notebook_rooms: Rooms | None = None
+    # Server-side notebook edits (through the shared document when collaborators have it open).
+    notebook_editor: NotebookEditor | None = None
     # Called once, on the event loop, when the first client talks to NEXUS (the model preload).
     on_first_client: Callable[[], None] | None = None
     # Also ready the chat path (intent embedder, vector memory) for the first client (preload != never).

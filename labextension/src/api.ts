@@ -52,6 +52,8 @@ export interface IConversation {
   id: string;
   title: string;
   notebook_path: string | null;
+  /** A notebook chat: everyone who can open the notebook sees it. */
+  shared?: boolean;
   created_at: string;
   updated_at: string;
   message_count: number;
@@ -109,6 +111,8 @@ export interface IChatFrame {
   conversation_id?: string | null;
   text: string;
   context?: IChatContext;
+  /** Post to this notebook's shared chat (everyone who can open the notebook sees it live). */
+  notebook?: string | null;
 }
 
 export interface ICancelFrame {
@@ -130,7 +134,31 @@ export interface IPingFrame {
   id?: string | null;
 }
 
-export type ClientFrame = IChatFrame | ICancelFrame | ICompleteFrame | IPingFrame;
+/** Follow a notebook's shared chat live (answered ``notebook.joined`` or ``error`` ``forbidden``). */
+export interface INotebookJoinFrame {
+  type: 'notebook.join';
+  path: string;
+}
+
+export interface INotebookLeaveFrame {
+  type: 'notebook.leave';
+  path: string;
+}
+
+export type NotebookAction = 'inserted' | 'replaced' | 'ran';
+
+/** Tell a notebook's collaborators what you did with an answer. */
+export interface INotebookActivityFrame {
+  type: 'notebook.activity';
+  path: string;
+  action: NotebookAction;
+  message_id?: string | null;
+  cell_id?: string | null;
+}
+
+export type NotebookClientFrame = INotebookJoinFrame | INotebookLeaveFrame | INotebookActivityFrame;
+
+export type ClientFrame = IChatFrame | ICancelFrame | ICompleteFrame | IPingFrame | NotebookClientFrame;
 
 export interface IContextItem {
   kind: ContextKind;
@@ -153,6 +181,8 @@ export interface IMessage {
   content: string;
   model?: string | null;
   provider?: string | null;
+  /** Who asked, in a notebook chat. */
+  author?: string | null;
   created_at: string;
 }
 
@@ -162,6 +192,8 @@ export interface IChatStartedFrame {
   conversation_id: string;
   intent: string;
   context: IContextItem[];
+  /** Who asked, in a notebook chat. */
+  author?: string | null;
 }
 
 export interface IDeltaFrame {
@@ -227,7 +259,32 @@ export interface IErrorFrame {
   id?: string | null;
 }
 
+export interface INotebookJoinedFrame {
+  type: 'notebook.joined';
+  path: string;
+  conversation_id: string;
+  members: string[];
+}
+
+export interface INotebookMembersFrame {
+  type: 'notebook.members';
+  path: string;
+  members: string[];
+}
+
+export interface INotebookActivityBroadcastFrame {
+  type: 'notebook.activity';
+  path: string;
+  author: string;
+  action: NotebookAction;
+  message_id?: string | null;
+  cell_id?: string | null;
+}
+
 export type ServerFrame =
+  | INotebookJoinedFrame
+  | INotebookMembersFrame
+  | INotebookActivityBroadcastFrame
   | IChatStartedFrame
   | IDeltaFrame
   | IRestartFrame
@@ -257,6 +314,32 @@ export function renameConversation(id: string, title: string): Promise<IConversa
 
 export function deleteConversation(id: string): Promise<void> {
   return requestAPI(`conversations/${id}`, { method: 'DELETE' });
+}
+
+/** The shared chat of a notebook (403 when the user cannot open the notebook). */
+export function getNotebookChat(path: string): Promise<IConversationDetail> {
+  return requestAPI(`notebooks/chat?path=${encodeURIComponent(path)}`);
+}
+
+export interface INotebookCellInsert {
+  path: string;
+  source: string;
+  cell_type?: 'code' | 'markdown';
+  index?: number | null;
+  model?: string | null;
+}
+
+export interface INotebookCellInserted {
+  path: string;
+  cell_id: string;
+  index: number;
+  /** ``shared-document``: into the open collaborative document; ``file``: the notebook was not open. */
+  via: 'shared-document' | 'file';
+}
+
+/** Insert a cell on the server (attributed to the caller), through the shared document when open. */
+export function insertNotebookCell(body: INotebookCellInsert): Promise<INotebookCellInserted> {
+  return requestAPI('notebooks/cells', { method: 'POST', body: JSON.stringify(body) });
 }
 
 export type GenerateTask = 'code_generation' | 'code_analysis' | 'natural_language';

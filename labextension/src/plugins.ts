@@ -21,6 +21,7 @@ import { NexusInlineProvider } from './completion/provider';
 import { DebugPanel, notifyErrors } from './debug/panel';
 import { ISocketLike, NexusSocket } from './socket';
 import { IContextProvider, INexusChat, INexusClient } from './tokens';
+import { trackAttribution } from './notebook/attribution';
 import { VoiceButton } from './voice/button';
 import { Workspace } from './workspace';
 
@@ -92,7 +93,8 @@ const chatPlugin: JupyterFrontEndPlugin<INexusChat> = {
       editorContext: () => ws.editorContext(),
       commands,
       contextProviders: providers,
-      icon: nexusIcon
+      icon: nexusIcon,
+      notebookPath: () => notebooks?.currentWidget?.context.path ?? null
     });
     const voice = new VoiceButton(app, text => panel.setPrompt(text));
     panel.toolbar.prepend(voice.node);
@@ -100,6 +102,12 @@ const chatPlugin: JupyterFrontEndPlugin<INexusChat> = {
     restorer?.add(panel, 'nexus-chat');
     void panel.refreshConversations();
     notebooks?.activeCellChanged.connect(() => panel.isVisible && panel.refreshContext());
+    notebooks?.currentChanged.connect(() => void panel.notebookChanged());
+    if (notebooks) {
+      trackAttribution(notebooks);
+    }
+    // What this user does with an answer reaches the notebook's collaborators (notebook chat).
+    ws.edited.connect((_, edit) => panel.shared.report(edit.path, edit.action, edit.cellId));
     ws.errorChanged.connect(() => panel.refreshContext());
 
     const ask = async (text: string) => {

@@ -7,7 +7,7 @@
  * No JupyterLab imports: the socket is injected, so node:test drives it with
  * a fake.
  */
-import type { ClientFrame, ICancelFrame, IChatFrame, ICompleteFrame, ServerFrame } from './api';
+import type { ClientFrame, ICancelFrame, IChatFrame, ICompleteFrame, NotebookClientFrame, ServerFrame } from './api';
 
 export interface ISocketLike {
   readonly readyState: number;
@@ -93,6 +93,11 @@ export class NexusSocket {
       const frame: ICancelFrame = { type: 'cancel', id };
       this._send(frame);
     }
+  }
+
+  /** A frame that is not a request (notebook chat join / leave / activity); queued while connecting. */
+  send(frame: NotebookClientFrame): void {
+    this._send(frame);
   }
 
   /** Frames not tied to a request of this tab (broadcasts, events, errors without id). */

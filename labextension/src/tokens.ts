@@ -5,7 +5,7 @@
  */
 import { Token } from '@lumino/coreutils';
 
-import type { IChatFrame, ICompleteFrame, ServerFrame } from './api';
+import type { IChatFrame, ICompleteFrame, NotebookClientFrame, ServerFrame } from './api';
 import type { ISlashCommand } from './chat/slash';
 import type { ConnectionState } from './socket';
 
@@ -16,6 +16,8 @@ export interface INexusClient {
   readonly state: ConnectionState;
   request(frame: IChatFrame | ICompleteFrame, onFrame: (frame: ServerFrame) => void): void;
   cancel(id: string): void;
+  /** Frames that are not requests: joining or leaving a notebook's chat, reporting activity. */
+  send(frame: NotebookClientFrame): void;
   listen(listener: (frame: ServerFrame) => void): () => void;
   onStateChange(listener: (state: ConnectionState) => void): () => void;
 }

@@ -12,6 +12,21 @@ import { Signal } from '@lumino/signaling';
 import type { IEditorContext } from './chat/context';
 import type { ICodeActions } from './chat/message';
 
+/** ``metadata.nexus`` of a cell NEXUS wrote or changed: who asked for it (seen by every collaborator). */
+export interface INexusCellMeta {
+  generated: true;
+  requested_by: string;
+  at: string;
+  model?: string;
+}
+
+/** What NEXUS did to a notebook on the user's behalf (the notebook chat tells collaborators). */
+export interface INotebookEdit {
+  path: string;
+  action: 'inserted' | 'replaced' | 'ran';
+  cellId: string | null;
+}
+
 export interface ICellError {
   notebookPath: string;
   cellId: string;
@@ -59,6 +74,17 @@ export class Workspace implements ICodeActions {
 
   lastError: ICellError | null = null;
   readonly errorChanged = new Signal<this, ICellError | null>(this);
+  readonly edited = new Signal<this, INotebookEdit>(this);
+
+  /** The signed-in user's name, for attribution (JupyterLab's user identity; "you" without one). */
+  userName(): string {
+    const identity = this.app.serviceManager.user?.identity;
+    return identity?.display_name || identity?.name || 'you';
+  }
+
+  attribution(): INexusCellMeta {
+    return { generated: true, requested_by: this.userName(), at: new Date().toISOString() };
+  }
 
   /** The editor with focus, else the active cell's editor, else the current file editor. */
   activeEditor(): CodeEditor.IEditor | null {
@@ -101,9 +127,21 @@ export class Workspace implements ICodeActions {
   async insertBelow(code: string): Promise<void> {
     const nb = this.notebooks?.currentWidget;
     if (nb) {
-      NotebookActions.insertBelow(nb.content);
-      nb.content.activeCell?.model.sharedModel.setSource(code);
+      // One change to the notebook's shared model (with real-time collaboration, the shared
+      // document): collaborators see the cell at once, with who asked for it, and one undo removes it.
+      const shared = nb.content.model?.sharedModel;
+      if (!shared) {
+        return;
+      }
+      const index = Math.min(nb.content.activeCellIndex + 1, shared.cells.length);
+      const cell = shared.insertCell(index, {
+        cell_type: 'code',
+        source: code,
+        metadata: { nexus: this.attribution() } as unknown as Record<string, never>
+      });
+      nb.content.activeCellIndex = index;
       this.app.shell.activateById(nb.id);
+      this.edited.emit({ path: nb.context.path, action: 'inserted', cellId: cell.id });
       return;
     }
     const editor = this.editors?.currentWidget?.content.editor;
@@ -131,6 +169,12 @@ export class Workspace implements ICodeActions {
     } else {
       source.updateSource(Math.min(start, end), Math.max(start, end), code);
     }
+    const nb = this.notebooks?.currentWidget;
+    const cell = nb?.content.activeCell;
+    if (nb && cell && cell.editor === editor) {
+      cell.model.setMetadata('nexus', this.attribution());
+      this.edited.emit({ path: nb.context.path, action: 'replaced', cellId: cell.model.id });
+    }
   }
 
   async run(code: string): Promise<void> {
@@ -141,14 +185,19 @@ export class Workspace implements ICodeActions {
     }
     await this.insertBelow(code);
     await NotebookActions.run(nb.content, nb.sessionContext);
+    this.edited.emit({ path: nb.context.path, action: 'ran', cellId: nb.content.activeCell?.model.id ?? null });
   }
 
   /** Set a cell's source by id (Apply / Accept); never runs it. */
   setCellSource(cellId: string, code: string): boolean {
     for (const panel of this.notebooks ? [this.notebooks.currentWidget, ...this._all()] : []) {
       const cell = panel?.content.widgets.find(c => c.model.id === cellId);
-      if (cell) {
-        cell.model.sharedModel.setSource(code);
+      if (cell && panel) {
+        cell.model.sharedModel.transact(() => {
+          cell.model.sharedModel.setSource(code);
+          cell.model.setMetadata('nexus', this.attribution());
+        });
+        this.edited.emit({ path: panel.context.path, action: 'replaced', cellId });
         return true;
       }
     }

@@ -130,3 +130,17 @@ test('dispose stops reconnecting', () => {
   assert.equal(timers.length, 0);
   assert.equal(client.state, 'closed');
 });
+
+test('notebook chat frames wait for the connection and collaborators\' frames reach the listeners', () => {
+  const { client, sockets } = harness();
+  const heard: ServerFrame[] = [];
+  client.listen(f => heard.push(f));
+  client.send({ type: 'notebook.join', path: 'team.ipynb' });
+  assert.deepEqual(sockets[0].sent, []);
+  sockets[0].open();
+  assert.deepEqual(JSON.parse(sockets[0].sent[0]), { type: 'notebook.join', path: 'team.ipynb' });
+  // a collaborator's answer streams in under an id this tab never sent
+  sockets[0].receive({ type: 'chat.started', id: 'bob1', conversation_id: 'c', intent: 'chat', context: [], author: 'Bob' });
+  sockets[0].receive({ type: 'chat.delta', id: 'bob1', text: 'Hello' });
+  assert.deepEqual(heard.map(f => f.type), ['chat.started', 'chat.delta']);
+});

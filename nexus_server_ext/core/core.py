@@ -86,6 +86,10 @@ async def until(stream: AsyncIterator[T], cancel: asyncio.Event) -> AsyncGenerat
         stopper.cancel()
 
 
+def _author_meta(author: str | None) -> dict[str, Any]:
+    return {"author": author} if author else {}
+
+
 class ConsciousnessCore:
     def __init__(
         self,
@@ -120,8 +124,15 @@ class ConsciousnessCore:
             await self.memory.asearch("", "warm up", 1)
 
     async def process(
-        self, owner: str, user_id: int, frame: ChatFrame, cancel: asyncio.Event | None = None
+        self,
+        owner: str,
+        user_id: int,
+        frame: ChatFrame,
+        cancel: asyncio.Event | None = None,
+        author: str | None = None,
     ) -> AsyncGenerator[BaseModel, None]:
+        """Answer ``frame``. With ``frame.notebook`` set the chat is that notebook's shared chat (the
+        caller has checked that ``owner`` may open the notebook) and ``author`` names who asked."""
         cancel = cancel or asyncio.Event()
         intent = await self.classifier.classify(frame.text)
         try:
@@ -132,13 +143,15 @@ class ConsciousnessCore:
         if not intent.text and intent.name in DEFAULT_REQUEST:  # "/explain" alone: about the current cell
             intent = replace(intent, text=DEFAULT_REQUEST[intent.name])
         if intent.name in ("command", "learn") or not intent.text:
-            async for out in self._local_answer(owner, user_id, frame, intent, conversation_id):
+            async for out in self._local_answer(owner, user_id, frame, intent, conversation_id, author):
                 yield out
             return
-        async for out in self._answer(owner, user_id, frame, intent, conversation_id, cancel):
+        async for out in self._answer(owner, user_id, frame, intent, conversation_id, cancel, author):
             yield out
 
     async def _conversation(self, user_id: int, frame: ChatFrame) -> str:
+        if frame.notebook:
+            return (await self.conversations.notebook_chat(frame.notebook, user_id)).id
         if frame.conversation_id:
             await self.conversations.get(user_id, frame.conversation_id)  # ownership check
             return frame.conversation_id
@@ -146,20 +159,32 @@ class ConsciousnessCore:
         return (await self.conversations.create(user_id, title, frame.context.notebook_path)).id
 
     async def _store(
-        self, user_id: int, conversation_id: str, role: str, content: str, **kw: Any
+        self, user_id: int, frame: ChatFrame, conversation_id: str, role: str, content: str, **kw: Any
     ) -> MessageOut:
-        message = await self.conversations.add_message(user_id, conversation_id, role, content, **kw)
+        message = await self.conversations.add_message(
+            user_id, conversation_id, role, content, shared_path=frame.notebook, **kw
+        )
         return MessageOut.model_validate(message, from_attributes=True)
 
     async def _local_answer(
-        self, owner: str, user_id: int, frame: ChatFrame, intent: Intent, conversation_id: str
+        self,
+        owner: str,
+        user_id: int,
+        frame: ChatFrame,
+        intent: Intent,
+        conversation_id: str,
+        author: str | None,
     ) -> AsyncGenerator[BaseModel, None]:
         """Commands and /learn: answered by NEXUS itself, no model call."""
-        yield ChatStartedFrame(id=frame.id, conversation_id=conversation_id, intent=intent.name)
-        user_msg = await self._store(user_id, conversation_id, "user", frame.text)
+        yield ChatStartedFrame(
+            id=frame.id, conversation_id=conversation_id, intent=intent.name, author=author
+        )
+        user_msg = await self._store(
+            user_id, frame, conversation_id, "user", frame.text, meta=_author_meta(author)
+        )
         yield MessageBroadcastFrame(conversation_id=conversation_id, message=user_msg)
         if intent.command == "clear":
-            await self.conversations.clear(user_id, conversation_id)
+            await self.conversations.clear(user_id, conversation_id, frame.notebook)
             answer = "Conversation cleared: the model no longer sees the earlier messages."
         elif intent.name == "learn" and intent.command and self.indexer is not None:
             try:
@@ -180,7 +205,9 @@ class ConsciousnessCore:
             answer = "To learn files, name them: /learn PATH or /learn GLOB (for example /learn src/**/*.py)."
         else:
             answer = HELP
-        reply = await self._store(user_id, conversation_id, "assistant", answer, meta={"intent": intent.name})
+        reply = await self._store(
+            user_id, frame, conversation_id, "assistant", answer, meta={"intent": intent.name}
+        )
         yield DeltaFrame(type="chat.delta", id=frame.id, text=answer)
         yield MessageBroadcastFrame(conversation_id=conversation_id, message=reply)
         yield ChatDoneFrame(
@@ -195,21 +222,32 @@ class ConsciousnessCore:
         intent: Intent,
         conversation_id: str,
         cancel: asyncio.Event,
+        author: str | None,
     ) -> AsyncGenerator[BaseModel, None]:
         started = time.perf_counter()
         task = TASK_FOR_INTENT.get(intent.name, "natural_language")
         history = [
-            (m.role, m.content) for m in await self.conversations.model_history(user_id, conversation_id)
+            (m.role, m.content)
+            for m in await self.conversations.model_history(user_id, conversation_id, frame.notebook)
         ]
         bundle, examples = await asyncio.gather(
             self.context.gather(owner, intent.text, frame.context),
             self._examples(owner, intent.text),
         )
         user_msg = await self._store(
-            user_id, conversation_id, "user", frame.text, meta={"intent": intent.name}
+            user_id,
+            frame,
+            conversation_id,
+            "user",
+            frame.text,
+            meta={"intent": intent.name, **_author_meta(author)},
         )
         yield ChatStartedFrame(
-            id=frame.id, conversation_id=conversation_id, intent=intent.name, context=self._chips(bundle)
+            id=frame.id,
+            conversation_id=conversation_id,
+            intent=intent.name,
+            context=self._chips(bundle),
+            author=author,
         )
         yield MessageBroadcastFrame(conversation_id=conversation_id, message=user_msg)
         facts = bundle.facts if intent.name in FACT_INTENTS else None
@@ -267,6 +305,7 @@ class ConsciousnessCore:
         ]
         reply = await self._store(
             user_id,
+            frame,
             conversation_id,
             "assistant",
             answer,

@@ -10,6 +10,7 @@ from . import (
     generate,
     memory,
     monitor,
+    notebooks,
     openapi,
     plugins,
     projects,
@@ -36,4 +37,5 @@ def all_handlers() -> list[tuple[str, Any]]:
         *generate.default_handlers,
         *chat.default_handlers,
         *memory.default_handlers,
+        *notebooks.default_handlers,
     ]

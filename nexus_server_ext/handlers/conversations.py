@@ -30,6 +30,7 @@ def conversation_out(conversation: Conversation, message_count: int) -> Conversa
         id=conversation.id,
         title=conversation.title,
         notebook_path=conversation.notebook_path,
+        shared=conversation.shared_path is not None,
         created_at=conversation.created_at,
         updated_at=conversation.updated_at,
         message_count=message_count,

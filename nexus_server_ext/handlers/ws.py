@@ -13,6 +13,7 @@ the socket stops all of its requests; a newer ``complete`` stops the previous on
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from datetime import datetime, timezone
@@ -35,11 +36,15 @@ from ..api_models import (
     CompleteFrame,
     ErrorFrame,
     MessageBroadcastFrame,
+    NotebookActivityFrame,
+    NotebookJoinFrame,
+    NotebookLeaveFrame,
     PingFrame,
     PongFrame,
 )
 from ..errors import format_size
 from .base import Operation, validation_message
+from .ws_notebooks import SocketNotebooks
 from .ws_streams import SocketRequests
 
 if TYPE_CHECKING:
@@ -50,9 +55,10 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
     auth_resource = "nexus:chat"
     operations: ClassVar[dict[str, Operation]] = {
         "get": Operation(
-            "Open the NEXUS websocket (upgrade). Client frames: `ping`, `chat`, `cancel`, `complete`; "
-            "server frames: `pong`, `error`, `chat.started`, `chat.delta`, `chat.restart`, `chat.done`, "
-            "`complete.delta`, `complete.done`, `conversation.message`, `event`.",
+            "Open the NEXUS websocket (upgrade). Client frames: `ping`, `chat`, `cancel`, `complete`, "
+            "`notebook.join`, `notebook.leave`, `notebook.activity`; server frames: `pong`, `error`, "
+            "`chat.started`, `chat.delta`, `chat.restart`, `chat.done`, `complete.delta`, `complete.done`, "
+            "`conversation.message`, `event`, `notebook.joined`, `notebook.members`, `notebook.activity`.",
             description="Requires `execute` permission on `nexus:chat`.",
         )
     }
@@ -61,8 +67,12 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
         "chat": ChatFrame,
         "cancel": CancelFrame,
         "complete": CompleteFrame,
+        "notebook.join": NotebookJoinFrame,
+        "notebook.leave": NotebookLeaveFrame,
+        "notebook.activity": NotebookActivityFrame,
     }
     requests: SocketRequests | None = None
+    notebooks: SocketNotebooks | None = None
 
     @property
     def nexus(self) -> NexusServices:
@@ -91,12 +101,15 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
         self.requests = SocketRequests(self)
+        self.notebooks = SocketNotebooks(self)
         if self.nexus.rooms is not None:
             self.nexus.rooms.join(self.owner, self)
 
     def on_close(self) -> None:
         if self.nexus.rooms is not None:
             self.nexus.rooms.leave(self.owner, self)
+        if self.notebooks is not None:
+            self.notebooks.leave_all()
         if self.requests is not None:
             self.requests.cancel_all()
 
@@ -144,6 +157,9 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
             return
         if isinstance(frame, PingFrame):
             self.send(PongFrame(id=frame.id, server_time=datetime.now(timezone.utc)))
+        elif isinstance(frame, (NotebookJoinFrame, NotebookLeaveFrame, NotebookActivityFrame)):
+            if self.notebooks is not None:
+                self.nexus.background(asyncio.ensure_future(self.notebooks.handle(frame)))
         elif self.requests is not None:
             self.requests.handle(frame)
 

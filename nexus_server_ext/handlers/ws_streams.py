@@ -19,7 +19,15 @@ from pydantic import BaseModel
 
 from ..ai.postprocess import COMPLETION_STOP, clean_completion
 from ..ai.types import Delta, Done, NoModelAvailable, Restart
-from ..api_models import CancelFrame, ChatFrame, CompleteDoneFrame, CompleteFrame, DeltaFrame, ErrorFrame
+from ..api_models import (
+    CancelFrame,
+    ChatFrame,
+    CompleteDoneFrame,
+    CompleteFrame,
+    DeltaFrame,
+    ErrorFrame,
+    MessageBroadcastFrame,
+)
 from .rooms import DeltaBatcher
 
 if TYPE_CHECKING:
@@ -80,13 +88,27 @@ class SocketRequests:
 
     async def _run_chat(self, frame: ChatFrame, cancel: asyncio.Event) -> None:
         socket = self.socket
-        batcher = DeltaBatcher(
-            lambda text: socket.to_room(DeltaFrame(type="chat.delta", id=frame.id, text=text))
-        )
+        notebooks = socket.notebooks
+        author: str | None = None
+        if frame.notebook and notebooks is not None:  # a notebook chat: its collaborators see it all
+            path = await notebooks.allowed(frame.notebook, frame.id)
+            if path is None:
+                self.chats.pop(frame.id, None)
+                return
+            frame = frame.model_copy(update={"notebook": path})
+            author = notebooks.display_name()
+
+            def to_room(out: BaseModel) -> None:
+                exclude = socket if isinstance(out, MessageBroadcastFrame) else None
+                notebooks.send(path, out, exclude=exclude)
+        else:
+            to_room = socket.to_room
+        batcher = DeltaBatcher(lambda text: to_room(DeltaFrame(type="chat.delta", id=frame.id, text=text)))
         try:
             display = getattr(socket.current_user, "display_name", "") or ""
             user_id = await self.nexus.users.ensure(socket.owner, "" if self.nexus.owner_name else display)
-            async with aclosing(self.nexus.core.process(socket.owner, user_id, frame, cancel)) as frames:
+            stream = self.nexus.core.process(socket.owner, user_id, frame, cancel, author=author)
+            async with aclosing(stream) as frames:
                 async for out in frames:
                     if isinstance(out, DeltaFrame):
                         batcher.add(out.text)
@@ -95,7 +117,7 @@ class SocketRequests:
                     if isinstance(out, ErrorFrame):
                         socket.send(out)
                     else:
-                        socket.to_room(out)
+                        to_room(out)
         except Exception:
             log.exception("NEXUS chat %s failed", frame.id)
             self._error("internal_error", "NEXUS could not answer; the server log has details.", frame.id)

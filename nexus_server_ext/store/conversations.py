@@ -2,7 +2,9 @@
 
 Every method takes the owner's user id and filters on it, so a conversation id
 guessed or leaked from another user reads as "not found", never as someone
-else's data.
+else's data. A notebook chat (``shared_path`` set) belongs to the notebook, not
+to one user: methods reach it only when given that path, after the caller has
+checked that the user may open the notebook (``collab.access``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .database import Database
@@ -45,7 +48,7 @@ class ConversationStore:
             stmt = (
                 select(Conversation, func.coalesce(counts.c.n, 0))
                 .outerjoin(counts, counts.c.conversation_id == Conversation.id)
-                .where(Conversation.user_id == user_id)
+                .where(Conversation.user_id == user_id, Conversation.shared_path.is_(None))
                 .order_by(Conversation.updated_at.desc(), Conversation.created_at.desc())
             )
             return [(c, int(n)) for c, n in session.execute(stmt)]
@@ -53,17 +56,57 @@ class ConversationStore:
         return await self.database.run(query)
 
     @staticmethod
-    def _owned(session: Session, user_id: int, conversation_id: str) -> Conversation:
-        conversation = session.scalar(
-            select(Conversation).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
-        )
+    def _owned(
+        session: Session, user_id: int, conversation_id: str, shared_path: str | None = None
+    ) -> Conversation:
+        stmt = select(Conversation).where(Conversation.id == conversation_id)
+        if shared_path is None:
+            stmt = stmt.where(Conversation.user_id == user_id, Conversation.shared_path.is_(None))
+        else:
+            stmt = stmt.where(Conversation.shared_path == shared_path)
+        conversation = session.scalar(stmt)
         if conversation is None:
             raise ConversationNotFound(conversation_id)
         return conversation
 
-    async def get(self, user_id: int, conversation_id: str) -> tuple[Conversation, list[Message]]:
+    # -- notebook chats ---------------------------------------------------------------------------
+    async def notebook_chat(self, path: str, creator_id: int) -> Conversation:
+        """The chat attached to notebook ``path``, created on first use (one per notebook)."""
+
+        def find(session: Session) -> Conversation | None:
+            return session.scalar(select(Conversation).where(Conversation.shared_path == path))
+
+        def create(session: Session) -> Conversation:
+            title = f"Notebook chat: {path.rsplit('/', 1)[-1]}"
+            conversation = Conversation(
+                user_id=creator_id, title=title, notebook_path=path, shared_path=path
+            )
+            session.add(conversation)
+            session.flush()
+            return conversation
+
+        existing = await self.database.run(find)
+        if existing is not None:
+            return existing
+        try:
+            return await self.database.run(create)
+        except IntegrityError:  # a collaborator's first message created it at the same moment
+            found = await self.database.run(find)
+            assert found is not None
+            return found
+
+    async def notebook_chat_messages(self, path: str) -> tuple[Conversation | None, list[Message]]:
+        def query(session: Session) -> tuple[Conversation | None, list[Message]]:
+            conversation = session.scalar(select(Conversation).where(Conversation.shared_path == path))
+            return conversation, list(conversation.messages) if conversation else []
+
+        return await self.database.run(query)
+
+    async def get(
+        self, user_id: int, conversation_id: str, shared_path: str | None = None
+    ) -> tuple[Conversation, list[Message]]:
         def query(session: Session) -> tuple[Conversation, list[Message]]:
-            conversation = self._owned(session, user_id, conversation_id)
+            conversation = self._owned(session, user_id, conversation_id, shared_path)
             return conversation, list(conversation.messages)
 
         return await self.database.run(query)
@@ -93,9 +136,10 @@ class ConversationStore:
         model: str | None = None,
         provider: str | None = None,
         meta: dict[str, Any] | None = None,
+        shared_path: str | None = None,
     ) -> Message:
         def add(session: Session) -> Message:
-            conversation = self._owned(session, user_id, conversation_id)
+            conversation = self._owned(session, user_id, conversation_id, shared_path)
             seq = session.scalar(
                 select(func.coalesce(func.max(Message.seq), 0)).where(
                     Message.conversation_id == conversation.id
@@ -117,19 +161,21 @@ class ConversationStore:
 
         return await self.database.run(add)
 
-    async def clear(self, user_id: int, conversation_id: str) -> None:
+    async def clear(self, user_id: int, conversation_id: str, shared_path: str | None = None) -> None:
         """``/clear``: later prompts no longer include the earlier messages."""
 
         def clear(session: Session) -> None:
-            self._owned(session, user_id, conversation_id).cleared_at = utcnow()
+            self._owned(session, user_id, conversation_id, shared_path).cleared_at = utcnow()
 
         await self.database.run(clear)
 
-    async def model_history(self, user_id: int, conversation_id: str) -> list[Message]:
+    async def model_history(
+        self, user_id: int, conversation_id: str, shared_path: str | None = None
+    ) -> list[Message]:
         """The messages the model may see: those after the last ``/clear``."""
 
         def query(session: Session) -> list[Message]:
-            conversation = self._owned(session, user_id, conversation_id)
+            conversation = self._owned(session, user_id, conversation_id, shared_path)
             stmt = select(Message).where(Message.conversation_id == conversation.id)
             if conversation.cleared_at is not None:
                 stmt = stmt.where(Message.created_at > conversation.cleared_at)

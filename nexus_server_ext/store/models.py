@@ -55,6 +55,8 @@ class Conversation(Base):
     # Encrypted at rest (the ciphertext outgrows the 200 characters the API allows, hence TEXT).
     title: Mapped[str] = mapped_column(EncryptedText, default="New conversation")
     notebook_path: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # Set for a notebook chat (every collaborator who can open the notebook sees it): the notebook's path.
+    shared_path: Mapped[str | None] = mapped_column(String(1024), nullable=True, unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     # Messages before this point stay visible but are no longer sent to the model (``/clear``).
@@ -84,6 +86,12 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+    @property
+    def author(self) -> str | None:
+        """Who wrote a user message in a notebook chat (its display name); None elsewhere."""
+        author = (self.meta or {}).get("author")
+        return str(author) if author else None
 
 
 class Interaction(Base):

@@ -6,7 +6,7 @@
  */
 import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
-import { addIcon, deleteIcon, editIcon, LabIcon } from '@jupyterlab/ui-components';
+import { addIcon, deleteIcon, editIcon, LabIcon, usersIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import {
@@ -24,6 +24,7 @@ import type { IContextProvider, INexusClient } from '../tokens';
 import { AnswerState } from './answer';
 import { chipsFor, EMPTY_CONTEXT, IEditorContext, frameContext } from './context';
 import { ICodeActions, MessageView } from './message';
+import { SharedChat } from './shared';
 import { ISlashCommand, matchSlash, parseSlash } from './slash';
 
 export interface IChatPanelOptions {
@@ -34,6 +35,8 @@ export interface IChatPanelOptions {
   commands: ISlashCommand[];
   contextProviders: IContextProvider[];
   icon: LabIcon;
+  /** The path of the active notebook (whose shared chat the Notebook toggle shows), or null. */
+  notebookPath: () => string | null;
 }
 
 function button(label: string, title: string, cls: string, icon?: LabIcon): HTMLButtonElement {
@@ -68,7 +71,13 @@ export class ChatPanel extends Widget {
     rename.addEventListener('click', () => void this._rename());
     const remove = button('Delete', 'Delete this conversation', 'jp-mod-delete', deleteIcon);
     remove.addEventListener('click', () => void this._delete());
-    header.append(this._select, add, rename, remove);
+    this._sharedToggle = button('Notebook', 'Notebook chat: shared with everyone who can open this notebook', 'jp-mod-shared', usersIcon);
+    this._sharedToggle.setAttribute('aria-pressed', 'false');
+    this._sharedToggle.addEventListener('click', () => void this.setShared(!this.sharedMode));
+    header.append(this._select, add, rename, remove, this._sharedToggle);
+    this._privateButtons = [add, rename, remove];
+    this._banner.className = 'jp-nexus-shared-banner';
+    this._banner.hidden = true;
 
     this._connection.className = 'jp-nexus-connection';
     this._log.className = 'jp-nexus-chat-log';
@@ -99,11 +108,24 @@ export class ChatPanel extends Widget {
     this.toolbar.append(this._send, this._stop);
     inputRow.append(this._input, this.toolbar);
 
-    this.node.append(header, this._connection, this._log, this._chips, this._slash, inputRow);
+    this.node.append(header, this._banner, this._connection, this._log, this._chips, this._slash, inputRow);
+    this.shared = new SharedChat(options.client, {
+      addMessage: (role, author) => this._addMessage(role, author),
+      addNote: text => {
+        const note = document.createElement('div');
+        note.className = 'jp-nexus-note';
+        note.textContent = text;
+        this._log.appendChild(note);
+        this._log.scrollTop = this._log.scrollHeight;
+      },
+      footer: (view, model, state) => this._footer(view, model, state),
+      clear: () => this._log.replaceChildren(),
+      setBanner: text => (this._banner.textContent = text)
+    });
     options.client.onStateChange(state => this._showConnection(state));
     // The user's other tabs: a message added there appears here live (the server's room broadcast).
     options.client.listen(frame => {
-      if (frame.type === 'conversation.message') {
+      if (frame.type === 'conversation.message' && !this.sharedMode) {
         if (frame.conversation_id === this._conversationId && frame.message.role !== 'system') {
           this._empty.remove();
           const view = this._addMessage(frame.message.role);
@@ -130,6 +152,38 @@ export class ChatPanel extends Widget {
 
   get busy(): boolean {
     return this._running !== null;
+  }
+
+  /** The active notebook's shared chat (shown while ``sharedMode``). */
+  readonly shared: SharedChat;
+
+  get sharedMode(): boolean {
+    return this._sharedMode;
+  }
+
+  /** Switch between the user's private conversations and the active notebook's shared chat. */
+  async setShared(on: boolean): Promise<void> {
+    this.stop();
+    this._sharedMode = on;
+    this.node.classList.toggle('jp-mod-shared-chat', on);
+    this._sharedToggle.classList.toggle('jp-mod-active', on);
+    this._sharedToggle.setAttribute('aria-pressed', String(on));
+    this._banner.hidden = !on;
+    this._select.hidden = on;
+    this._privateButtons.forEach(b => (b.hidden = on));
+    if (on) {
+      await this.shared.open(this.options.notebookPath());
+    } else {
+      await this.shared.open(null);
+      await this.open(this._conversationId);
+    }
+  }
+
+  /** The active notebook changed: the notebook chat follows it. */
+  async notebookChanged(): Promise<void> {
+    if (this._sharedMode) {
+      await this.shared.open(this.options.notebookPath());
+    }
   }
 
   /** Put text into the prompt (voice transcript, "Explain" from a cell). */
@@ -208,6 +262,10 @@ export class ChatPanel extends Widget {
     if (!prompt || this._running) {
       return;
     }
+    const notebook = this._sharedMode ? this.shared.path : null;
+    if (this._sharedMode && (!notebook || this.shared.error)) {
+      return; // the banner says why (no notebook open, or no access)
+    }
     const parsed = parseSlash(prompt, this.options.commands);
     if (parsed) {
       const result = await parsed.command.run(parsed.rest);
@@ -228,7 +286,7 @@ export class ChatPanel extends Widget {
       context.selection = [context.selection, extra].filter(Boolean).join('\n\n').slice(0, 20_000);
     }
     this._empty.remove();
-    this._addMessage('user').setPlain(prompt);
+    this._addMessage('user', this._sharedMode ? 'You' : null).setPlain(prompt);
     const view = this._addMessage('assistant');
     view.node.classList.add('jp-mod-streaming');
     view.setPlain('…');
@@ -243,7 +301,9 @@ export class ChatPanel extends Widget {
       view.node.dataset.firstTokenMs = String(Math.round((view.firstPaint ?? sentAt) - sentAt));
     });
     this.options.client.request(
-      { type: 'chat', id, conversation_id: this._conversationId, text: prompt, context },
+      notebook
+        ? { type: 'chat', id, text: prompt, context, notebook }
+        : { type: 'chat', id, conversation_id: this._conversationId, text: prompt, context },
       frame => {
         if (!state.apply(frame)) {
           return;
@@ -283,7 +343,7 @@ export class ChatPanel extends Widget {
     this._footer(view, state.model, state);
     this._running = null;
     this._setBusy(false);
-    if (state.conversationId && state.conversationId !== this._conversationId) {
+    if (!this._sharedMode && state.conversationId && state.conversationId !== this._conversationId) {
       this._conversationId = state.conversationId;
       await this.refreshConversations();
     }
@@ -328,8 +388,14 @@ export class ChatPanel extends Widget {
     }
   }
 
-  private _addMessage(role: 'user' | 'assistant'): MessageView {
+  private _addMessage(role: 'user' | 'assistant', author?: string | null): MessageView {
     const view = new MessageView(role, this.options.rendermime, this.options.actions);
+    if (author) {
+      const label = document.createElement('div');
+      label.className = 'jp-nexus-author';
+      label.textContent = author;
+      view.node.prepend(label);
+    }
     this._log.appendChild(view.node);
     this._log.scrollTop = this._log.scrollHeight;
     return view;
@@ -432,6 +498,10 @@ export class ChatPanel extends Widget {
   }
 
   private _select = document.createElement('select');
+  private _sharedToggle: HTMLButtonElement;
+  private _privateButtons: HTMLButtonElement[] = [];
+  private _banner = document.createElement('div');
+  private _sharedMode = false;
   private _connection = document.createElement('div');
   private _log = document.createElement('div');
   private _empty = document.createElement('div');
