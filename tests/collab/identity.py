@@ -1,7 +1,8 @@
 """Three people on one Jupyter server, for the collaboration tests.
 
-``Authorization: token user-<name>`` (REST and websockets from tests) or the
-``nexus-test-user`` cookie (a browser context) signs in as <name>. The
+The ``nexus-test-user`` cookie (a browser context) or ``Authorization: token
+user-<name>`` (REST and websockets from tests) signs in as <name>; the server's
+own token (the harness checking that the server is up) signs in as alice. The
 authorizer gives carol no access to notebooks (``contents``), while she may
 still use NEXUS: her only way into a notebook's chat would be NEXUS itself.
 """
@@ -19,16 +20,18 @@ COOKIE = "nexus-test-user"
 class TeamIdentityProvider(IdentityProvider):
     def get_user(self, handler: Any) -> User | None:
         auth = handler.request.headers.get("Authorization", "")
-        name = auth.removeprefix("token user-") if auth.startswith("token user-") else None
-        if name is None:
-            name = handler.get_cookie(COOKIE)
+        name = handler.get_cookie(COOKIE)  # first: JupyterLab also sends the server token
+        if not name and auth.startswith("token user-"):
+            name = auth.removeprefix("token user-")
+        elif not name and self.token and auth == f"token {self.token}":
+            name = "alice"
         if not name or not name.isalnum():
             return None
         return User(username=name, name=name, display_name=name.title())
 
     def is_token_authenticated(self, handler: Any) -> bool:
         # Header users are API clients (no XSRF); cookie users are browsers (XSRF checked).
-        return handler.request.headers.get("Authorization", "").startswith("token user-")
+        return handler.get_cookie(COOKIE) is None
 
 
 class NotebookTeamAuthorizer(Authorizer):

@@ -4,27 +4,19 @@
  * button and thumbs up / down. State per answer lives in ``AnswerState``;
  * this file is the DOM.
  */
-import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
-import { addIcon, deleteIcon, editIcon, LabIcon, usersIcon } from '@jupyterlab/ui-components';
+import { LabIcon, usersIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import {
-  ContextKind,
-  deleteConversation,
-  getConversation,
-  IConversation,
-  listConversations,
-  renameConversation,
-  sendFeedback
-} from '../api';
-import { thumbDownIcon, thumbUpIcon } from '../icons';
+import { ContextKind, getConversation } from '../api';
 import { newRequestId } from '../socket';
 import type { IContextProvider, INexusClient } from '../tokens';
 import { AnswerState } from './answer';
 import { chipsFor, EMPTY_CONTEXT, IEditorContext, frameContext } from './context';
+import { ConversationPicker } from './conversations';
 import { ICodeActions, MessageView } from './message';
 import { SharedChat } from './shared';
+import { button, renderFooter } from './footer';
 import { ISlashCommand, matchSlash, parseSlash } from './slash';
 
 export interface IChatPanelOptions {
@@ -39,19 +31,6 @@ export interface IChatPanelOptions {
   notebookPath: () => string | null;
 }
 
-function button(label: string, title: string, cls: string, icon?: LabIcon): HTMLButtonElement {
-  const b = document.createElement('button');
-  b.className = `jp-nexus-button ${cls}`;
-  b.title = title;
-  if (icon) {
-    b.appendChild(icon.element({ tag: 'span', className: 'jp-nexus-button-icon' }));
-  } else {
-    b.textContent = label;
-  }
-  b.setAttribute('aria-label', title);
-  return b;
-}
-
 export class ChatPanel extends Widget {
   constructor(private options: IChatPanelOptions) {
     super();
@@ -62,20 +41,14 @@ export class ChatPanel extends Widget {
 
     const header = document.createElement('div');
     header.className = 'jp-nexus-chat-header';
-    this._select.className = 'jp-nexus-conversations jp-mod-styled';
-    this._select.title = 'Conversations';
-    this._select.addEventListener('change', () => void this.open(this._select.value || null));
-    const add = button('New', 'New conversation', 'jp-mod-new', addIcon);
-    add.addEventListener('click', () => void this.open(null));
-    const rename = button('Rename', 'Rename this conversation', 'jp-mod-rename', editIcon);
-    rename.addEventListener('click', () => void this._rename());
-    const remove = button('Delete', 'Delete this conversation', 'jp-mod-delete', deleteIcon);
-    remove.addEventListener('click', () => void this._delete());
+    this._picker = new ConversationPicker({
+      current: () => this._conversationId,
+      open: id => this.open(id)
+    });
     this._sharedToggle = button('Notebook', 'Notebook chat: shared with everyone who can open this notebook', 'jp-mod-shared', usersIcon);
     this._sharedToggle.setAttribute('aria-pressed', 'false');
     this._sharedToggle.addEventListener('click', () => void this.setShared(!this.sharedMode));
-    header.append(this._select, add, rename, remove, this._sharedToggle);
-    this._privateButtons = [add, rename, remove];
+    header.append(this._picker.node, this._sharedToggle);
     this._banner.className = 'jp-nexus-shared-banner';
     this._banner.hidden = true;
 
@@ -169,8 +142,7 @@ export class ChatPanel extends Widget {
     this._sharedToggle.classList.toggle('jp-mod-active', on);
     this._sharedToggle.setAttribute('aria-pressed', String(on));
     this._banner.hidden = !on;
-    this._select.hidden = on;
-    this._privateButtons.forEach(b => (b.hidden = on));
+    this._picker.node.hidden = on;
     if (on) {
       await this.shared.open(this.options.notebookPath());
     } else {
@@ -218,17 +190,7 @@ export class ChatPanel extends Widget {
   }
 
   async refreshConversations(): Promise<void> {
-    let list: IConversation[] = [];
-    try {
-      list = (await listConversations()).conversations;
-    } catch {
-      // the header keeps "New conversation"; the connection line says what is wrong
-    }
-    this._select.replaceChildren(new Option('New conversation', ''));
-    for (const c of list) {
-      this._select.appendChild(new Option(c.title || 'Untitled', c.id));
-    }
-    this._select.value = this._conversationId ?? '';
+    await this._picker.refresh();
   }
 
   /** Show a stored conversation, or a fresh one for ``null``. */
@@ -350,42 +312,7 @@ export class ChatPanel extends Widget {
   }
 
   private _footer(view: MessageView, model: string, state: AnswerState | null): void {
-    const footer = view.footer;
-    footer.replaceChildren();
-    for (const line of state?.fallbacks ?? []) {
-      const f = document.createElement('div');
-      f.className = 'jp-nexus-fallback';
-      f.textContent = `Fallback: ${line}`;
-      footer.appendChild(f);
-    }
-    const meta = document.createElement('span');
-    meta.className = 'jp-nexus-model';
-    const parts = [model];
-    if (state?.done?.ttft_ms) {
-      parts.push(`first token ${(state.done.ttft_ms / 1000).toFixed(1)} s`);
-    }
-    if (state?.status === 'cancelled') {
-      parts.push('stopped');
-    }
-    meta.textContent = parts.filter(Boolean).join(' · ');
-    footer.appendChild(meta);
-    const interaction = state?.done?.interaction_id;
-    if (interaction) {
-      for (const [icon, kind] of [[thumbUpIcon, 'up'], [thumbDownIcon, 'down']] as const) {
-        const b = button('', kind === 'up' ? 'Good answer' : 'Bad answer', 'jp-nexus-thumb', icon);
-        b.addEventListener('click', async () => {
-          footer.querySelectorAll('.jp-nexus-thumb').forEach(t => t.classList.remove('jp-mod-active'));
-          b.classList.add('jp-mod-active');
-          try {
-            await sendFeedback({ interaction_id: interaction, kind });
-          } catch (err) {
-            b.classList.remove('jp-mod-active');
-            b.title = `Feedback was not recorded: ${(err as Error).message}`;
-          }
-        });
-        footer.appendChild(b);
-      }
-    }
+    renderFooter(view, model, state);
   }
 
   private _addMessage(role: 'user' | 'assistant', author?: string | null): MessageView {
@@ -468,38 +395,8 @@ export class ChatPanel extends Widget {
     });
   }
 
-  private async _rename(): Promise<void> {
-    const id = this._conversationId;
-    if (!id) {
-      return;
-    }
-    const current = this._select.selectedOptions[0]?.textContent ?? '';
-    const result = await InputDialog.getText({ title: 'Rename conversation', text: current });
-    if (result.button.accept && result.value?.trim()) {
-      await renameConversation(id, result.value.trim());
-      await this.refreshConversations();
-    }
-  }
-
-  private async _delete(): Promise<void> {
-    const id = this._conversationId;
-    if (!id) {
-      return;
-    }
-    const answer = await showDialog({
-      title: 'Delete conversation?',
-      body: 'The conversation and all its messages are deleted for good.',
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
-    });
-    if (answer.button.accept) {
-      await deleteConversation(id);
-      await this.open(null);
-    }
-  }
-
-  private _select = document.createElement('select');
+  private _picker: ConversationPicker;
   private _sharedToggle: HTMLButtonElement;
-  private _privateButtons: HTMLButtonElement[] = [];
   private _banner = document.createElement('div');
   private _sharedMode = false;
   private _connection = document.createElement('div');
