@@ -28,13 +28,13 @@ if TYPE_CHECKING:
     from .ai.pipeline import AIPipeline
     from .ai.router import ModelRouter
     from .ai.routing import RoutingConfig
+    from .collab.documents import NotebookEditor
     from .commands import CommandRegistry
     from .components import ComponentRegistry
     from .core.core import ConsciousnessCore
     from .core.indexer import Indexer
     from .core.learning import LearningSystem
     from .core.memory import VectorMemory
-    from .collab.documents import NotebookEditor
     from .handlers.rooms import Rooms
     from .plugins import IntentRegistry, PluginCatalog
     from .projects.manager import ProjectManager

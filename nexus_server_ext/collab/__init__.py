@@ -1,4 +1,4 @@
-"""Collaboration: notebook chats shared by a notebook's collaborators, and AI edits through the shared document.
+"""Collaboration: notebook chats shared by its collaborators, AI edits through the shared document.
 
 With jupyter-collaboration installed, a notebook open in JupyterLab is one Y
 document on the server (jupyter_server_ydoc): NEXUS's server-side edits go into

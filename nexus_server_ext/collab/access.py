@@ -29,9 +29,7 @@ def normalize_notebook_path(path: str) -> str:
     return clean
 
 
-async def check_notebook_access(
-    handler: Any, path: str, action: Literal["read", "write"] = "read"
-) -> str:
+async def check_notebook_access(handler: Any, path: str, action: Literal["read", "write"] = "read") -> str:
     """Raise 403/404 unless the handler's user may ``action`` the notebook; returns the clean path."""
     clean = normalize_notebook_path(path)
     authorized = await ensure_async(

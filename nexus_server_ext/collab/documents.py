@@ -69,7 +69,9 @@ class NotebookEditor:
         try:
             return await ydoc.get_document(path=path, content_type="notebook", file_format="json", copy=False)
         except Exception:  # a room that failed to load: fall back to the file, never lose the edit
-            log.warning("NEXUS could not reach the shared document of %s; editing the file", path, exc_info=True)
+            log.warning(
+                "NEXUS could not reach the shared document of %s; editing the file", path, exc_info=True
+            )
             return None
 
     async def insert_cell(

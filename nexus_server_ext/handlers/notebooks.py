@@ -69,14 +69,23 @@ class NotebookCellsHandler(NexusHandler):
         who = str(getattr(user, "display_name", "") or getattr(user, "name", "") or self.username)
         editor = self.nexus.notebook_editor
         if editor is None:
-            raise NexusError(503, "unavailable", "Notebook editing needs NEXUS running inside a Jupyter server.")
+            raise NexusError(
+                503, "unavailable", "Notebook editing needs NEXUS running inside a Jupyter server."
+            )
         try:
             cell_id, index, via = await editor.insert_cell(
-                path, body.source, cell_type=body.cell_type, index=body.index, nexus=attribution(who, body.model)
+                path,
+                body.source,
+                cell_type=body.cell_type,
+                index=body.index,
+                nexus=attribution(who, body.model),
             )
         except web.HTTPError as exc:  # the contents manager refused the save
-            raise NexusError(exc.status_code if exc.status_code < 500 else 409, "not_saved",
-                             "The notebook could not be updated; it may be read-only.") from None
+            raise NexusError(
+                exc.status_code if exc.status_code < 500 else 409,
+                "not_saved",
+                "The notebook could not be updated; it may be read-only.",
+            ) from None
         self.write_model(NotebookCellInserted(path=path, cell_id=cell_id, index=index, via=via), status=201)
 
 

@@ -96,7 +96,9 @@ class SocketNotebooks:
         self.rooms.send(clean, out, exclude=self.socket)
 
     def members(self, path: str) -> list[str]:
-        names = {s.notebooks.display_name() for s in self.rooms.members(path) if getattr(s, "notebooks", None)}
+        names = {
+            s.notebooks.display_name() for s in self.rooms.members(path) if getattr(s, "notebooks", None)
+        }
         return sorted(names)
 
     def send(self, path: str, frame: BaseModel, exclude: Any = None) -> None:

@@ -78,9 +78,7 @@ class ConversationStore:
 
         def create(session: Session) -> Conversation:
             title = f"Notebook chat: {path.rsplit('/', 1)[-1]}"
-            conversation = Conversation(
-                user_id=creator_id, title=title, notebook_path=path, shared_path=path
-            )
+            conversation = Conversation(user_id=creator_id, title=title, notebook_path=path, shared_path=path)
             session.add(conversation)
             session.flush()
             return conversation

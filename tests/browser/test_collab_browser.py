@@ -71,10 +71,11 @@ def insert_on_server(lab: LabServer, notebook: str, source: str, out: dict[str, 
         out.update(json.loads(reply.read()))
 
 
-def type_into_cell(page: Any, index: int, text: str) -> None:
-    editor = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".cm-content")
+def type_into_cell(page: Any, source: str, text: str) -> None:
+    """Type at the end of the cell that holds ``source``."""
+    editor = page.locator(".jp-Notebook .jp-Cell", has_text=source).locator(".cm-content")
     editor.click()
-    page.keyboard.press("End")
+    page.keyboard.press("Control+End")
     page.keyboard.type(text, delay=40)
 
 
@@ -105,7 +106,8 @@ def test_collab_two_users_share_notebook_chat_and_ai_edits(browser: Any, team_la
     answer = alice_chat.locator(".jp-nexus-message-assistant").last
     answer.locator(".jp-nexus-code pre").first.wait_for(timeout=240_000)
     alice.wait_for_function(
-        "document.querySelector('#nexus-chat .jp-nexus-message-assistant[data-model]') !== null", timeout=240_000
+        "document.querySelector('#nexus-chat .jp-nexus-message-assistant[data-model]') !== null",
+        timeout=240_000,
     )
     if bob_chat is not None:
         question = bob_chat.locator(".jp-nexus-message-user").last
@@ -130,8 +132,8 @@ def test_collab_two_users_share_notebook_chat_and_ai_edits(browser: Any, team_la
             target=insert_on_server, args=(lab, notebook, "total = x + y  # from the server", inserted)
         )
         server_edit.start()
-        type_into_cell(alice, 0, "  # alice was here")
-        type_into_cell(bob, 2, "  # bob was here")
+        type_into_cell(alice, "x = 1", "  # alice was here")
+        type_into_cell(bob, "y = 2", "  # bob was here")
         server_edit.join(60)
         assert inserted["via"] == "shared-document"
         bob.locator(".jp-Notebook .jp-Cell", has_text="from the server").wait_for(timeout=20_000)
@@ -144,7 +146,7 @@ def test_collab_two_users_share_notebook_chat_and_ai_edits(browser: Any, team_la
     while True:
         sources = saved_sources(file)
         wanted = [code] + (
-            ["# alice was here", "# bob was here", "from the server"] if mode == "rtc" else []
+            ["x = 1  # alice was here", "y = 2  # bob was here", "from the server"] if mode == "rtc" else []
         )
         if all(any(w in s for s in sources) for w in wanted) or time.monotonic() > deadline:
             break

@@ -112,7 +112,9 @@ async def test_collab_notebook_chat_is_shared_live_and_follows_notebook_access(
     assert streamed == "".join(f["text"] for f in alice_frames if f["type"] == "chat.delta")
 
     # the chat is stored: bob reads it over REST, with who asked
-    chat = json.loads((await jp_fetch("nexus/api/v1/notebooks/chat", params={"path": notebook}, headers=BOB)).body)
+    chat = json.loads(
+        (await jp_fetch("nexus/api/v1/notebooks/chat", params={"path": notebook}, headers=BOB)).body
+    )
     assert chat["shared"] is True and chat["id"] == joined["conversation_id"]
     assert [(m["role"], m["author"]) for m in chat["messages"]] == [("user", "Alice"), ("assistant", None)]
     assert chat["messages"][1]["content"].strip()
@@ -123,7 +125,9 @@ async def test_collab_notebook_chat_is_shared_live_and_follows_notebook_access(
     # it is the notebook's, not alice's: not among her private conversations, not readable by id
     mine = json.loads((await jp_fetch("nexus/api/v1/conversations", headers=ALICE)).body)["conversations"]
     assert joined["conversation_id"] not in [c["id"] for c in mine]
-    r = await jp_fetch("nexus/api/v1/conversations", joined["conversation_id"], headers=BOB, raise_error=False)
+    r = await jp_fetch(
+        "nexus/api/v1/conversations", joined["conversation_id"], headers=BOB, raise_error=False
+    )
     assert r.code == 404
 
     # activity: bob inserted the answer's code; alice is told
@@ -150,10 +154,14 @@ async def test_collab_notebook_chat_is_shared_live_and_follows_notebook_access(
     await carol.write_message(json.dumps({"type": "notebook.join", "path": notebook}))
     refused = await read(carol)
     assert refused["type"] == "error" and refused["error"] == "forbidden"
-    await carol.write_message(json.dumps({"type": "chat", "id": "c1", "notebook": notebook, "text": "/ask hi"}))
+    await carol.write_message(
+        json.dumps({"type": "chat", "id": "c1", "notebook": notebook, "text": "/ask hi"})
+    )
     refused = await read(carol)
     assert refused == {**refused, "type": "error", "error": "forbidden", "id": "c1"}
-    chat = json.loads((await jp_fetch("nexus/api/v1/notebooks/chat", params={"path": notebook}, headers=BOB)).body)
+    chat = json.loads(
+        (await jp_fetch("nexus/api/v1/notebooks/chat", params={"path": notebook}, headers=BOB)).body
+    )
     assert len(chat["messages"]) == 2  # carol's attempt left nothing behind
 
     # bob leaves: alice sees him go
@@ -163,10 +171,14 @@ async def test_collab_notebook_chat_is_shared_live_and_follows_notebook_access(
         ws.close()
 
 
-async def test_collab_bad_notebook_paths_get_clear_errors(jp_fetch: Any, jp_ws_fetch: Any, notebook: str) -> None:
+async def test_collab_bad_notebook_paths_get_clear_errors(
+    jp_fetch: Any, jp_ws_fetch: Any, notebook: str
+) -> None:
     cases = {"../outside.ipynb": 400, "notes.txt": 400, "missing.ipynb": 404, "": 400}
     for path, status in cases.items():
-        r = await jp_fetch("nexus/api/v1/notebooks/chat", params={"path": path}, headers=ALICE, raise_error=False)
+        r = await jp_fetch(
+            "nexus/api/v1/notebooks/chat", params={"path": path}, headers=ALICE, raise_error=False
+        )
         reply = json.loads(r.body)
         assert r.code == status and reply["message"] and "Traceback" not in r.body.decode(), (path, reply)
     ws = await jp_ws_fetch(WS, headers=ALICE)
@@ -195,7 +207,10 @@ async def test_collab_server_inserted_cell_lands_in_the_file_attributed(
     assert [c.source for c in nb.cells] == ["x = 1", "z = x + y", "y = 2"]
     inserted = nb.cells[1]
     assert inserted.id == reply["cell_id"]
-    assert inserted.metadata["nexus"]["requested_by"] == "Bob" and inserted.metadata["nexus"]["model"] == "SmolLM2"
+    assert (
+        inserted.metadata["nexus"]["requested_by"] == "Bob"
+        and inserted.metadata["nexus"]["model"] == "SmolLM2"
+    )
     r = await jp_fetch(
         "nexus/api/v1/notebooks/cells",
         method="POST",

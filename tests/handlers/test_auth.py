@@ -91,6 +91,9 @@ EXAMPLES: dict[tuple[str, str], tuple[Any, int]] = {
     ("/nexus/api/v1/memory", "delete"): (None, 200),
     ("/nexus/api/v1/memory/learn", "post"): ({"path": "."}, 202),
     ("/nexus/api/v1/memory/learn/{job_id}", "get"): (None, 404),
+    # authorised for NEXUS; the notebook itself does not exist (its own access is tested in tests/collab)
+    ("/nexus/api/v1/notebooks/chat", "get"): ({"path": "missing.ipynb"}, 404),
+    ("/nexus/api/v1/notebooks/cells", "post"): ({"path": "missing.ipynb", "source": "x = 1"}, 404),
 }
 
 

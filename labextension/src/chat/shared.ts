@@ -106,7 +106,7 @@ export class SharedChat {
 
   private _banner(): void {
     const here = this.members.length ? ` · here: ${this.members.join(', ')}` : '';
-    this.host.setBanner(`Notebook chat · ${this.path}${here}`);
+    this.host.setBanner(`${this.path}${here}`);
   }
 
   private _onFrame(frame: ServerFrame): void {
