@@ -82,8 +82,12 @@ export class Workspace implements ICodeActions {
     return identity?.display_name || identity?.name || 'you';
   }
 
-  attribution(): INexusCellMeta {
-    return { generated: true, requested_by: this.userName(), at: new Date().toISOString() };
+  attribution(model?: string): INexusCellMeta {
+    const meta: INexusCellMeta = { generated: true, requested_by: this.userName(), at: new Date().toISOString() };
+    if (model) {
+      meta.model = model;
+    }
+    return meta;
   }
 
   /** The editor with focus, else the active cell's editor, else the current file editor. */
@@ -124,7 +128,7 @@ export class Workspace implements ICodeActions {
   }
 
   // -- ICodeActions ------------------------------------------------------------------------------
-  async insertBelow(code: string): Promise<void> {
+  async insertBelow(code: string, model?: string): Promise<void> {
     const nb = this.notebooks?.currentWidget;
     if (nb) {
       // One change to the notebook's shared model (with real-time collaboration, the shared
@@ -137,7 +141,7 @@ export class Workspace implements ICodeActions {
       const cell = shared.insertCell(index, {
         cell_type: 'code',
         source: code,
-        metadata: { nexus: this.attribution() } as unknown as Record<string, never>
+        metadata: { nexus: this.attribution(model) } as unknown as Record<string, never>
       });
       nb.content.activeCellIndex = index;
       this.app.shell.activateById(nb.id);
@@ -155,7 +159,7 @@ export class Workspace implements ICodeActions {
     }
   }
 
-  async replaceSelection(code: string): Promise<void> {
+  async replaceSelection(code: string, model?: string): Promise<void> {
     const editor = this.activeEditor();
     if (!editor) {
       return;
@@ -172,7 +176,7 @@ export class Workspace implements ICodeActions {
     const nb = this.notebooks?.currentWidget;
     const cell = nb?.content.activeCell;
     if (nb && cell && cell.editor === editor) {
-      cell.model.setMetadata('nexus', this.attribution());
+      cell.model.setMetadata('nexus', this.attribution(model));
       this.edited.emit({ path: nb.context.path, action: 'replaced', cellId: cell.model.id });
     }
   }

@@ -80,10 +80,11 @@ async function propose(workspace: Workspace, title: string, reply: IGenerateRepl
   if (!(await reviewChange(title, before, reply.code, note))) {
     return;
   }
+  const model = `${reply.provider}/${reply.model}`;
   if (placement === 'replace') {
-    await workspace.replaceSelection(reply.code);
+    await workspace.replaceSelection(reply.code, model);
   } else {
-    await workspace.insertBelow(reply.code);
+    await workspace.insertBelow(reply.code, model);
   }
 }
 

@@ -12,8 +12,9 @@ import { neutralise } from './sanitize';
 
 /** What code-block buttons do; the plugin implements them on the active notebook or editor. */
 export interface ICodeActions {
-  insertBelow(code: string): Promise<void> | void;
-  replaceSelection(code: string): Promise<void> | void;
+  /** ``model``: which model wrote the code (kept in the cell's ``metadata.nexus``). */
+  insertBelow(code: string, model?: string): Promise<void> | void;
+  replaceSelection(code: string, model?: string): Promise<void> | void;
   run(code: string): Promise<void> | void;
 }
 
