@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from .app import Gateway, make_app
+from .app import make_app
+from .base import Gateway
 
 __all__ = ["Gateway", "make_app"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import time
 
-from .app import GatewayError, GatewayHandler
+from .base import GatewayHandler
+from .errors import GatewayError
 
 
 def _engines() -> list[dict[str, object]]:
