@@ -25,13 +25,13 @@ from ..collab.access import check_notebook_access
 from ..errors import NexusError
 
 if TYPE_CHECKING:
-    from .ws import NexusWebSocket
+    from .ws_socket import NexusSocket
 
 log = logging.getLogger(__name__)
 
 
 class SocketNotebooks:
-    def __init__(self, socket: NexusWebSocket) -> None:
+    def __init__(self, socket: NexusSocket) -> None:
         self.socket = socket
         self.joined: set[str] = set()
 

@@ -32,13 +32,13 @@ from ..api_models import (
 from .rooms import DeltaBatcher
 
 if TYPE_CHECKING:
-    from .ws import NexusWebSocket
+    from .ws_socket import NexusSocket
 
 log = logging.getLogger(__name__)
 
 
 class SocketRequests:
-    def __init__(self, socket: NexusWebSocket) -> None:
+    def __init__(self, socket: NexusSocket) -> None:
         self.socket = socket
         self.chats: dict[str, asyncio.Event] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
