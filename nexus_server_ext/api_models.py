@@ -202,7 +202,7 @@ class ChatStartedFrame(ApiModel):
 
 
 class DeltaFrame(ApiModel):
-    type: Literal["chat.delta", "complete.delta"]
+    type: Literal["chat.delta", "complete.delta", "generate.delta"]
     id: str
     text: str
 
@@ -210,7 +210,7 @@ class DeltaFrame(ApiModel):
 class RestartFrame(ApiModel):
     """The model that was answering failed part-way: discard the text so far, the answer restarts."""
 
-    type: Literal["chat.restart"] = "chat.restart"
+    type: Literal["chat.restart", "generate.restart"] = "chat.restart"
     id: str
     reason: str
     failed_model: str
@@ -627,6 +627,44 @@ class GenerateReply(ApiModel):
     ttft_ms: float | None
     latency_ms: float
     tokens_out: int
+
+
+class HistoryTurn(ApiModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=50_000)
+
+
+class GenerateFrame(ApiModel):
+    """``/generate`` streamed over the websocket (the ``%nexus`` magics): the task's chain, no conversation.
+
+    The client builds the prompt and context itself (a notebook kernel knows the error's facts);
+    the server answers with ``generate.delta`` / ``generate.restart`` frames and one ``generate.done``.
+    """
+
+    type: Literal["generate"]
+    id: str = Field(min_length=1, max_length=64)
+    task: GenerateTask = "natural_language"
+    prompt: str = Field(min_length=1, max_length=50_000)
+    context: GenerateContext = Field(default_factory=GenerateContext)
+    history: list[HistoryTurn] = Field(
+        default_factory=list, max_length=20, description="Earlier turns of a conversation the client keeps."
+    )
+    language: str = Field(default="python", min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_+#.-]+$")
+    max_tokens: int | None = Field(default=None, ge=1, le=8192)
+
+
+class GenerateDoneFrame(ApiModel):
+    type: Literal["generate.done"] = "generate.done"
+    id: str
+    text: str = Field(description="The whole answer (the deltas joined, after any restart).")
+    model: str
+    provider: str
+    interaction_id: int | None = Field(description="Rate the answer with `POST /feedback`.")
+    ttft_ms: float | None = None
+    latency_ms: float = 0.0
+    tokens_out: int = 0
+    fallback_path: list[RouteStep] = Field(default_factory=list)
+    cancelled: bool = False
 
 
 class CompleteRequest(ApiModel):

@@ -19,6 +19,7 @@ import { ChatPanel } from './chat/panel';
 import { ISlashCommand } from './chat/slash';
 import { NexusInlineProvider } from './completion/provider';
 import { DebugPanel, notifyErrors } from './debug/panel';
+import { trackProvenance } from './notebook/provenance';
 import { ISocketLike, NexusSocket } from './socket';
 import { IContextProvider, INexusChat, INexusClient } from './tokens';
 import { trackAttribution } from './notebook/attribution';
@@ -216,4 +217,18 @@ const completionPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export const panelPlugins: JupyterFrontEndPlugin<unknown>[] = [clientPlugin, chatPlugin, debugPlugin, completionPlugin];
+const provenancePlugin: JupyterFrontEndPlugin<void> = {
+  id: 'nexus-jupyterlab:provenance',
+  description: "Copies the %nexus magics' provenance (model, provider, prompt id) into the cell's metadata.",
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, notebooks: INotebookTracker) => trackProvenance(notebooks)
+};
+
+export const panelPlugins: JupyterFrontEndPlugin<unknown>[] = [
+  clientPlugin,
+  chatPlugin,
+  debugPlugin,
+  completionPlugin,
+  provenancePlugin
+];

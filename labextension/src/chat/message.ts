@@ -10,11 +10,14 @@ import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 
 import { neutralise } from './sanitize';
 
-/** What code-block buttons do; the plugin implements them on the active notebook or editor. */
+/**
+ * What code-block buttons do; the plugin implements them on the active notebook or editor.
+ * ``interactionId`` is the answer's (null while it streams): using its code is feedback.
+ */
 export interface ICodeActions {
-  insertBelow(code: string): Promise<void> | void;
-  replaceSelection(code: string): Promise<void> | void;
-  run(code: string): Promise<void> | void;
+  insertBelow(code: string, interactionId?: number | null): Promise<void> | void;
+  replaceSelection(code: string, interactionId?: number | null): Promise<void> | void;
+  run(code: string, interactionId?: number | null): Promise<void> | void;
 }
 
 const CODE_BUTTONS: [string, string, keyof ICodeActions | 'copy'][] = [
@@ -92,7 +95,7 @@ export class MessageView {
             button.textContent = 'Copied';
             setTimeout(() => (button.textContent = label), 1200);
           } else {
-            void this.actions[action](code);
+            void this.actions[action](code, this.interactionId);
           }
         });
         bar.appendChild(button);
@@ -104,6 +107,8 @@ export class MessageView {
     }
   }
 
+  /** The recorded interaction of this answer, once it is done. */
+  interactionId: number | null = null;
   /** ``performance.now()`` when text first appeared on screen (the first-token latency the user sees). */
   firstPaint: number | null = null;
   private _latest = '';
