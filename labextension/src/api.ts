@@ -408,6 +408,21 @@ export function generate(body: IGenerateRequest): Promise<IGenerateReply> {
   return requestAPI('generate', { method: 'POST', body: JSON.stringify(body) });
 }
 
+/** Mirrors CommandResult in api_models.py. */
+export interface ICommandResult {
+  command: string;
+  target: 'frontend' | 'intent' | 'server';
+  executed: boolean;
+  lab_command?: string | null;
+  intent?: string | null;
+  result?: unknown;
+}
+
+/** ``POST /commands/NAME``: server commands (plugins' included) run there and return their result. */
+export function runCommand(name: string, text: string | null, args: Record<string, unknown> = {}): Promise<ICommandResult> {
+  return requestAPI(`commands/${encodeURIComponent(name)}`, { method: 'POST', body: JSON.stringify({ text, args }) });
+}
+
 /** Mirrors FeedbackRequest in api_models.py. */
 export interface IFeedbackRequest {
   interaction_id: number;
