@@ -480,6 +480,18 @@ class ModelMetrics(ApiModel):
     tokens_per_s_avg: float | None
 
 
+class MetricsPoint(ApiModel):
+    at: datetime = Field(description="Start of the interval.")
+    requests: int = Field(description="NEXUS API requests in the interval.")
+    generations: int = Field(description="Model answers finished in the interval.")
+    latency_ms_p50: float | None = Field(description="Median time of a whole model answer.")
+    ttft_ms_p50: float | None = Field(description="Median time to the first token.")
+    tokens_per_s: float | None = Field(description="Mean generation speed.")
+    fallbacks: int = Field(description="Times a model failed and the next one in the chain answered.")
+    queue_pending: int = Field(description="Deepest queue of waiting background tasks in the interval.")
+    queue_running: int
+
+
 class MetricsSummary(ApiModel):
     requests: int
     errors: int
@@ -493,6 +505,8 @@ class MetricsSummary(ApiModel):
     memory_bytes: int | None
     gpu_memory_used_bytes: int | None
     models: list[ModelMetrics]
+    series_interval_s: float = Field(description="Seconds per point of `series`.")
+    series: list[MetricsPoint] = Field(description="The last half hour, oldest first, one point per interval.")
 
 
 class AuditEventOut(ApiModel):

@@ -408,6 +408,34 @@ export function generate(body: IGenerateRequest): Promise<IGenerateReply> {
   return requestAPI('generate', { method: 'POST', body: JSON.stringify(body) });
 }
 
+/** Mirrors MetricsPoint in api_models.py. */
+export interface IMetricsPoint {
+  at: string;
+  requests: number;
+  generations: number;
+  latency_ms_p50: number | null;
+  ttft_ms_p50: number | null;
+  tokens_per_s: number | null;
+  fallbacks: number;
+  queue_pending: number;
+  queue_running: number;
+}
+
+/** Mirrors MetricsSummary (the fields the dashboard reads). */
+export interface IMetricsSummary {
+  requests: number;
+  errors: number;
+  fallbacks: number;
+  queue_pending: number;
+  queue_running: number;
+  series_interval_s: number;
+  series: IMetricsPoint[];
+}
+
+export function fetchMetricsSummary(): Promise<IMetricsSummary> {
+  return requestAPI('metrics/summary');
+}
+
 /** Mirrors CommandResult in api_models.py. */
 export interface ICommandResult {
   command: string;
