@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 from .memory import NotebookMemory
@@ -27,6 +28,7 @@ from .transport import (
     TransportError,
     prompt_hash,
 )
+
 
 class InProcessTransport(Transport):
     """The engine inside the kernel (embedded defaults: the shipped routing, the bundled model)."""

@@ -226,7 +226,8 @@ class ServerTransport(Transport):
             time.sleep(LEARN_POLL_S)
             job = self._request("GET", f"memory/learn/{job['id']}")
         if job.get("state") != "succeeded":
-            raise TransportError(f"learning {path} failed: {'; '.join(job.get('errors') or ['no reason given'])}")
+            problems = "; ".join(job.get("errors") or ["no reason given"])
+            raise TransportError(f"learning {path} failed: {problems}")
         return Learned(
             int(job["files_indexed"]),
             int(job["chunks_added"]),

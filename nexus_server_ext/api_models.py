@@ -506,7 +506,9 @@ class MetricsSummary(ApiModel):
     gpu_memory_used_bytes: int | None
     models: list[ModelMetrics]
     series_interval_s: float = Field(description="Seconds per point of `series`.")
-    series: list[MetricsPoint] = Field(description="The last half hour, oldest first, one point per interval.")
+    series: list[MetricsPoint] = Field(
+        description="The last half hour, oldest first, one point per interval."
+    )
 
 
 class AuditEventOut(ApiModel):

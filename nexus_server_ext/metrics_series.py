@@ -84,7 +84,7 @@ class MetricsSeries:
         self.current()
         by_start = {b.start: b for b in self.buckets}
         first, last = self.buckets[0].start, self.buckets[-1].start
-        count = min(int(round((last - first) / self.interval_s)) + 1, self.buckets.maxlen or POINTS)
+        count = min(round((last - first) / self.interval_s) + 1, self.buckets.maxlen or POINTS)
         out = []
         pending, running = self.buckets[0].queue_pending, self.buckets[0].queue_running
         for i in range(count):

@@ -130,7 +130,9 @@ async def test_plugin_commands_and_extensions_through_the_server(
     }
 
 
-async def chat(ws: Any, request_id: str, text: str, **context: Any) -> tuple[dict[str, Any], str, dict[str, Any]]:
+async def chat(
+    ws: Any, request_id: str, text: str, **context: Any
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
     """One chat over the websocket: (chat.started, the streamed answer, chat.done)."""
     await ws.write_message(json.dumps({"type": "chat", "id": request_id, "text": text, "context": context}))
     frames = []
@@ -153,8 +155,8 @@ async def test_a_plugin_intent_and_command_are_reached_from_chat_and_voice(
     notebook = {
         "cells": [
             {"cell_type": "markdown", "metadata": {}, "source": "# Tide tables\nWhen the boats leave."},
-            {"cell_type": "code", "metadata": {}, "source": "high = 6.4", "outputs": [], "execution_count": None},
-            {"cell_type": "code", "metadata": {}, "source": "print(high)", "outputs": [], "execution_count": None},
+            {"cell_type": "code", "metadata": {}, "source": "high = 6.4", "outputs": []},
+            {"cell_type": "code", "metadata": {}, "source": "print(high)", "outputs": []},
         ],
         "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
     }  # fmt: skip
@@ -163,7 +165,9 @@ async def test_a_plugin_intent_and_command_are_reached_from_chat_and_voice(
     ws = await jp_ws_fetch("nexus/api/v1/ws")
     try:
         # Free text: the classifier learnt the plugin intent's examples, and its handler answers.
-        started, answer, done = await chat(ws, "s1", "please summarise this notebook", notebook_path="tides.ipynb")
+        started, answer, done = await chat(
+            ws, "s1", "please summarise this notebook", notebook_path="tides.ipynb"
+        )
         assert started["intent"] == "summarise" and answer == summary
         assert (done["model"], done["provider"]) == ("summarise", "nexus-example-plugin")
         # Its name is a slash command too.

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..api_models import ChatFrame
 from ..commands import CommandRegistry
 from ..plugins import IntentRegistry
 from .intent import INTENTS, Intent, IntentClassifier

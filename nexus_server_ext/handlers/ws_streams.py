@@ -15,12 +15,11 @@ import logging
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
+from jupyter_server.utils import ensure_async
 from pydantic import BaseModel
 
 from ..ai.postprocess import COMPLETION_STOP, clean_completion
 from ..ai.types import Delta, Done, NoModelAvailable, Restart
-from jupyter_server.utils import ensure_async
-
 from ..api_models import (
     CancelFrame,
     ChatFrame,
@@ -208,7 +207,12 @@ class SocketRequests:
             batcher.flush()
             socket.send(
                 GenerateDoneFrame(
-                    id=frame.id, text="".join(text), model="", provider="", interaction_id=None, cancelled=True
+                    id=frame.id,
+                    text="".join(text),
+                    model="",
+                    provider="",
+                    interaction_id=None,
+                    cancelled=True,
                 )
             )
         except NoModelAvailable as exc:

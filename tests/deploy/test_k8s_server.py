@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,9 @@ VALUES = ROOT / "deploy" / "k8s" / "values.yaml"
 DOCKERFILE = ROOT / "deploy" / "docker" / "singleuser.Dockerfile"
 
 
-def render_pod_env(values: dict[str, Any], secrets_: dict[tuple[str, str], str], api_token: str) -> dict[str, str]:
+def render_pod_env(
+    values: dict[str, Any], secrets_: dict[tuple[str, str], str], api_token: str
+) -> dict[str, str]:
     """``singleuser.extraEnv`` as the chart puts it into the user pod, plus what the Hub adds."""
     env: dict[str, str] = {}
     for name, value in values["singleuser"]["extraEnv"].items():
@@ -104,7 +106,8 @@ def test_a_server_started_from_the_rendered_values_chats_and_remembers(
     assert env["NEXUS_ROUTING_FILE"] == "/opt/nexus/routing-user.yaml"  # where the image copies it
     env["NEXUS_ROUTING_FILE"] = str(ROOT / "deploy" / "jupyterhub" / "routing-user.yaml")
 
-    gateway_log, chroma_log, server_log = tmp_path / "gateway.log", tmp_path / "chroma.log", tmp_path / "server.log"
+    gateway_log, chroma_log = tmp_path / "gateway.log", tmp_path / "chroma.log"
+    server_log = tmp_path / "server.log"
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("NEXUS_", "JUPYTERHUB_"))}
     gateway = subprocess.Popen(
         [sys.executable, "-m", "nexus_server_ext.gateway", "--port", str(gateway_port), "--host", "127.0.0.1",
@@ -114,7 +117,8 @@ def test_a_server_started_from_the_rendered_values_chats_and_remembers(
     processes.append(gateway)
     chroma_bin = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
     chroma = subprocess.Popen(
-        [chroma_bin, "run", "--path", str(tmp_path / "chroma"), "--host", "127.0.0.1", "--port", str(chroma_port)],
+        [chroma_bin, "run", "--path", str(tmp_path / "chroma"), "--host", "127.0.0.1",
+         "--port", str(chroma_port)],
         env=base_env, stdout=chroma_log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     processes.append(chroma)
@@ -131,7 +135,8 @@ def test_a_server_started_from_the_rendered_values_chats_and_remembers(
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser", f"--port={port}",
          "--ip=127.0.0.1", f"--IdentityProvider.token={server_token}", f"--ServerApp.root_dir={root}"],
-        env={**base_env, **env, "JUPYTER_RUNTIME_DIR": str(runtime), "NEXUS_DATA_DIR": str(tmp_path / "data")},
+        env={**base_env, **env, "JUPYTER_RUNTIME_DIR": str(runtime),
+             "NEXUS_DATA_DIR": str(tmp_path / "data")},
         stdout=server_log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     processes.append(server)

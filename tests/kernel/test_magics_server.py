@@ -10,6 +10,7 @@ its learning system.
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import os
 import secrets
@@ -136,7 +137,7 @@ def test_answers_stream_while_the_model_writes_and_feedback_reaches_the_server(
     # The websocket's deltas show up one after another: the answer grows in place before it is done.
     partial = [text.removesuffix(" ▍") for text in run.shown[:-1]]
     assert len(partial) >= 2 and len(set(partial)) >= 2, run.shown
-    assert partial[0].strip() and all(b.startswith(a) for a, b in zip(partial, partial[1:], strict=False)), partial
+    assert partial[0].strip() and all(b.startswith(a) for a, b in itertools.pairwise(partial)), partial
     assert run.shown[-1].startswith(partial[-1])
     # What the frontend copies into the cell's metadata.nexus.
     cell = run.outputs[-1]["metadata"]["nexus_cell"]
@@ -163,7 +164,7 @@ def test_learn_and_search_use_the_users_memory_on_the_server(
     notes = base / "root" / "notes"
     notes.mkdir()
     (notes / "tides.md").write_text(
-        "# Tide tables\n\nThe harbour of Port Elsen has its spring tide at 06:40; boats leave an hour later.\n"
+        "# Tide tables\n\nThe harbour of Port Elsen has its spring tide at 06:40; the boats leave later.\n"
     )
     (notes / "billing.md").write_text("# Billing\n\nInvoices are sent on the first working day of a month.\n")
     run_cell(client, f"import os; os.chdir({str(base / 'root')!r})")
@@ -178,3 +179,25 @@ def test_learn_and_search_use_the_users_memory_on_the_server(
     assert hits[0]["source"] == "notes/tides.md" and "06:40" in hits[0]["text"]
     cleared = run_cell(client, "%nexus clear")
     assert "learned files stay on the NEXUS server" in cleared.stdout
+
+
+def test_the_model_dashboard_plots_the_servers_numbers(server_kernel: tuple[Any, str, str, Any]) -> None:
+    client, *_ = server_kernel
+    asked = run_cell(client, '%nexus ask --max-tokens 16 "Say hello in French."')
+    assert asked.status == "ok" and not asked.stderr, asked.text()
+    run = run_cell(
+        client,
+        "import json\nfrom nexus_widgets import ModelDashboard\nboard = ModelDashboard(refresh_s=0)\n"
+        "print(json.dumps({'series': board.series, 'interval': board.series_interval_s, 'error': board.error}))",
+    )
+    assert run.status == "ok", run.text()
+    shown = json.loads(run.stdout.strip().splitlines()[-1])
+    assert shown["error"] == "" and shown["interval"] > 0
+    series = shown["series"]
+    assert series, "the server kept no series"
+    # The answers this module's tests got from the server are in it: latency, speed, queue depth.
+    answered = [p for p in series if p["generations"]]
+    assert answered and all(p["latency_ms_p50"] > 0 and p["tokens_per_s"] > 0 for p in answered)
+    assert {"fallbacks", "queue_pending", "queue_running", "ttft_ms_p50"} <= set(series[0])
+    times = [p["at"] for p in series]
+    assert times == sorted(times) and len(set(times)) == len(times)
