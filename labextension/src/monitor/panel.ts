@@ -26,8 +26,7 @@ export function renderChart(points: Point[], spec: IChartSpec): HTMLElement {
   caption.textContent = `${spec.title}: ${spec.lines.map(l => `${l.label} ${round(latest(points, l.key))}`).join(', ')} (max ${round(max)})`;
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('viewBox', `0 0 ${WIDTH} ${HEIGHT}`);
-  svg.setAttribute('width', String(WIDTH));
-  svg.setAttribute('height', String(HEIGHT));
+  svg.setAttribute('width', '100%'); // scales with the sidebar; the viewBox keeps the proportions
   spec.lines.forEach((line, i) => {
     const { d, drawn } = linePath(points, line.key, max, WIDTH, HEIGHT);
     const path = document.createElementNS(SVG, 'path');
