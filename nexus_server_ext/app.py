@@ -23,10 +23,10 @@ from ._version import __version__
 from .ai.embeddings import Embedder
 from .ai.routing import RoutingError, load_routing
 from .api_models import ComponentStatus
+from .collab.documents import NotebookEditor
 from .commands import builtin_registry
 from .components import ComponentRegistry
 from .handlers import all_handlers
-from .collab.documents import NotebookEditor
 from .handlers.rooms import Rooms
 from .metrics import register_collectors
 from .plugins import BUILTIN_INTENTS, IntentRegistry, load_plugins

@@ -27,9 +27,9 @@ from ..api_models import (
     CompleteFrame,
     DeltaFrame,
     ErrorFrame,
-    MessageBroadcastFrame,
     GenerateDoneFrame,
     GenerateFrame,
+    MessageBroadcastFrame,
     RestartFrame,
     RouteStep,
 )

@@ -40,6 +40,6 @@ def test_the_dashboard_panel_plots_latency_speed_fallbacks_and_queue(lab_server:
         path = panel.locator(f"path[data-series='{series}']")
         assert int(path.get_attribute("data-points") or 0) >= 1, series
         assert (path.get_attribute("d") or "").startswith("M")
-    assert "answer –" not in captions[0] and "speed –" not in captions[1], captions
+    assert "answer \u2013" not in captions[0] and "speed \u2013" not in captions[1], captions
     ARTIFACTS.mkdir(exist_ok=True)
     panel.screenshot(path=str(ARTIFACTS / "dashboard_panel.png"))

@@ -188,7 +188,8 @@ def test_the_model_dashboard_plots_the_servers_numbers(server_kernel: tuple[Any,
     run = run_cell(
         client,
         "import json\nfrom nexus_widgets import ModelDashboard\nboard = ModelDashboard(refresh_s=0)\n"
-        "print(json.dumps({'series': board.series, 'interval': board.series_interval_s, 'error': board.error}))",
+        "print(json.dumps({'series': board.series, 'interval': board.series_interval_s,"
+        " 'error': board.error}))",
     )
     assert run.status == "ok", run.text()
     shown = json.loads(run.stdout.strip().splitlines()[-1])
