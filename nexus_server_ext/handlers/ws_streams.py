@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,7 @@ class SocketRequests:
         socket = self.socket
         notebooks = socket.notebooks
         author: str | None = None
+        to_room: Callable[[BaseModel], None] = socket.to_room
         if frame.notebook and notebooks is not None:  # a notebook chat: its collaborators see it all
             path = await notebooks.allowed(frame.notebook, frame.id)
             if path is None:
@@ -105,11 +107,11 @@ class SocketRequests:
             frame = frame.model_copy(update={"notebook": path})
             author = notebooks.display_name()
 
-            def to_room(out: BaseModel) -> None:
+            def to_notebook(out: BaseModel) -> None:
                 exclude = socket if isinstance(out, MessageBroadcastFrame) else None
                 notebooks.send(path, out, exclude=exclude)
-        else:
-            to_room = socket.to_room
+
+            to_room = to_notebook
         batcher = DeltaBatcher(lambda text: to_room(DeltaFrame(type="chat.delta", id=frame.id, text=text)))
         try:
             display = getattr(socket.current_user, "display_name", "") or ""
