@@ -21,8 +21,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from nexus_server_ext._version import __version__
 
 from .context import ErrorReport, InterpolationError, interpolate, last_error
-from .memory import NotebookMemory
-from .output import Format, LiveOutput, footer, play
+from .output import Format, LiveOutput, footer, play, provenance_metadata
 from .transport import TASKS, Provenance, Transport, TransportError, shared_transport
 
 log = logging.getLogger(__name__)
@@ -45,13 +44,13 @@ ERROR_PROMPTS = {
     "explain": "Explain this error in plain words: {}.",
 }
 OTHER_HELP = {
-    "learn": "learn PATH: index a file or folder so ask/chat can quote it",
+    "learn": "learn PATH: index a file or folder so ask/chat can quote it (on a server: your memory there)",
     "search": "search QUERY: the learned chunks closest in meaning",
     "models": "the model chain per task and each model's health",
     "status": "which transport answers and how healthy it is",
     "history": "this session's questions and answers",
-    "clear": "forget the conversation, the history and the learned files",
-    "feedback": "feedback up|down: rate the last answer",
+    "clear": "forget the conversation and the history (in-process: the learned files too)",
+    "feedback": "feedback up|down: rate the last answer (on a server: for its learning system)",
     "help": "this list",
     "version": "the NEXUS version",
 }
@@ -93,7 +92,6 @@ class NexusMagics(Magics):
         super().__init__(shell)
         self._transport = transport
         self.history: list[Turn] = []
-        self.memory = NotebookMemory()
         self.previous_error: BaseException | None = None  # what the last cell (not a %nexus one) raised
         if shell is not None and hasattr(shell, "events"):
             shell.events.register("post_run_cell", self._after_cell)
@@ -236,10 +234,14 @@ class NexusMagics(Magics):
         return str(previous[-1])
 
     def _with_memory(self, prompt: str) -> str:
-        hits = [h for h in self.memory.search(prompt, k=3) if h.score > 0.2] if self.memory.chunks else []
+        try:
+            hits = [h for h in self.transport.search(prompt, k=3) if h.score > 0.2]
+        except TransportError as exc:  # the answer matters more than the quotes
+            log.warning("NEXUS: the memory could not be searched: %s", exc)
+            return prompt
         if not hits:
             return prompt
-        quoted = "\n\n".join(f"[{h.chunk.source}:{h.chunk.lines}]\n{h.chunk.text}" for h in hits)
+        quoted = "\n\n".join(f"[{h.source}:{h.lines}]\n{h.text}" for h in hits)
         return f"Use these excerpts from the user's files if they help:\n{quoted}\n\nQuestion: {prompt}"
 
     def _generate(self, task: str, prompt: str, context: dict[str, Any], opts: Any, fmt: str) -> None:
@@ -262,7 +264,7 @@ class NexusMagics(Magics):
         display(
             {"text/markdown": text, "text/plain": code if fmt == "code" else note},
             raw=True,
-            metadata={"nexus": result.provenance.as_dict()},
+            metadata=provenance_metadata(result.provenance),
         )
         self._remember(Turn("generate", prompt, code, result.provenance))
 
@@ -275,20 +277,23 @@ class NexusMagics(Magics):
     def _learn(self, args: list[str], cell: str | None) -> None:
         if len(args) != 1:
             raise NexusUsageError("usage: %nexus learn PATH (a file or a folder)")
-        files, chunks = self.memory.learn(args[0])
-        print(f"Learned {chunks} chunks from {files} files under {args[0]}.")
+        learned = self.transport.learn(args[0])
+        unchanged = f" ({learned.unchanged} unchanged files skipped)" if learned.unchanged else ""
+        print(f"Learned {learned.chunks} chunks from {learned.files} files under {args[0]}{unchanged}.")
+        for problem in learned.problems[:5]:
+            print(f"  {problem}", file=sys.stderr)
 
     def _search(self, args: list[str], cell: str | None) -> list[dict[str, Any]]:
         query = " ".join(args).strip()
         if not query:
             raise NexusUsageError("usage: %nexus search QUERY")
-        if not self.memory.chunks:
-            raise NexusUsageError("nothing learned yet: %nexus learn PATH first")
-        hits = self.memory.search(query)
+        hits = self.transport.search(query)
+        if not hits:
+            raise NexusUsageError("nothing learned matches: %nexus learn PATH first")
         for hit in hits:
-            first = hit.chunk.text.strip().splitlines()[0][:100]
-            print(f"{hit.score:.2f}  {hit.chunk.source}:{hit.chunk.lines}  {first}")
-        return [{"source": h.chunk.source, "lines": h.chunk.lines, "score": round(h.score, 4)} for h in hits]
+            first = (hit.text.strip().splitlines() or [""])[0][:100]
+            print(f"{hit.score:.2f}  {hit.source}:{hit.lines}  {first}")
+        return [{"source": h.source, "lines": h.lines, "score": round(h.score, 4)} for h in hits]
 
     def _models(self, args: list[str], cell: str | None) -> None:
         from IPython.display import display
@@ -319,8 +324,8 @@ class NexusMagics(Magics):
 
     def _clear(self, args: list[str], cell: str | None) -> None:
         self.history.clear()
-        self.memory.clear()
-        print("Cleared the conversation, the history and the learned files.")
+        forgotten = self.transport.forget()
+        print(f"Cleared the conversation and the history, and {forgotten}.")
 
     def _feedback(self, args: list[str], cell: str | None) -> None:
         if len(args) != 1 or args[0] not in ("up", "down"):
@@ -328,8 +333,9 @@ class NexusMagics(Magics):
         if not self.history:
             raise NexusUsageError("there is no answer to rate yet")
         turn = self.history[-1]
+        where = self.transport.feedback(turn.provenance, args[0])
         turn.feedback = args[0]
-        print(f"Thanks: the answer from {turn.provenance.model} was rated {args[0]}.")
+        print(f"Thanks: the answer from {turn.provenance.model} was rated {args[0]}; it went to {where}.")
 
     def _help(self, args: list[str], cell: str | None) -> None:
         lines = ["NEXUS magics: %nexus SUBCOMMAND ... or %%nexus SUBCOMMAND with the cell as the prompt."]

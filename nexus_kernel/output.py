@@ -3,7 +3,10 @@
 In a kernel the answer is a ``display_data`` output updated through its
 display id (throttled, so a fast model does not flood the frontend); in a
 terminal IPython the text is printed as it comes. The finished output carries
-the answer's provenance in its metadata under ``nexus``.
+the answer's provenance in its metadata under ``nexus``, and under ``nexus_cell``
+the part of it the notebook keeps in the cell's own ``metadata.nexus`` (model,
+provider, prompt id): a kernel cannot write the notebook, so the NEXUS frontend
+copies it into the cell when the output arrives.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ def bundle(text: str, fmt: Format) -> dict[str, str]:
         body = text if text.lstrip().startswith("```") else f"```python\n{text.rstrip()}\n```"
         return {"text/markdown": body, "text/plain": text}
     return {"text/markdown": text, "text/plain": text}
+
+
+def provenance_metadata(prov: Provenance) -> dict[str, Any]:
+    """Output metadata: the whole provenance, and what the frontend copies into the cell's metadata."""
+    return {"nexus": prov.as_dict(), "nexus_cell": prov.cell_metadata()}
 
 
 def footer(prov: Provenance) -> str:
@@ -90,7 +98,7 @@ class LiveOutput:
 
     def finish(self, text: str, prov: Provenance) -> None:
         self.text = text
-        meta = {"nexus": prov.as_dict()}
+        meta = provenance_metadata(prov)
         if not self.in_kernel:
             if self.header and not self.header_printed:
                 print(self.header, end="", flush=True)

@@ -1,29 +1,26 @@
 """How the magics reach a model: through the Jupyter server that started the kernel, or in-process.
 
-``ServerTransport`` calls the NEXUS REST API of the server that started this
-kernel, with that server's own credentials (on JupyterHub, the user's API
-token), so routing, rate limits and recorded interactions are the ones the chat
-panel sees. ``InProcessTransport`` runs ``AIPipeline`` / ``ModelRouter`` from
-``nexus_server_ext.ai`` on the embedded defaults, for plain IPython, nbclient
-and scripts. ``choose_transport`` picks one; both yield the same events.
+``ServerTransport`` (``server_transport.py``) uses the NEXUS API of the server
+that started this kernel, with that server's own credentials (on JupyterHub, the
+user's API token): answers stream over its websocket, learned files go into the
+user's one memory on the server, feedback reaches its learning system, and
+routing, rate limits and recorded interactions are the ones the chat panel sees.
+``InProcessTransport`` (``inprocess.py``) runs the engine inside the kernel on
+the embedded defaults, for plain IPython, nbclient and scripts.
+``choose_transport`` picks one; both yield the same events.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import threading
-import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-
-from .runner import runner
 
 TASKS = ("code_generation", "natural_language", "code_analysis")
 # The provenance of this kernel's recent answers (either transport), for the model dashboard.
@@ -52,6 +49,15 @@ class Provenance:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def cell_metadata(self) -> dict[str, Any]:
+        """What the notebook keeps in the cell's ``metadata.nexus`` (the frontend copies it there)."""
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "prompt_id": self.prompt_hash,
+            "interaction_id": self.interaction_id,
+        }
+
 
 @dataclass
 class AnswerEvent:
@@ -68,6 +74,24 @@ class CodeResult:
     explanation: str
     valid: bool
     provenance: Provenance
+
+
+@dataclass
+class Found:
+    """A learned chunk that matches a search, wherever the memory lives."""
+
+    source: str
+    lines: str | None
+    score: float
+    text: str
+
+
+@dataclass
+class Learned:
+    files: int
+    chunks: int
+    unchanged: int = 0
+    problems: list[str] = field(default_factory=list)
 
 
 def prompt_hash(task: str, prompt: str, context: dict[str, Any]) -> str:
@@ -112,174 +136,25 @@ class Transport(ABC):
     def status(self) -> dict[str, Any]:
         """What answers the magics and how healthy it is."""
 
+    @abstractmethod
+    def learn(self, path: str) -> Learned:
+        """Index a file or folder into the memory ``ask`` / ``chat`` / ``search`` read."""
 
-# -- in-process --------------------------------------------------------------------------------------
-class InProcessTransport(Transport):
-    """The engine inside the kernel (embedded defaults: the shipped routing, the bundled model)."""
+    @abstractmethod
+    def search(self, query: str, k: int = 5) -> list[Found]:
+        """The learned chunks closest in meaning to ``query``, best first."""
 
-    name = "in-process"
+    @abstractmethod
+    def forget(self) -> str:
+        """``%nexus clear``: drop what this transport learned; says what happened to the memory."""
 
-    def __init__(self, routing_file: str | None = None) -> None:
-        from nexus_server_ext.ai.pipeline import AIPipeline
-        from nexus_server_ext.ai.router import ModelRouter
-        from nexus_server_ext.ai.routing import load_routing
+    @abstractmethod
+    def feedback(self, prov: Provenance, kind: str) -> str:
+        """Rate an answer (``up`` / ``down``); says where the rating went."""
 
-        self.routing = load_routing(routing_file or os.environ.get("NEXUS_ROUTING_FILE") or None)
-        self.router = ModelRouter(self.routing)
-        self.pipeline = AIPipeline(self.router, None)
-        self._warm: set[str] = set()
-
-    def warm_up(self, task: str) -> None:
-        """Load the local model before the first request that would use it.
-
-        The router's per-task timeout covers the whole request; on a busy laptop the first load alone can
-        take longer than that, so the kernel loads the model first and then asks.
-        """
-        if task in self._warm:
-            return
-        from nexus_server_ext.ai.providers.local import LocalProvider
-
-        chain = self.router.usable_chain(task)
-        if chain:
-            provider = self.router.providers[chain[0].provider]
-            if isinstance(provider, LocalProvider) and provider.engine.state != "loaded":
-                with _quietly():
-                    runner().run(provider.engine.ensure_loaded())
-        self._warm.add(task)
-
-    def _chain(self, task: str, model: str | None) -> Any:
-        if not model:
-            return None
-        steps = {
-            (s.provider, s.model): s
-            for t in self.routing.tasks
-            for s in self.routing.chain(t)
-            if t != "embeddings"
-        }
-        chosen = [s for (p, m), s in steps.items() if model in (m, p, f"{p}/{m}", f"{p}:{m}")]
-        if not chosen:
-            raise TransportError(f"unknown model {model!r}; %nexus models lists the configured ones")
-        return chosen[:1]
-
-    def stream(
-        self,
-        task: str,
-        prompt: str,
-        *,
-        context: dict[str, Any] | None = None,
-        history: list[tuple[str, str]] | None = None,
-        model: str | None = None,
-        max_tokens: int | None = None,
-    ) -> Iterator[AnswerEvent]:
-        from nexus_server_ext.ai.pipeline import build_messages
-        from nexus_server_ext.ai.types import ChatMessage, Delta, Done, NoModelAvailable, Restart
-
-        context = context or {}
-        messages = build_messages(task, prompt, context, "python")
-        earlier = [ChatMessage("user" if r == "user" else "assistant", t) for r, t in (history or [])]
-        messages = [messages[0], *earlier, *messages[1:]]
-        prov = Provenance(task, self.name, prompt_hash(task, prompt, context))
-        chain = self._chain(task, model)
-        self.warm_up(task)
-        started = time.perf_counter()
-        try:
-            for event in runner().iterate(
-                self.router.stream(task, messages, chain=chain, max_tokens=max_tokens)
-            ):
-                if isinstance(event, Delta):
-                    yield AnswerEvent("delta", event.text)
-                elif isinstance(event, Restart):
-                    yield AnswerEvent("restart", event.reason)
-                elif isinstance(event, Done):
-                    meta = event.meta
-                    prov.model, prov.provider = meta.model, meta.provider
-                    prov.ttft_ms, prov.tokens_out = meta.ttft_ms, meta.tokens_out
-                    prov.fallback_path = meta.fallback_path
-                    prov.latency_ms = (time.perf_counter() - started) * 1000
-                    RECENT.append(prov)
-                    yield AnswerEvent("done", meta.text, prov)
-        except NoModelAvailable as exc:
-            raise TransportError(str(exc)) from None
-
-    def generate(
-        self,
-        task: str,
-        prompt: str,
-        *,
-        context: dict[str, Any] | None = None,
-        model: str | None = None,
-        max_tokens: int | None = None,
-    ) -> CodeResult:
-        from nexus_server_ext.ai.types import NoModelAvailable
-
-        if model:
-            raise TransportError("--model is not supported with generate: the routing chain decides")
-        context = context or {}
-        self.warm_up(task)
-        try:
-            result = runner().run(
-                self.pipeline.generate(task, prompt, context=context, max_tokens=max_tokens)
-            )
-        except NoModelAvailable as exc:
-            raise TransportError(str(exc)) from None
-        prov = Provenance(
-            task,
-            self.name,
-            prompt_hash(task, prompt, context),
-            result.model,
-            result.provider,
-            result.latency_ms,
-            result.ttft_ms,
-            result.tokens_out,
-            result.interaction_id,
-            result.fallback_path,
-        )
-        RECENT.append(prov)
-        return CodeResult(result.code, result.explanation, result.valid, prov)
-
-    def models(self) -> dict[str, Any]:
-        tasks = []
-        for entry in self.router.describe():
-            chain = [
-                {
-                    "provider": s["provider"],
-                    "model": s["model"],
-                    "kind": s["kind"],
-                    "state": s["state"],
-                    "health": asdict(s["health"]) if s["health"] else None,
-                }
-                for s in entry["chain"]
-            ]
-            tasks.append({"task": entry["task"], "limits": asdict(entry["limits"]), "chain": chain})
-        return {"tasks": tasks}
-
-    def status(self) -> dict[str, Any]:
-        from nexus_server_ext import __version__
-        from nexus_server_ext.ai.engines import loaded_engines
-
-        return {
-            "transport": self.name,
-            "version": __version__,
-            "engines": [e.describe() for e in loaded_engines()],
-            "models": [r.model_dump() for r in self.routing.chains()],
-        }
-
-
-@contextlib.contextmanager
-def _quietly() -> Iterator[None]:
-    """Keep the model loaders' progress bars out of the user's cell output.
-
-    transformers draws them with ``tqdm.auto`` (notebook widgets in a kernel); they say nothing a user
-    needs and would be saved into the notebook. Only done for the main thread's magics: a widget answering
-    on its own thread must not swallow what a running cell prints.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    from IPython.utils.capture import capture_output
-
-    with capture_output(display=True):
-        yield
+    def metrics(self) -> dict[str, Any]:
+        """The ``/metrics/summary`` document (numbers now and their recent series)."""
+        raise TransportError("metrics need a NEXUS server")
 
 
 # -- the Jupyter server ------------------------------------------------------------------------------
@@ -345,6 +220,7 @@ def discover_server() -> ServerInfo | None:
 
 def choose_transport(mode: str | None = None) -> Transport:
     """``NEXUS_TRANSPORT`` = auto (default) | server | in-process."""
+    from .inprocess import InProcessTransport
     from .server_transport import ServerTransport
 
     mode = (mode or os.environ.get("NEXUS_TRANSPORT") or "auto").lower()

@@ -202,7 +202,7 @@ class ChatStartedFrame(ApiModel):
 
 
 class DeltaFrame(ApiModel):
-    type: Literal["chat.delta", "complete.delta"]
+    type: Literal["chat.delta", "complete.delta", "generate.delta"]
     id: str
     text: str
 
@@ -210,7 +210,7 @@ class DeltaFrame(ApiModel):
 class RestartFrame(ApiModel):
     """The model that was answering failed part-way: discard the text so far, the answer restarts."""
 
-    type: Literal["chat.restart"] = "chat.restart"
+    type: Literal["chat.restart", "generate.restart"] = "chat.restart"
     id: str
     reason: str
     failed_model: str
@@ -480,6 +480,18 @@ class ModelMetrics(ApiModel):
     tokens_per_s_avg: float | None
 
 
+class MetricsPoint(ApiModel):
+    at: datetime = Field(description="Start of the interval.")
+    requests: int = Field(description="NEXUS API requests in the interval.")
+    generations: int = Field(description="Model answers finished in the interval.")
+    latency_ms_p50: float | None = Field(description="Median time of a whole model answer.")
+    ttft_ms_p50: float | None = Field(description="Median time to the first token.")
+    tokens_per_s: float | None = Field(description="Mean generation speed.")
+    fallbacks: int = Field(description="Times a model failed and the next one in the chain answered.")
+    queue_pending: int = Field(description="Deepest queue of waiting background tasks in the interval.")
+    queue_running: int
+
+
 class MetricsSummary(ApiModel):
     requests: int
     errors: int
@@ -493,6 +505,10 @@ class MetricsSummary(ApiModel):
     memory_bytes: int | None
     gpu_memory_used_bytes: int | None
     models: list[ModelMetrics]
+    series_interval_s: float = Field(description="Seconds per point of `series`.")
+    series: list[MetricsPoint] = Field(
+        description="The last half hour, oldest first, one point per interval."
+    )
 
 
 class AuditEventOut(ApiModel):
@@ -627,6 +643,44 @@ class GenerateReply(ApiModel):
     ttft_ms: float | None
     latency_ms: float
     tokens_out: int
+
+
+class HistoryTurn(ApiModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=50_000)
+
+
+class GenerateFrame(ApiModel):
+    """``/generate`` streamed over the websocket (the ``%nexus`` magics): the task's chain, no conversation.
+
+    The client builds the prompt and context itself (a notebook kernel knows the error's facts);
+    the server answers with ``generate.delta`` / ``generate.restart`` frames and one ``generate.done``.
+    """
+
+    type: Literal["generate"]
+    id: str = Field(min_length=1, max_length=64)
+    task: GenerateTask = "natural_language"
+    prompt: str = Field(min_length=1, max_length=50_000)
+    context: GenerateContext = Field(default_factory=GenerateContext)
+    history: list[HistoryTurn] = Field(
+        default_factory=list, max_length=20, description="Earlier turns of a conversation the client keeps."
+    )
+    language: str = Field(default="python", min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_+#.-]+$")
+    max_tokens: int | None = Field(default=None, ge=1, le=8192)
+
+
+class GenerateDoneFrame(ApiModel):
+    type: Literal["generate.done"] = "generate.done"
+    id: str
+    text: str = Field(description="The whole answer (the deltas joined, after any restart).")
+    model: str
+    provider: str
+    interaction_id: int | None = Field(description="Rate the answer with `POST /feedback`.")
+    ttft_ms: float | None = None
+    latency_ms: float = 0.0
+    tokens_out: int = 0
+    fallback_path: list[RouteStep] = Field(default_factory=list)
+    cancelled: bool = False
 
 
 class CompleteRequest(ApiModel):

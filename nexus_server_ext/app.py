@@ -13,6 +13,7 @@ import getpass
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, urlsplit
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
@@ -50,6 +51,15 @@ PRELOAD_ALIASES = {
     "false": "never",
     "no": "never",
 }
+
+
+def chroma_url() -> SplitResult:
+    """``NEXUS_CHROMA_URL`` (the one variable deployments set for a Chroma server), parsed."""
+    raw = os.environ.get("NEXUS_CHROMA_URL", "").strip()
+    url = urlsplit(raw if "://" in raw or not raw else f"http://{raw}")
+    if raw and (url.scheme not in ("http", "https") or not url.hostname):
+        raise ValueError(f"NEXUS_CHROMA_URL must look like http://HOST:PORT, not {raw!r}")
+    return url
 
 
 class NexusApp(ExtensionApp):
@@ -142,10 +152,15 @@ class NexusApp(ExtensionApp):
     # -- consciousness core: memory, context, intent, learning ------------------------------------
     chroma_host = Unicode(
         help="Host of a Chroma server for the vector memory (a team's shared memory). Empty means an "
-        "embedded chromadb in data_dir/memory (env NEXUS_CHROMA_HOST).",
+        "embedded chromadb in data_dir/memory. Default: the host of env NEXUS_CHROMA_URL "
+        "(e.g. http://nexus-chroma:8000, which also sets chroma_port and chroma_ssl).",
     ).tag(config=True)
-    chroma_port = Int(8000, help="Port of the Chroma server (with chroma_host).").tag(config=True)
-    chroma_ssl = Bool(False, help="Use HTTPS to reach the Chroma server.").tag(config=True)
+    chroma_port = Int(
+        help="Port of the Chroma server (with chroma_host). Default: NEXUS_CHROMA_URL's port, else 8000."
+    ).tag(config=True)
+    chroma_ssl = Bool(
+        help="Use HTTPS to reach the Chroma server. Default: true when NEXUS_CHROMA_URL is https://."
+    ).tag(config=True)
     memory_hnsw_ef_search = Int(
         128,
         help="HNSW search breadth of the vector memory; well above the results asked for keeps recall@5 "
@@ -193,7 +208,16 @@ class NexusApp(ExtensionApp):
 
     @default("chroma_host")
     def _default_chroma_host(self) -> str:
-        return os.environ.get("NEXUS_CHROMA_HOST", "")
+        return chroma_url().hostname or ""
+
+    @default("chroma_port")
+    def _default_chroma_port(self) -> int:
+        url = chroma_url()
+        return url.port or (443 if url.scheme == "https" else 8000)
+
+    @default("chroma_ssl")
+    def _default_chroma_ssl(self) -> bool:
+        return chroma_url().scheme == "https"
 
     @default("owner_name")
     def _default_owner_name(self) -> str:

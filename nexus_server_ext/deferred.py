@@ -47,7 +47,10 @@ def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
 
         pipeline = AIPipeline(services.router, database)
     conversations = ConversationStore(database)
-    memory, indexer, learning, core = build_core(app, database, conversations, services.router)
+    from .core.plugin_answers import PluginAnswers
+
+    plugins = PluginAnswers(services.intents, services.commands)
+    memory, indexer, learning, core = build_core(app, database, conversations, services.router, plugins)
     return DeferredServices(
         users=UserStore(database),
         conversations=conversations,

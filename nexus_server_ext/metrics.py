@@ -5,8 +5,8 @@ its metrics there once per process and a Prometheus scrape of the server sees
 them next to Jupyter's. The AI engine reports generations and fallbacks through
 ``record_generation`` / ``record_fallback``; every NEXUS REST handler reports
 its latency and status from ``NexusHandler.on_finish``. A small in-process
-window of the same numbers feeds ``GET /metrics/summary`` (percentiles, averages)
-without parsing Prometheus output.
+window of the same numbers feeds ``GET /metrics/summary`` (percentiles, averages,
+and the recent series of ``metrics_series``) without parsing Prometheus output.
 """
 
 from __future__ import annotations
@@ -18,10 +18,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
+
+from .metrics_series import MetricsSeries
+
+if TYPE_CHECKING:
+    from .api_models import MetricsSummary
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
@@ -130,6 +135,7 @@ class MetricsWindow:
         self.models: dict[str, _ModelWindow] = {}
         self.last_seen: dict[str, float] = {}
         self.queue: dict[str, int] = {"pending": 0, "running": 0}
+        self.series = MetricsSeries()
 
     def active_users(self) -> int:
         cutoff = self.clock() - ACTIVE_WINDOW_S
@@ -154,6 +160,7 @@ def record_request(handler: str, method: str, status: int, seconds: float, usern
     LATENCY.labels(handler, method).observe(seconds)
     WINDOW.requests += 1
     WINDOW.latencies.append(seconds)
+    WINDOW.series.current().requests += 1
     if status >= 500:
         ERRORS.labels(handler).inc()
         WINDOW.errors += 1
@@ -162,8 +169,8 @@ def record_request(handler: str, method: str, status: int, seconds: float, usern
         ACTIVE_USERS.set(WINDOW.active_users())
 
 
-def record_generation(model: str, ttft: float, tokens_per_s: float) -> None:
-    """One finished generation: ``ttft`` in seconds, speed in tokens per second."""
+def record_generation(model: str, ttft: float, tokens_per_s: float, latency: float | None = None) -> None:
+    """One finished generation: ``ttft`` and ``latency`` (the whole answer) in seconds, speed in tokens/s."""
     TTFT.labels(model).observe(ttft)
     TOKENS_PER_S.labels(model).observe(tokens_per_s)
     GENERATIONS.labels(model).inc()
@@ -171,11 +178,16 @@ def record_generation(model: str, ttft: float, tokens_per_s: float) -> None:
     window.ttft.append(ttft)
     window.tps.append(tokens_per_s)
     window.count += 1
+    bucket = WINDOW.series.current()
+    bucket.ttft.append(ttft)
+    bucket.tps.append(tokens_per_s)
+    bucket.latencies.append(ttft if latency is None else latency)
 
 
 def record_fallback(task: str, from_model: str, to_model: str) -> None:
     FALLBACKS.labels(task, from_model, to_model).inc()
     WINDOW.fallbacks += 1
+    WINDOW.series.current().fallbacks += 1
 
 
 def record_command(command: str, outcome: str) -> None:
@@ -186,3 +198,47 @@ def set_queue_depth(pending: int, running: int) -> None:
     QUEUE_DEPTH.labels("pending").set(pending)
     QUEUE_DEPTH.labels("running").set(running)
     WINDOW.queue = {"pending": pending, "running": running}
+    WINDOW.series.queue_depth(pending, running)
+
+
+def summary() -> MetricsSummary:
+    """``GET /metrics/summary``: this process's recent numbers (the server's, or an in-process kernel's)."""
+    from datetime import datetime, timezone
+
+    from .api_models import MetricsPoint, MetricsSummary, ModelMetrics
+
+    w = WINDOW
+    latencies = list(w.latencies)
+    p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+    models = []
+    for name, mw in sorted(w.models.items()):
+        ttft = percentile(list(mw.ttft), 0.5)
+        tps = list(mw.tps)
+        models.append(
+            ModelMetrics(
+                model=name,
+                generations=mw.count,
+                ttft_ms_p50=None if ttft is None else ttft * 1000,
+                tokens_per_s_avg=sum(tps) / len(tps) if tps else None,
+            )
+        )
+    gpu = gpu_memory()
+    series = [
+        MetricsPoint(**{**p, "at": datetime.fromtimestamp(p["at"], timezone.utc)}) for p in w.series.points()
+    ]
+    return MetricsSummary(
+        requests=w.requests,
+        errors=w.errors,
+        error_rate=w.errors / w.requests if w.requests else 0.0,
+        latency_ms_p50=None if p50 is None else p50 * 1000,
+        latency_ms_p95=None if p95 is None else p95 * 1000,
+        active_users=w.active_users(),
+        queue_pending=w.queue.get("pending", 0),
+        queue_running=w.queue.get("running", 0),
+        fallbacks=w.fallbacks,
+        memory_bytes=rss_bytes(),
+        gpu_memory_used_bytes=sum(used for _d, used, _t in gpu) if gpu else None,
+        models=models,
+        series_interval_s=w.series.interval_s,
+        series=series,
+    )

@@ -43,7 +43,13 @@ class PluginRecord:
 
 @dataclass(frozen=True)
 class Intent:
-    """Something a user can mean (``explain``, ``fix``...) that the consciousness core routes to a handler."""
+    """Something a user can mean (``explain``, ``fix``...) that the consciousness core routes to a handler.
+
+    A plugin's intent reaches the chat's classifier (its name becomes a slash command, its ``examples``
+    teach free-text classification). ``handler``, an async callable taking a dict (``text``,
+    ``username``, ``notebook_path``, ``cell_id``, ``selection``, ``root_dir``) and returning text or
+    JSON-able data, answers it; without one the model answers, told the ``description``.
+    """
 
     name: str
     description: str
@@ -151,10 +157,17 @@ def intent_acceptor(registry: IntentRegistry) -> Callable[[EntryPoint, Any], lis
         if clash:
             raise ValueError(f"intent name(s) already taken: {', '.join(clash)}")
         for intent in intents:
-            registry.register(intent)
+            registry.register(_intent_with_source(intent, ep))
         return [i.name for i in intents]
 
     return accept
+
+
+def _intent_with_source(intent: Intent, ep: EntryPoint) -> Intent:
+    from dataclasses import replace
+
+    dist = getattr(ep, "dist", None)
+    return replace(intent, source=dist.name if dist else ep.name) if intent.source == "nexus" else intent
 
 
 def _with_source(command: Command, ep: EntryPoint) -> Command:

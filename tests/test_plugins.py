@@ -6,6 +6,7 @@ frontend command, an intent, and one broken entry point that must be reported, n
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import subprocess
@@ -74,7 +75,11 @@ def test_installed_plugin_extends_the_shared_registries(example_plugin: None) ->
     commands, intents = CommandRegistry(), IntentRegistry(BUILTIN_INTENTS)
     catalog = load_plugins(commands, intents)
     by_name = {(r.group, r.name): r for r in catalog.records}
-    assert by_name[("nexus.commands", "example")].provides == ["word-count", "toggle-sidebar"]
+    assert by_name[("nexus.commands", "example")].provides == [
+        "word-count",
+        "toggle-sidebar",
+        "summarise-notebook",
+    ]
     assert by_name[("nexus.commands", "example")].distribution == "nexus-example-plugin"
     assert by_name[("nexus.intents", "example")].provides == ["summarise"]
     assert by_name[("nexus.commands", "broken")].state == "broken"
@@ -123,3 +128,78 @@ async def test_plugin_commands_and_extensions_through_the_server(
         ("command:word-count", "ok"),
         ("command:toggle-sidebar", "delegated"),
     }
+
+
+async def chat(
+    ws: Any, request_id: str, text: str, **context: Any
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """One chat over the websocket: (chat.started, the streamed answer, chat.done)."""
+    await ws.write_message(json.dumps({"type": "chat", "id": request_id, "text": text, "context": context}))
+    frames = []
+    while True:
+        message = await asyncio.wait_for(ws.read_message(), 120)
+        assert message is not None, "the socket closed"
+        frame = json.loads(message)
+        if frame.get("id") != request_id:
+            continue
+        assert frame["type"] != "error", frame
+        frames.append(frame)
+        if frame["type"] == "chat.done":
+            answer = "".join(f["text"] for f in frames if f["type"] == "chat.delta")
+            return frames[0], answer, frame
+
+
+async def test_a_plugin_intent_and_command_are_reached_from_chat_and_voice(
+    example_plugin: None, jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path, nexus_services: Any
+) -> None:
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": "# Tide tables\nWhen the boats leave."},
+            {"cell_type": "code", "metadata": {}, "source": "high = 6.4", "outputs": []},
+            {"cell_type": "code", "metadata": {}, "source": "print(high)", "outputs": []},
+        ],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    }  # fmt: skip
+    (jp_root_dir / "tides.ipynb").write_text(json.dumps(notebook))
+    summary = "Summary of tides.ipynb (Tide tables): 2 code cells, 1 markdown cells."
+    ws = await jp_ws_fetch("nexus/api/v1/ws")
+    try:
+        # Free text: the classifier learnt the plugin intent's examples, and its handler answers.
+        started, answer, done = await chat(
+            ws, "s1", "please summarise this notebook", notebook_path="tides.ipynb"
+        )
+        assert started["intent"] == "summarise" and answer == summary
+        assert (done["model"], done["provider"]) == ("summarise", "nexus-example-plugin")
+        # Its name is a slash command too.
+        started, answer, _ = await chat(ws, "s2", "/summarise", notebook_path="tides.ipynb")
+        assert started["intent"] == "summarise" and answer == summary
+        # The plugin's server command, as a slash command in the chat.
+        started, answer, done = await chat(ws, "w1", "/word-count one two three")
+        assert started["intent"] == "command" and '"words": 3' in answer
+        assert done["provider"] == "nexus-example-plugin"
+
+        # Voice: the command mapper knows the plugin's commands.
+        async def interpret(text: str) -> dict[str, Any]:
+            r = await jp_fetch("nexus/api/v1/voice/interpret", method="POST", body=json.dumps({"text": text}))
+            return dict(json.loads(r.body))
+
+        spoken = await interpret("summarise this notebook")
+        assert spoken["action"] == "run", spoken
+        assert spoken["command"]["name"] == "summarise-notebook" and spoken["command"]["target"] == "intent"
+        assert spoken["command"]["source"] == "nexus-example-plugin"
+        # An intent command goes to the chat as the transcript (what the voice button does): same answer.
+        started, answer, _ = await chat(ws, "s3", "summarise this notebook", notebook_path="tides.ipynb")
+        assert started["intent"] == spoken["command"]["intent"] and answer == summary
+
+        spoken = await interpret("count words four little words here")
+        assert spoken["action"] == "run", spoken
+        assert (spoken["command"]["name"], spoken["command"]["target"]) == ("word-count", "server")
+        # A server command runs on the server with the spoken words (what the voice button does).
+        r = await jp_fetch(
+            "nexus/api/v1/commands/word-count",
+            method="POST",
+            body=json.dumps({"text": spoken["command"]["text"]}),
+        )
+        assert json.loads(r.body)["result"]["words"] == 4
+    finally:
+        ws.close()

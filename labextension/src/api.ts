@@ -158,7 +158,13 @@ export interface INotebookActivityFrame {
 
 export type NotebookClientFrame = INotebookJoinFrame | INotebookLeaveFrame | INotebookActivityFrame;
 
-export type ClientFrame = IChatFrame | ICancelFrame | ICompleteFrame | IPingFrame | NotebookClientFrame;
+export type ClientFrame =
+  | IChatFrame
+  | ICancelFrame
+  | ICompleteFrame
+  | IGenerateFrame
+  | IPingFrame
+  | NotebookClientFrame;
 
 export interface IContextItem {
   kind: ContextKind;
@@ -197,13 +203,13 @@ export interface IChatStartedFrame {
 }
 
 export interface IDeltaFrame {
-  type: 'chat.delta' | 'complete.delta';
+  type: 'chat.delta' | 'complete.delta' | 'generate.delta';
   id: string;
   text: string;
 }
 
 export interface IRestartFrame {
-  type: 'chat.restart';
+  type: 'chat.restart' | 'generate.restart';
   id: string;
   reason: string;
   failed_model: string;
@@ -223,6 +229,39 @@ export interface IChatDoneFrame {
   tokens_out: number;
   fallback_path: Record<string, unknown>[];
   citations: ICitation[];
+  cancelled: boolean;
+}
+
+/** Mirrors HistoryTurn in api_models.py. */
+export interface IHistoryTurn {
+  role: 'user' | 'assistant';
+  content: string;
+}
+
+/** Mirrors GenerateFrame: ``/generate`` streamed over the websocket (the notebook magics use it). */
+export interface IGenerateFrame {
+  type: 'generate';
+  id: string;
+  task?: 'code_generation' | 'natural_language' | 'code_analysis';
+  prompt: string;
+  context?: { code?: string; error?: string; notebook_path?: string };
+  history?: IHistoryTurn[];
+  language?: string;
+  max_tokens?: number;
+}
+
+/** Mirrors GenerateDoneFrame. */
+export interface IGenerateDoneFrame {
+  type: 'generate.done';
+  id: string;
+  text: string;
+  model: string;
+  provider: string;
+  interaction_id: number | null;
+  ttft_ms?: number | null;
+  latency_ms: number;
+  tokens_out: number;
+  fallback_path: Record<string, unknown>[];
   cancelled: boolean;
 }
 
@@ -290,6 +329,7 @@ export type ServerFrame =
   | IRestartFrame
   | IChatDoneFrame
   | ICompleteDoneFrame
+  | IGenerateDoneFrame
   | IMessageBroadcastFrame
   | IServerEventFrame
   | IPongFrame
@@ -366,6 +406,49 @@ export interface IGenerateReply {
 
 export function generate(body: IGenerateRequest): Promise<IGenerateReply> {
   return requestAPI('generate', { method: 'POST', body: JSON.stringify(body) });
+}
+
+/** Mirrors MetricsPoint in api_models.py. */
+export interface IMetricsPoint {
+  at: string;
+  requests: number;
+  generations: number;
+  latency_ms_p50: number | null;
+  ttft_ms_p50: number | null;
+  tokens_per_s: number | null;
+  fallbacks: number;
+  queue_pending: number;
+  queue_running: number;
+}
+
+/** Mirrors MetricsSummary (the fields the dashboard reads). */
+export interface IMetricsSummary {
+  requests: number;
+  errors: number;
+  fallbacks: number;
+  queue_pending: number;
+  queue_running: number;
+  series_interval_s: number;
+  series: IMetricsPoint[];
+}
+
+export function fetchMetricsSummary(): Promise<IMetricsSummary> {
+  return requestAPI('metrics/summary');
+}
+
+/** Mirrors CommandResult in api_models.py. */
+export interface ICommandResult {
+  command: string;
+  target: 'frontend' | 'intent' | 'server';
+  executed: boolean;
+  lab_command?: string | null;
+  intent?: string | null;
+  result?: unknown;
+}
+
+/** ``POST /commands/NAME``: server commands (plugins' included) run there and return their result. */
+export function runCommand(name: string, text: string | null, args: Record<string, unknown> = {}): Promise<ICommandResult> {
+  return requestAPI(`commands/${encodeURIComponent(name)}`, { method: 'POST', body: JSON.stringify({ text, args }) });
 }
 
 /** Mirrors FeedbackRequest in api_models.py. */

@@ -19,3 +19,4 @@ export const thumbDownIcon = svg(
   'thumb-down',
   'M15 3H6a2 2 0 0 0-1.8 1.2l-3 7.1c-.1.2-.2.5-.2.7v2a2 2 0 0 0 2 2h6.3l-1 4.6v.3c0 .4.2.8.5 1.1l1 1 5.6-5.6A2 2 0 0 0 17 16V5a2 2 0 0 0-2-2zm4 0v12h4V3z'
 );
+export const chartIcon = svg('chart', 'M3 3h2v16h16v2H3zm4 12 4-5 3 3 5-7 1.6 1.2-6.4 8.9-3-3-2.6 3.1z');

@@ -19,6 +19,9 @@ import { ChatPanel } from './chat/panel';
 import { ISlashCommand } from './chat/slash';
 import { NexusInlineProvider } from './completion/provider';
 import { DebugPanel, notifyErrors } from './debug/panel';
+import { chartIcon } from './icons';
+import { DashboardPanel } from './monitor/panel';
+import { trackProvenance } from './notebook/provenance';
 import { ISocketLike, NexusSocket } from './socket';
 import { IContextProvider, INexusChat, INexusClient } from './tokens';
 import { trackAttribution } from './notebook/attribution';
@@ -26,6 +29,7 @@ import { VoiceButton } from './voice/button';
 import { Workspace } from './workspace';
 
 export namespace PanelCommandIDs {
+  export const openDashboard = 'nexus:open-dashboard';
   export const openChat = 'nexus:open-chat';
   export const openDebug = 'nexus:open-debug';
 }
@@ -216,4 +220,36 @@ const completionPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export const panelPlugins: JupyterFrontEndPlugin<unknown>[] = [clientPlugin, chatPlugin, debugPlugin, completionPlugin];
+const provenancePlugin: JupyterFrontEndPlugin<void> = {
+  id: 'nexus-jupyterlab:provenance',
+  description: "Copies the %nexus magics' provenance (model, provider, prompt id) into the cell's metadata.",
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, notebooks: INotebookTracker) => trackProvenance(notebooks)
+};
+
+const dashboardPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'nexus-jupyterlab:dashboard',
+  description: 'The NEXUS model dashboard: latency, tokens/s, fallbacks and queue depth over time.',
+  autoStart: true,
+  optional: [ICommandPalette, ILayoutRestorer],
+  activate: (app: JupyterFrontEnd, palette: ICommandPalette | null, restorer: ILayoutRestorer | null) => {
+    const panel = new DashboardPanel(chartIcon);
+    app.shell.add(panel, 'right', { rank: 220 });
+    restorer?.add(panel, 'nexus-dashboard');
+    app.commands.addCommand(PanelCommandIDs.openDashboard, {
+      label: 'NEXUS: Show the model dashboard',
+      execute: () => app.shell.activateById(panel.id)
+    });
+    palette?.addItem({ command: PanelCommandIDs.openDashboard, category: 'NEXUS' });
+  }
+};
+
+export const panelPlugins: JupyterFrontEndPlugin<unknown>[] = [
+  clientPlugin,
+  chatPlugin,
+  debugPlugin,
+  completionPlugin,
+  provenancePlugin,
+  dashboardPlugin
+];

@@ -43,7 +43,7 @@ export function newRequestId(prefix = 'r'): string {
 
 /** True for the frame that ends a request: nothing more will come for its id. */
 export function isFinal(frame: ServerFrame): boolean {
-  return frame.type === 'chat.done' || frame.type === 'complete.done' || frame.type === 'error';
+  return frame.type === 'chat.done' || frame.type === 'complete.done' || frame.type === 'generate.done' || frame.type === 'error';
 }
 
 export class NexusSocket {

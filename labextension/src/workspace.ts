@@ -10,7 +10,7 @@ import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { Signal } from '@lumino/signaling';
 
 import type { IEditorContext } from './chat/context';
-import type { ICodeActions } from './chat/message';
+import type { ICodeActions, ICodeOrigin } from './chat/message';
 
 /** ``metadata.nexus`` of a cell NEXUS wrote or changed: who asked for it (seen by every collaborator). */
 export interface INexusCellMeta {
@@ -128,7 +128,7 @@ export class Workspace implements ICodeActions {
   }
 
   // -- ICodeActions ------------------------------------------------------------------------------
-  async insertBelow(code: string, model?: string): Promise<void> {
+  async insertBelow(code: string, origin?: ICodeOrigin): Promise<void> {
     const nb = this.notebooks?.currentWidget;
     if (nb) {
       // One change to the notebook's shared model (with real-time collaboration, the shared
@@ -141,7 +141,7 @@ export class Workspace implements ICodeActions {
       const cell = shared.insertCell(index, {
         cell_type: 'code',
         source: code,
-        metadata: { nexus: this.attribution(model) } as unknown as Record<string, never>
+        metadata: { nexus: this.attribution(origin?.model) } as unknown as Record<string, never>
       });
       nb.content.activeCellIndex = index;
       this.app.shell.activateById(nb.id);
@@ -159,7 +159,7 @@ export class Workspace implements ICodeActions {
     }
   }
 
-  async replaceSelection(code: string, model?: string): Promise<void> {
+  async replaceSelection(code: string, origin?: ICodeOrigin): Promise<void> {
     const editor = this.activeEditor();
     if (!editor) {
       return;
@@ -176,7 +176,7 @@ export class Workspace implements ICodeActions {
     const nb = this.notebooks?.currentWidget;
     const cell = nb?.content.activeCell;
     if (nb && cell && cell.editor === editor) {
-      cell.model.setMetadata('nexus', this.attribution(model));
+      cell.model.setMetadata('nexus', this.attribution(origin?.model));
       this.edited.emit({ path: nb.context.path, action: 'replaced', cellId: cell.model.id });
     }
   }

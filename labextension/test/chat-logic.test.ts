@@ -74,25 +74,50 @@ test('a slash command is parsed with the rest of the line', () => {
   assert.equal(parseSlash('not a command', commands), null);
 });
 
-test('voice: a known lab command runs, destructive ones ask first', () => {
+const decision = (command: Record<string, unknown>, action: 'run' | 'confirm' | 'none' = 'run') => ({
+  action,
+  confidence: 0.9,
+  command: { name: 'c', title: 'C', target: 'frontend' as const, ...command }
+});
+
+test('voice: a known lab command runs, destructive or uncertain ones ask first', () => {
   const has = (id: string) => id === 'notebook:run-all-cells' || id === 'notebook:delete-cell';
-  assert.deepEqual(decideVoiceAction({ text: 'run all cells', command: { lab_command: 'notebook:run-all-cells', title: 'Run all cells' } }, has), {
+  assert.deepEqual(decideVoiceAction({ text: 'run all cells', command: decision({ lab_command: 'notebook:run-all-cells', title: 'Run all cells' }) }, has), {
     kind: 'run',
     command: 'notebook:run-all-cells',
     confirm: false,
     title: 'Run all cells'
   });
-  const del = decideVoiceAction({ text: 'delete cell', command: { lab_command: 'notebook:delete-cell', needs_confirmation: true } }, has);
+  const del = decideVoiceAction({ text: 'delete cell', command: decision({ lab_command: 'notebook:delete-cell', destructive: true }) }, has);
   assert.equal(del.kind === 'run' && del.confirm, true);
+  const unsure = decideVoiceAction({ text: 'run all', command: decision({ lab_command: 'notebook:run-all-cells' }, 'confirm') }, has);
+  assert.equal(unsure.kind === 'run' && unsure.confirm, true);
+});
+
+test('voice: a server command (a plugin\'s) runs on the server with the spoken text', () => {
+  const reply = { text: 'count words one two', command: decision({ name: 'word-count', title: 'Count words', target: 'server', text: 'one two' }) };
+  assert.deepEqual(decideVoiceAction(reply, () => false), {
+    kind: 'server',
+    name: 'word-count',
+    text: 'one two',
+    confirm: false,
+    title: 'Count words'
+  });
 });
 
 test('voice: anything else goes into the prompt, silence does nothing', () => {
   const has = () => false;
   assert.deepEqual(decideVoiceAction({ text: 'what is a tuple', command: null }, has), { kind: 'prompt', text: 'what is a tuple' });
-  assert.deepEqual(decideVoiceAction({ text: 'open foo', command: { lab_command: 'no:such' } }, has), { kind: 'prompt', text: 'open foo' });
-  assert.deepEqual(decideVoiceAction({ text: 'generate code that sorts', command: { intent: 'generate', argument: 'code that sorts' } }, has), {
+  assert.deepEqual(decideVoiceAction({ text: 'open foo', command: decision({ lab_command: 'no:such' }) }, has), { kind: 'prompt', text: 'open foo' });
+  assert.deepEqual(decideVoiceAction({ text: 'generate code that sorts', command: decision({ target: 'intent', intent: 'generate', text: 'code that sorts' }) }, has), {
     kind: 'prompt',
     text: 'code that sorts'
   });
+  // an intent command without words of its own: the transcript goes to the chat, whose classifier routes it
+  assert.deepEqual(decideVoiceAction({ text: 'summarise this notebook', command: decision({ target: 'intent', intent: 'summarise' }) }, has), {
+    kind: 'prompt',
+    text: 'summarise this notebook'
+  });
+  assert.deepEqual(decideVoiceAction({ text: 'run it', command: decision({ lab_command: 'notebook:run-cell' }, 'none') }, () => true), { kind: 'prompt', text: 'run it' });
   assert.equal(decideVoiceAction({ text: '  ' }, has).kind, 'nothing');
 });

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +19,8 @@ from ..store.database import Database
 from ..store.models import Interaction
 from .postprocess import COMPLETION_STOP, CodeAnswer, clean_completion, extract_code, validate_code
 from .router import ModelRouter
-from .types import ChatMessage, GenerationMeta, NoModelAvailable
+from .routing import ChainStep
+from .types import ChatMessage, Delta, Done, GenerationMeta, NoModelAvailable, Restart
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,16 @@ class GenerateResult:
     latency_ms: float = 0.0
     tokens_out: int = 0
     error: str | None = None
+
+
+@dataclass
+class Streamed:
+    """The end of a streamed answer: what answered, how it went, and the recorded interaction."""
+
+    meta: GenerationMeta
+    fallback_path: list[dict[str, Any]]
+    interaction_id: int | None
+    latency_ms: float
 
 
 @dataclass
@@ -167,6 +180,49 @@ class AIPipeline:
             tokens_out=tokens_out,
             error=problem,
         )
+
+    async def stream(
+        self,
+        task: str,
+        prompt: str,
+        *,
+        context: dict[str, Any] | None = None,
+        history: Sequence[tuple[str, str]] = (),
+        language: str = "python",
+        max_tokens: int | None = None,
+        user_id: int | None = None,
+        chain: list[ChainStep] | None = None,
+    ) -> AsyncGenerator[Delta | Restart | Streamed, None]:
+        """The answer as the model writes it (``Delta`` / ``Restart``), then one ``Streamed``.
+
+        No validation or repair: a streamed answer is read, not run (``generate`` is the one that
+        validates code). The interaction is recorded like ``generate``'s, so feedback can rate it.
+        """
+        started = time.perf_counter()
+        path: list[dict[str, Any]] = []
+        first, *rest = build_messages(task, prompt, context or {}, language)
+        earlier = [ChatMessage("user" if role == "user" else "assistant", text) for role, text in history]
+        messages = [first, *earlier, *rest]
+        meta: GenerationMeta | None = None
+        try:
+            events = self.router.stream(
+                task, messages, max_tokens=max_tokens, path=path, chain=chain, user=str(user_id or "")
+            )
+            async with aclosing(events) as answer:
+                async for event in answer:
+                    if isinstance(event, Done):
+                        meta = event.meta
+                    else:
+                        yield event
+        except NoModelAvailable:
+            await self._record(task, None, path, "error", started, user_id, None, 0)
+            raise
+        assert meta is not None
+        outcome = "fallback" if fell_back(path) else "ok"
+        interaction_id = await self._record(
+            task, meta, path, outcome, started, user_id, None, meta.tokens_out
+        )
+        yield Streamed(meta, path, interaction_id, (time.perf_counter() - started) * 1000)
 
     def _before(self, task: str, provider: str) -> list[str]:
         """Providers ahead of ``provider`` in the chain: a repair goes to the same model, not back."""

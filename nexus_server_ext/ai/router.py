@@ -271,7 +271,9 @@ def _record_metrics(
     from ..metrics import record_fallback, record_generation
 
     generating_s = max(latency_ms - (ttft_ms or 0.0), 1.0) / 1000
-    record_generation(step.model, (ttft_ms or latency_ms) / 1000, usage.tokens_out / generating_s)
+    record_generation(
+        step.model, (ttft_ms or latency_ms) / 1000, usage.tokens_out / generating_s, latency_ms / 1000
+    )
     failed = [p for p in path[:-1] if p.get("outcome") == "error"]
     if failed:
         record_fallback(task, failed[-1]["model"], step.model)

@@ -47,6 +47,7 @@ from .indexer import Indexer, LearnRefused
 from .intent import Intent, IntentClassifier
 from .learning import LearningSystem
 from .memory import VectorMemory
+from .plugin_answers import PluginAnswers, PluginCall
 from .prompts import TASK_FOR_INTENT, build_messages, sources_footer
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,8 @@ class ConsciousnessCore:
         learning: LearningSystem,
         max_tokens: int | None = None,
         examples: int = 2,
+        plugins: PluginAnswers | None = None,
+        root_dir: str = "",
     ) -> None:
         self.database = database
         self.conversations = conversations
@@ -115,6 +118,10 @@ class ConsciousnessCore:
         self.learning = learning
         self.max_tokens = max_tokens
         self.examples = examples
+        self.plugins = plugins
+        self.root_dir = root_dir
+        if plugins is not None:
+            plugins.teach(classifier)
 
     async def warm_up(self) -> None:
         """Load what the first question needs besides the model (the intent embedder, the vector
@@ -134,12 +141,24 @@ class ConsciousnessCore:
         """Answer ``frame``. With ``frame.notebook`` set the chat is that notebook's shared chat (the
         caller has checked that ``owner`` may open the notebook) and ``author`` names who asked."""
         cancel = cancel or asyncio.Event()
-        intent = await self.classifier.classify(frame.text)
+        called = self.plugins.command_call(frame.text, self.classifier.slash) if self.plugins else None
+        if called is not None:  # "/word-count some text": a plugin's server command
+            intent = Intent("command", called[1], command=called[0].name)
+        else:
+            intent = await self.classifier.classify(frame.text)
         try:
             conversation_id = await self._conversation(user_id, frame)
         except ConversationNotFound:
             yield ErrorFrame(error="not_found", message="There is no conversation with this id.", id=frame.id)
             return
+        call = called[0] if called else self.plugins.intent_call(intent) if self.plugins else None
+        if call is not None:
+            async for out in self._local_answer(owner, user_id, frame, intent, conversation_id, author, call):
+                yield out
+            return
+        described = self.plugins.description(intent.name) if self.plugins else None
+        if described and intent.text:  # a plugin intent the model answers: tell it what the intent is for
+            intent = replace(intent, text=f"{described}\n\n{intent.text}")
         if not intent.text and intent.name in DEFAULT_REQUEST:  # "/explain" alone: about the current cell
             intent = replace(intent, text=DEFAULT_REQUEST[intent.name])
         if intent.name in ("command", "learn") or not intent.text:
@@ -174,8 +193,9 @@ class ConsciousnessCore:
         intent: Intent,
         conversation_id: str,
         author: str | None,
+        call: PluginCall | None = None,
     ) -> AsyncGenerator[BaseModel, None]:
-        """Commands and /learn: answered by NEXUS itself, no model call."""
+        """Commands, /learn and plugins' handlers: answered without a model call."""
         yield ChatStartedFrame(
             id=frame.id, conversation_id=conversation_id, intent=intent.name, author=author
         )
@@ -183,7 +203,21 @@ class ConsciousnessCore:
             user_id, frame, conversation_id, "user", frame.text, meta=_author_meta(author)
         )
         yield MessageBroadcastFrame(conversation_id=conversation_id, message=user_msg)
-        if intent.command == "clear":
+        model, provider = "nexus", "nexus"
+        if call is not None:
+            ctx = frame.context
+            answer = await call.answer(
+                {
+                    "text": intent.text,
+                    "username": owner,
+                    "notebook_path": ctx.notebook_path,
+                    "cell_id": ctx.cell_id,
+                    "selection": ctx.selection,
+                    "root_dir": self.root_dir,
+                }
+            )
+            model, provider = call.name, call.source
+        elif intent.command == "clear":
             await self.conversations.clear(user_id, conversation_id, frame.notebook)
             answer = "Conversation cleared: the model no longer sees the earlier messages."
         elif intent.name == "learn" and intent.command and self.indexer is not None:
@@ -206,12 +240,13 @@ class ConsciousnessCore:
         else:
             answer = HELP
         reply = await self._store(
-            user_id, frame, conversation_id, "assistant", answer, meta={"intent": intent.name}
-        )
+            user_id, frame, conversation_id, "assistant", answer, model=model, provider=provider,
+            meta={"intent": intent.name},
+        )  # fmt: skip
         yield DeltaFrame(type="chat.delta", id=frame.id, text=answer)
         yield MessageBroadcastFrame(conversation_id=conversation_id, message=reply)
         yield ChatDoneFrame(
-            id=frame.id, conversation_id=conversation_id, message_id=reply.id, model="nexus", provider="nexus"
+            id=frame.id, conversation_id=conversation_id, message_id=reply.id, model=model, provider=provider
         )
 
     async def _answer(

@@ -14,10 +14,15 @@ from .indexer import Indexer
 from .intent import IntentClassifier, llm_tie_breaker
 from .learning import LearningSystem
 from .memory import HnswParams, VectorMemory
+from .plugin_answers import PluginAnswers
 
 
 def build_core(
-    app: Any, database: Database, conversations: ConversationStore, router: ModelRouter | None
+    app: Any,
+    database: Database,
+    conversations: ConversationStore,
+    router: ModelRouter | None,
+    plugins: PluginAnswers | None = None,
 ) -> tuple[VectorMemory, Indexer, LearningSystem, ConsciousnessCore | None]:
     memory = VectorMemory(
         Path(app.data_dir) / "memory",
@@ -61,5 +66,7 @@ def build_core(
         indexer=indexer,
         learning=learning,
         max_tokens=app.chat_max_tokens or None,
+        plugins=plugins,
+        root_dir=str(root),
     )
     return memory, indexer, learning, core

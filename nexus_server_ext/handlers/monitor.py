@@ -8,42 +8,9 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .. import metrics
-from ..api_models import AuditEventOut, AuditList, MetricsSummary, ModelMetrics
+from ..api_models import AuditEventOut, AuditList, MetricsSummary
 from ..errors import NexusError
 from .base import NexusHandler, Operation
-
-
-def summary() -> MetricsSummary:
-    w = metrics.WINDOW
-    latencies = list(w.latencies)
-    p50, p95 = metrics.percentile(latencies, 0.5), metrics.percentile(latencies, 0.95)
-    models = []
-    for name, mw in sorted(w.models.items()):
-        ttft = metrics.percentile(list(mw.ttft), 0.5)
-        tps = list(mw.tps)
-        models.append(
-            ModelMetrics(
-                model=name,
-                generations=mw.count,
-                ttft_ms_p50=None if ttft is None else ttft * 1000,
-                tokens_per_s_avg=sum(tps) / len(tps) if tps else None,
-            )
-        )
-    gpu = metrics.gpu_memory()
-    return MetricsSummary(
-        requests=w.requests,
-        errors=w.errors,
-        error_rate=w.errors / w.requests if w.requests else 0.0,
-        latency_ms_p50=None if p50 is None else p50 * 1000,
-        latency_ms_p95=None if p95 is None else p95 * 1000,
-        active_users=w.active_users(),
-        queue_pending=w.queue.get("pending", 0),
-        queue_running=w.queue.get("running", 0),
-        fallbacks=w.fallbacks,
-        memory_bytes=metrics.rss_bytes(),
-        gpu_memory_used_bytes=sum(used for _d, used, _t in gpu) if gpu else None,
-        models=models,
-    )
 
 
 class MetricsSummaryHandler(NexusHandler):
@@ -51,7 +18,9 @@ class MetricsSummaryHandler(NexusHandler):
     operations = {
         "get": Operation(
             "Recent request rate, latency percentiles, errors, active users, queue depth, memory and "
-            "per-model speed, for the status panel (Prometheus scrapes `/metrics` for history).",
+            "per-model speed, and `series`: the last half hour per interval (latency, time to first "
+            "token, tokens/s, fallbacks, queue depth) for the dashboards. Prometheus scrapes `/metrics` "
+            "for the long history.",
             response=MetricsSummary,
         )
     }
@@ -59,7 +28,7 @@ class MetricsSummaryHandler(NexusHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.write_model(summary())
+        self.write_model(metrics.summary())
 
 
 def _time_arg(value: str | None, name: str) -> datetime | None:

@@ -1,4 +1,4 @@
-"""``/ws``: the one authenticated websocket per client: ping, chat, cancel and inline completion.
+"""``/ws``: the one authenticated websocket per client: ping, chat, generate, cancel and inline completion.
 
 Frames are JSON objects with a ``type``. A malformed, oversized or unknown frame
 gets an ``error`` frame back and the socket stays open: one bad message from a
@@ -35,6 +35,7 @@ from ..api_models import (
     ChatFrame,
     CompleteFrame,
     ErrorFrame,
+    GenerateFrame,
     MessageBroadcastFrame,
     NotebookActivityFrame,
     NotebookJoinFrame,
@@ -56,10 +57,12 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
     operations: ClassVar[dict[str, Operation]] = {
         "get": Operation(
             "Open the NEXUS websocket (upgrade). Client frames: `ping`, `chat`, `cancel`, `complete`, "
-            "`notebook.join`, `notebook.leave`, `notebook.activity`; server frames: `pong`, `error`, "
-            "`chat.started`, `chat.delta`, `chat.restart`, `chat.done`, `complete.delta`, `complete.done`, "
-            "`conversation.message`, `event`, `notebook.joined`, `notebook.members`, `notebook.activity`.",
-            description="Requires `execute` permission on `nexus:chat`.",
+            "`generate`, `notebook.join`, `notebook.leave`, `notebook.activity`; server frames: `pong`, "
+            "`error`, `chat.started`, `chat.delta`, `chat.restart`, `chat.done`, `complete.delta`, "
+            "`complete.done`, `generate.delta`, `generate.restart`, `generate.done`, `conversation.message`, "
+            "`event`, `notebook.joined`, `notebook.members`, `notebook.activity`.",
+            description="Requires `execute` permission on `nexus:chat`; `generate` frames also on "
+            "`nexus:generate`.",
         )
     }
     frame_types: ClassVar[dict[str, type[BaseModel]]] = {
@@ -70,6 +73,7 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
         "notebook.join": NotebookJoinFrame,
         "notebook.leave": NotebookLeaveFrame,
         "notebook.activity": NotebookActivityFrame,
+        "generate": GenerateFrame,
     }
     requests: SocketRequests | None = None
     notebooks: SocketNotebooks | None = None

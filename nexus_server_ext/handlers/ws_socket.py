@@ -27,6 +27,11 @@ class NexusSocket(Protocol):
     @property
     def current_user(self) -> Any: ...
 
+    @property
+    def authorizer(self) -> Any:
+        """Jupyter's authorizer (permissions beyond the socket's own ``nexus:chat``)."""
+        ...
+
     # The notebook chats this socket follows (None before the socket opened).
     notebooks: SocketNotebooks | None
 

@@ -1,4 +1,4 @@
-"""The requests one websocket has in flight: chats and inline completions, each cancellable.
+"""The requests one websocket has in flight: chats, generations and inline completions, each cancellable.
 
 Why a class of its own: the socket handler stays about frames, and this one
 owns the asyncio tasks, their cancel flags and the delta batching. A chat is
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
+from jupyter_server.utils import ensure_async
 from pydantic import BaseModel
 
 from ..ai.postprocess import COMPLETION_STOP, clean_completion
@@ -27,7 +28,11 @@ from ..api_models import (
     CompleteFrame,
     DeltaFrame,
     ErrorFrame,
+    GenerateDoneFrame,
+    GenerateFrame,
     MessageBroadcastFrame,
+    RestartFrame,
+    RouteStep,
 )
 from .rooms import DeltaBatcher
 
@@ -53,6 +58,8 @@ class SocketRequests:
             self._start_chat(frame)
         elif isinstance(frame, CompleteFrame):
             self._start_completion(frame)
+        elif isinstance(frame, GenerateFrame):
+            self._start_generate(frame)
         elif isinstance(frame, CancelFrame):
             self.cancel(frame.id)
 
@@ -126,6 +133,96 @@ class SocketRequests:
         finally:
             batcher.flush()
             self.chats.pop(frame.id, None)
+
+    # -- generate (the notebook magics) ---------------------------------------------------------
+    def _start_generate(self, frame: GenerateFrame) -> None:
+        if self.nexus.pipeline is None:
+            self._error("unavailable", "The model routing file is invalid; see /status.", frame.id)
+            return
+        if not self._admit(frame.id):
+            return
+        self._track(frame.id, self._run_generate(frame))
+
+    async def _run_generate(self, frame: GenerateFrame) -> None:
+        from ..ai.pipeline import Streamed  # loaded with the pipeline (deferred services)
+
+        socket = self.socket
+        allowed = await ensure_async(
+            socket.authorizer.is_authorized(socket, socket.current_user, "execute", "nexus:generate")
+        )
+        if not allowed:
+            self._error("forbidden", "You may not use the model through the generate API.", frame.id)
+            return
+        batcher = DeltaBatcher(
+            lambda text: socket.send(DeltaFrame(type="generate.delta", id=frame.id, text=text))
+        )
+        text: list[str] = []
+        try:
+            user_id = await self.nexus.users.ensure(socket.owner, "")
+            chain = None
+            if self.nexus.learning is not None:  # the order feedback has given the chain
+                chain = (await self.nexus.learning.preference(frame.task)).order or None
+            stream = self.nexus.pipeline.stream(
+                frame.task,
+                frame.prompt,
+                context=frame.context.model_dump(exclude_none=True),
+                history=[(t.role, t.content) for t in frame.history],
+                language=frame.language,
+                max_tokens=frame.max_tokens,
+                user_id=user_id,
+                chain=chain,
+            )
+            async with aclosing(stream) as events:
+                async for event in events:
+                    if isinstance(event, Delta):
+                        text.append(event.text)
+                        batcher.add(event.text)
+                    elif isinstance(event, Restart):
+                        batcher.flush()
+                        text.clear()
+                        socket.send(
+                            RestartFrame(
+                                type="generate.restart",
+                                id=frame.id,
+                                reason=event.reason,
+                                failed_model=event.failed_model,
+                                next_model=event.next_model,
+                            )
+                        )
+                    elif isinstance(event, Streamed):
+                        batcher.flush()
+                        meta = event.meta
+                        socket.send(
+                            GenerateDoneFrame(
+                                id=frame.id,
+                                text="".join(text),
+                                model=meta.model,
+                                provider=meta.provider,
+                                interaction_id=event.interaction_id,
+                                ttft_ms=meta.ttft_ms,
+                                latency_ms=event.latency_ms,
+                                tokens_out=meta.tokens_out,
+                                fallback_path=[RouteStep(**p) for p in event.fallback_path],
+                            )
+                        )
+        except asyncio.CancelledError:
+            batcher.flush()
+            socket.send(
+                GenerateDoneFrame(
+                    id=frame.id,
+                    text="".join(text),
+                    model="",
+                    provider="",
+                    interaction_id=None,
+                    cancelled=True,
+                )
+            )
+        except NoModelAvailable as exc:
+            batcher.flush()
+            self._error("no_model_available", str(exc), frame.id)
+        except Exception:
+            log.exception("NEXUS generate %s failed", frame.id)
+            self._error("internal_error", "NEXUS could not answer; the server log has details.", frame.id)
 
     # -- inline completion ----------------------------------------------------------------------
     def _start_completion(self, frame: CompleteFrame) -> None:

@@ -135,6 +135,15 @@ def test_ask_for_code_see_it_stream_then_run_it_in_the_notebook(lab_server: Any,
     )
     inserted = cells.nth(1).locator(".jp-InputArea-editor .cm-content").text_content()
     assert inserted.replace("\n", "") == code.replace("\n", "")
+    # Running the answer's code is feedback: the learning system's store has it as "accepted".
+    engine = create_engine(f"sqlite:///{lab_server.data_dir / 'nexus.db'}")
+    for _ in range(40):
+        with engine.connect() as db:
+            kinds = [row[0] for row in db.exec_driver_sql("SELECT kind FROM feedback").fetchall()]
+        if kinds:
+            break
+        page.wait_for_timeout(250)
+    assert kinds == ["accepted"], kinds
 
 
 def test_model_markdown_with_handlers_and_command_links_executes_nothing(lab_server: Any, page: Any) -> None:

@@ -18,6 +18,7 @@ class CellRun:
     stderr: str = ""
     outputs: list[dict[str, Any]] = field(default_factory=list)  # display_data / execute_result content
     updates: int = 0  # update_display_data messages (streaming)
+    shown: list[str] = field(default_factory=list)  # the streamed display's text, as each message showed it
     first_shown: dict[str, Any] = field(default_factory=dict)  # the first display's data, as first shown
     errors: list[dict[str, Any]] = field(default_factory=list)
     payload: list[dict[str, Any]] = field(default_factory=list)
@@ -53,10 +54,12 @@ def run_cell(client: Any, code: str, timeout: float = 240) -> CellRun:
             run.outputs.append(content)
             if not run.first_shown:
                 run.first_shown = dict(content["data"])
+            run.shown.append(content["data"].get("text/plain", ""))
             if display_id:
                 by_display[display_id] = content
         elif kind == "update_display_data":
             run.updates += 1
+            run.shown.append(content["data"].get("text/plain", ""))
             target = by_display.get(content.get("transient", {}).get("display_id"))
             if target is not None:
                 target["data"], target["metadata"] = content["data"], content["metadata"]

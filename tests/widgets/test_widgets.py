@@ -30,7 +30,7 @@ def closed_port() -> int:
 
 @pytest.fixture(scope="module")
 def transport(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from nexus_kernel.transport import InProcessTransport
+    from nexus_kernel.inprocess import InProcessTransport
 
     folder = tmp_path_factory.mktemp("widgets")
     path = fast_routing_file(folder, max_tokens=24)

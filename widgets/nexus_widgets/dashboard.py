@@ -1,4 +1,9 @@
-"""``ModelDashboard``: routing chains, provider health, latency and recent fallbacks, refreshing itself."""
+"""``ModelDashboard``: routing chains, provider health, recent fallbacks, and plots of the last half hour.
+
+The plots (latency, tokens/s, fallbacks, queue depth over time) come from
+``/metrics/summary``'s ``series``: the server's numbers with the server transport,
+this kernel's own with the in-process one.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +39,8 @@ def recent_fallbacks(limit: int = 10) -> list[dict[str, Any]]:
 
 
 class ModelDashboard(anywidget.AnyWidget):
-    """The ``/models`` document as tables; the browser asks for a refresh every ``refresh_s`` seconds."""
+    """The ``/models`` document as tables and ``/metrics/summary``'s series as plots; the browser asks
+    for a refresh every ``refresh_s`` seconds."""
 
     _esm = HERE / "dashboard.js"
     _css = HERE / "dashboard.css"
@@ -42,6 +48,10 @@ class ModelDashboard(anywidget.AnyWidget):
     tasks = traitlets.List(traitlets.Dict()).tag(sync=True)
     fallbacks = traitlets.List(traitlets.Dict()).tag(sync=True)
     answers = traitlets.Int(0).tag(sync=True)
+    series = traitlets.List(traitlets.Dict(), help="Points of /metrics/summary's series, oldest first.").tag(
+        sync=True
+    )
+    series_interval_s = traitlets.Float(10.0).tag(sync=True)
     refreshed_at = traitlets.Unicode("").tag(sync=True)
     refresh_s = traitlets.Float(10.0, help="Seconds between refreshes while shown (0: only on demand).").tag(
         sync=True
@@ -60,11 +70,15 @@ class ModelDashboard(anywidget.AnyWidget):
 
     def refresh(self) -> None:
         """Read the chains and health again (errors are shown in the widget, not raised)."""
+        transport = self._transport or shared_transport()
         try:
-            doc = (self._transport or shared_transport()).models()
+            doc = transport.models()
+            summary = transport.metrics()
         except Exception as exc:
             self.error = str(exc)
             return
+        self.series = list(summary.get("series", []))
+        self.series_interval_s = float(summary.get("series_interval_s") or 10.0)
         self.tasks = doc.get("tasks", [])
         self.fallbacks = recent_fallbacks()
         self.answers = len(RECENT)

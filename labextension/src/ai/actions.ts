@@ -1,12 +1,14 @@
 /**
  * AI actions on cells and editors: Generate from a prompt, Explain, Refactor,
  * Add docstring, Write tests. Each edit is shown as a diff first and only
- * Accept changes the notebook; nothing is run.
+ * Accept changes the notebook; nothing is run. Accept and Reject are reported
+ * to the learning system as feedback on the answer.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { ICommandPalette, InputDialog, Notification } from '@jupyterlab/apputils';
 
 import { generate, IGenerateReply, NexusAPIError } from '../api';
+import { reportFeedback } from '../feedback';
 import type { INexusChat } from '../tokens';
 import type { Workspace } from '../workspace';
 import { reviewChange } from './diffview';
@@ -77,14 +79,16 @@ async function propose(workspace: Workspace, title: string, reply: IGenerateRepl
     .filter(Boolean)
     .join('\n');
   const before = placement === 'replace' ? original : '';
-  if (!(await reviewChange(title, before, reply.code, note))) {
+  const accepted = await reviewChange(title, before, reply.code, note);
+  void reportFeedback(reply.interaction_id, accepted ? 'accepted' : 'rejected');
+  if (!accepted) {
     return;
   }
   const model = `${reply.provider}/${reply.model}`;
   if (placement === 'replace') {
-    await workspace.replaceSelection(reply.code, model);
+    await workspace.replaceSelection(reply.code, { model });
   } else {
-    await workspace.insertBelow(reply.code, model);
+    await workspace.insertBelow(reply.code, { model });
   }
 }
 

@@ -43,6 +43,7 @@ export function renderFooter(view: MessageView, model: string, state: AnswerStat
   meta.textContent = parts.filter(Boolean).join(' · ');
   footer.appendChild(meta);
   const interaction = state?.done?.interaction_id;
+  view.interactionId = interaction ?? null;
   if (interaction) {
     for (const [icon, kind] of [[thumbUpIcon, 'up'], [thumbDownIcon, 'down']] as const) {
       const b = button('', kind === 'up' ? 'Good answer' : 'Bad answer', 'jp-nexus-thumb', icon);

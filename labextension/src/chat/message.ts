@@ -10,12 +10,19 @@ import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 
 import { neutralise } from './sanitize';
 
+/** Where code came from: the answer (its interaction, null while it streams) and the model that wrote it. */
+export interface ICodeOrigin {
+  /** Using an answer's code is feedback on it (``accepted``). */
+  interactionId?: number | null;
+  /** Kept in the cell's ``metadata.nexus`` with who asked. */
+  model?: string;
+}
+
 /** What code-block buttons do; the plugin implements them on the active notebook or editor. */
 export interface ICodeActions {
-  /** ``model``: which model wrote the code (kept in the cell's ``metadata.nexus``). */
-  insertBelow(code: string, model?: string): Promise<void> | void;
-  replaceSelection(code: string, model?: string): Promise<void> | void;
-  run(code: string): Promise<void> | void;
+  insertBelow(code: string, origin?: ICodeOrigin): Promise<void> | void;
+  replaceSelection(code: string, origin?: ICodeOrigin): Promise<void> | void;
+  run(code: string, origin?: ICodeOrigin): Promise<void> | void;
 }
 
 const CODE_BUTTONS: [string, string, keyof ICodeActions | 'copy'][] = [
@@ -93,7 +100,7 @@ export class MessageView {
             button.textContent = 'Copied';
             setTimeout(() => (button.textContent = label), 1200);
           } else {
-            void this.actions[action](code);
+            void this.actions[action](code, { interactionId: this.interactionId });
           }
         });
         bar.appendChild(button);
@@ -105,6 +112,8 @@ export class MessageView {
     }
   }
 
+  /** The recorded interaction of this answer, once it is done. */
+  interactionId: number | null = null;
   /** ``performance.now()`` when text first appeared on screen (the first-token latency the user sees). */
   firstPaint: number | null = null;
   private _latest = '';

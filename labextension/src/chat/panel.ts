@@ -9,6 +9,7 @@ import { LabIcon, usersIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { ContextKind, getConversation } from '../api';
+import { reportingUse } from '../feedback';
 import { newRequestId } from '../socket';
 import type { IContextProvider, INexusClient } from '../tokens';
 import { AnswerState } from './answer';
@@ -34,6 +35,7 @@ export interface IChatPanelOptions {
 export class ChatPanel extends Widget {
   constructor(private options: IChatPanelOptions) {
     super();
+    this._actions = reportingUse(options.actions);
     this.id = 'nexus-chat';
     this.addClass('jp-nexus-chat');
     this.title.icon = options.icon;
@@ -316,7 +318,7 @@ export class ChatPanel extends Widget {
   }
 
   private _addMessage(role: 'user' | 'assistant', author?: string | null): MessageView {
-    const view = new MessageView(role, this.options.rendermime, this.options.actions);
+    const view = new MessageView(role, this.options.rendermime, this._actions);
     if (author) {
       const label = document.createElement('div');
       label.className = 'jp-nexus-author';
@@ -411,4 +413,5 @@ export class ChatPanel extends Widget {
   private _context: IEditorContext = EMPTY_CONTEXT;
   private _removed = new Set<ContextKind>();
   private _running: { id: string; state: AnswerState; view: MessageView } | null = null;
+  private _actions: ICodeActions;
 }

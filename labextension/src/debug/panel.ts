@@ -12,6 +12,7 @@ import { Widget } from '@lumino/widgets';
 
 import { generate, NexusAPIError } from '../api';
 import { renderDiff } from '../ai/diffview';
+import { reportFeedback } from '../feedback';
 import { neutralise } from '../chat/sanitize';
 import type { INexusChat } from '../tokens';
 import type { ICellError, Workspace } from '../workspace';
@@ -106,13 +107,17 @@ export class DebugPanel extends Widget {
       discard.className = 'jp-nexus-button jp-nexus-discard';
       discard.textContent = 'Discard';
       apply.addEventListener('click', () => {
+        void reportFeedback(reply.interaction_id, 'accepted');
         if (this.workspace.setCellSource(error.cellId, reply.code)) {
           this._result.replaceChildren(this._status('Applied. Run the cell when you are ready.'));
         } else {
           this._result.replaceChildren(this._status('The cell is gone; nothing was changed.'));
         }
       });
-      discard.addEventListener('click', () => this._result.replaceChildren());
+      discard.addEventListener('click', () => {
+        void reportFeedback(reply.interaction_id, 'rejected');
+        this._result.replaceChildren();
+      });
       actions.append(apply, discard);
       nodes.push(renderDiff(error.code, reply.code), actions);
     } else {

@@ -1,13 +1,13 @@
 /**
  * The microphone button in the chat panel: record with MediaRecorder, send
  * the audio to the voice endpoint, show the transcript, then run the
- * recognised JupyterLab command (asking first for destructive ones) or put
- * the text into the prompt.
+ * recognised JupyterLab command or server command (asking first for
+ * destructive or uncertain ones) or put the text into the prompt.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 
-import { NexusAPIError, transcribe } from '../api';
+import { NexusAPIError, runCommand, transcribe } from '../api';
 import { micIcon } from '../icons';
 import { decideVoiceAction } from './decide';
 
@@ -76,7 +76,13 @@ export class VoiceButton {
             return;
           }
         }
-        await this.app.commands.execute(action.command);
+        if (action.kind === 'run') {
+          await this.app.commands.execute(action.command);
+        } else {
+          const done = await runCommand(action.name, action.text);
+          const result = typeof done.result === 'string' ? done.result : JSON.stringify(done.result);
+          Notification.success(`${action.title}: ${result}`, { autoClose: 6000 });
+        }
       }
     } catch (err) {
       const message = err instanceof NexusAPIError ? err.message : (err as Error).message;

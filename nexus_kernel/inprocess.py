@@ -1,0 +1,220 @@
+"""``InProcessTransport``: the magics' engine inside the kernel (plain IPython, nbclient, scripts).
+
+It runs ``AIPipeline`` / ``ModelRouter`` from ``nexus_server_ext.ai`` on the
+embedded defaults (the shipped routing, the bundled model) and keeps the
+notebook's own memory of learned files, since there is no server to keep it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+from .memory import NotebookMemory
+from .runner import runner
+from .transport import (
+    RECENT,
+    AnswerEvent,
+    CodeResult,
+    Found,
+    Learned,
+    Provenance,
+    Transport,
+    TransportError,
+    prompt_hash,
+)
+
+
+class InProcessTransport(Transport):
+    """The engine inside the kernel (embedded defaults: the shipped routing, the bundled model)."""
+
+    name = "in-process"
+
+    def __init__(self, routing_file: str | None = None) -> None:
+        from nexus_server_ext.ai.pipeline import AIPipeline
+        from nexus_server_ext.ai.router import ModelRouter
+        from nexus_server_ext.ai.routing import load_routing
+
+        self.routing = load_routing(routing_file or os.environ.get("NEXUS_ROUTING_FILE") or None)
+        self.router = ModelRouter(self.routing)
+        self.pipeline = AIPipeline(self.router, None)
+        self._warm: set[str] = set()
+        self.memory = NotebookMemory()
+
+    def warm_up(self, task: str) -> None:
+        """Load the local model before the first request that would use it.
+
+        The router's per-task timeout covers the whole request; on a busy laptop the first load alone can
+        take longer than that, so the kernel loads the model first and then asks.
+        """
+        if task in self._warm:
+            return
+        from nexus_server_ext.ai.providers.local import LocalProvider
+
+        chain = self.router.usable_chain(task)
+        if chain:
+            provider = self.router.providers[chain[0].provider]
+            if isinstance(provider, LocalProvider) and provider.engine.state != "loaded":
+                with _quietly():
+                    runner().run(provider.engine.ensure_loaded())
+        self._warm.add(task)
+
+    def _chain(self, task: str, model: str | None) -> Any:
+        if not model:
+            return None
+        steps = {
+            (s.provider, s.model): s
+            for t in self.routing.tasks
+            for s in self.routing.chain(t)
+            if t != "embeddings"
+        }
+        chosen = [s for (p, m), s in steps.items() if model in (m, p, f"{p}/{m}", f"{p}:{m}")]
+        if not chosen:
+            raise TransportError(f"unknown model {model!r}; %nexus models lists the configured ones")
+        return chosen[:1]
+
+    def stream(
+        self,
+        task: str,
+        prompt: str,
+        *,
+        context: dict[str, Any] | None = None,
+        history: list[tuple[str, str]] | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+    ) -> Iterator[AnswerEvent]:
+        from nexus_server_ext.ai.pipeline import build_messages
+        from nexus_server_ext.ai.types import ChatMessage, Delta, Done, NoModelAvailable, Restart
+
+        context = context or {}
+        messages = build_messages(task, prompt, context, "python")
+        earlier = [ChatMessage("user" if r == "user" else "assistant", t) for r, t in (history or [])]
+        messages = [messages[0], *earlier, *messages[1:]]
+        prov = Provenance(task, self.name, prompt_hash(task, prompt, context))
+        chain = self._chain(task, model)
+        self.warm_up(task)
+        started = time.perf_counter()
+        try:
+            for event in runner().iterate(
+                self.router.stream(task, messages, chain=chain, max_tokens=max_tokens)
+            ):
+                if isinstance(event, Delta):
+                    yield AnswerEvent("delta", event.text)
+                elif isinstance(event, Restart):
+                    yield AnswerEvent("restart", event.reason)
+                elif isinstance(event, Done):
+                    meta = event.meta
+                    prov.model, prov.provider = meta.model, meta.provider
+                    prov.ttft_ms, prov.tokens_out = meta.ttft_ms, meta.tokens_out
+                    prov.fallback_path = meta.fallback_path
+                    prov.latency_ms = (time.perf_counter() - started) * 1000
+                    RECENT.append(prov)
+                    yield AnswerEvent("done", meta.text, prov)
+        except NoModelAvailable as exc:
+            raise TransportError(str(exc)) from None
+
+    def generate(
+        self,
+        task: str,
+        prompt: str,
+        *,
+        context: dict[str, Any] | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+    ) -> CodeResult:
+        from nexus_server_ext.ai.types import NoModelAvailable
+
+        if model:
+            raise TransportError("--model is not supported with generate: the routing chain decides")
+        context = context or {}
+        self.warm_up(task)
+        try:
+            result = runner().run(
+                self.pipeline.generate(task, prompt, context=context, max_tokens=max_tokens)
+            )
+        except NoModelAvailable as exc:
+            raise TransportError(str(exc)) from None
+        prov = Provenance(
+            task,
+            self.name,
+            prompt_hash(task, prompt, context),
+            result.model,
+            result.provider,
+            result.latency_ms,
+            result.ttft_ms,
+            result.tokens_out,
+            result.interaction_id,
+            result.fallback_path,
+        )
+        RECENT.append(prov)
+        return CodeResult(result.code, result.explanation, result.valid, prov)
+
+    def models(self) -> dict[str, Any]:
+        tasks = []
+        for entry in self.router.describe():
+            chain = [
+                {
+                    "provider": s["provider"],
+                    "model": s["model"],
+                    "kind": s["kind"],
+                    "state": s["state"],
+                    "health": asdict(s["health"]) if s["health"] else None,
+                }
+                for s in entry["chain"]
+            ]
+            tasks.append({"task": entry["task"], "limits": asdict(entry["limits"]), "chain": chain})
+        return {"tasks": tasks}
+
+    def status(self) -> dict[str, Any]:
+        from nexus_server_ext import __version__
+        from nexus_server_ext.ai.engines import loaded_engines
+
+        return {
+            "transport": self.name,
+            "version": __version__,
+            "engines": [e.describe() for e in loaded_engines()],
+            "models": [r.model_dump() for r in self.routing.chains()],
+        }
+
+    def learn(self, path: str) -> Learned:
+        files, chunks = self.memory.learn(path)
+        return Learned(files, chunks)
+
+    def search(self, query: str, k: int = 5) -> list[Found]:
+        return [
+            Found(h.chunk.source, h.chunk.lines, h.score, h.chunk.text) for h in self.memory.search(query, k)
+        ]
+
+    def forget(self) -> str:
+        self.memory.clear()
+        return "the learned files"
+
+    def feedback(self, prov: Provenance, kind: str) -> str:
+        return "this kernel's history (no NEXUS server records it)"
+
+    def metrics(self) -> dict[str, Any]:
+        from nexus_server_ext.metrics import summary
+
+        return summary().model_dump(mode="json")
+
+
+@contextlib.contextmanager
+def _quietly() -> Iterator[None]:
+    """Keep the model loaders' progress bars out of the user's cell output.
+
+    transformers draws them with ``tqdm.auto`` (notebook widgets in a kernel); they say nothing a user
+    needs and would be saved into the notebook. Only done for the main thread's magics: a widget answering
+    on its own thread must not swallow what a running cell prints.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from IPython.utils.capture import capture_output
+
+    with capture_output(display=True):
+        yield
