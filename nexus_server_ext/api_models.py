@@ -257,6 +257,16 @@ class ServerEventFrame(ApiModel):
     data: dict[str, Any]
 
 
+class SlashCommandOut(ApiModel):
+    name: str = Field(description="Typed as `/name` at the start of a chat message.")
+    description: str
+    source: Literal["nexus", "plugin-intent", "plugin-command"] = "nexus"
+
+
+class SlashCommandList(ApiModel):
+    commands: list[SlashCommandOut]
+
+
 # -- notebook chats (collaboration) -----------------------------------------------------------------
 NotebookAction = Literal["inserted", "replaced", "ran"]
 

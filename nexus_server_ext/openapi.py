@@ -36,7 +36,7 @@ def _error_responses(op: Any, has_body: bool) -> dict[str, Any]:
     if has_body:
         out["400"] = {"description": "The body is not valid JSON or does not match the schema.", **err}
         out["413"] = {"description": "The body is larger than this endpoint accepts.", **err}
-    if op.rate_limited or op.rate_class:
+    if op.rate_class:
         out["429"] = {"description": "Too many requests; see `Retry-After`.", **err}
     return out
 

@@ -356,6 +356,17 @@ export function deleteConversation(id: string): Promise<void> {
   return requestAPI(`conversations/${id}`, { method: 'DELETE' });
 }
 
+/** Mirrors SlashCommandOut: a chat slash command the server understands. */
+export interface ISlashCommandInfo {
+  name: string;
+  description: string;
+  source: 'nexus' | 'plugin-intent' | 'plugin-command';
+}
+
+export function listSlashCommands(): Promise<{ commands: ISlashCommandInfo[] }> {
+  return requestAPI('chat/commands');
+}
+
 /** The shared chat of a notebook (403 when the user cannot open the notebook). */
 export function getNotebookChat(path: string): Promise<IConversationDetail> {
   return requestAPI(`notebooks/chat?path=${encodeURIComponent(path)}`);
@@ -464,8 +475,55 @@ export function sendFeedback(body: IFeedbackRequest): Promise<unknown> {
   return requestAPI('feedback', { method: 'POST', body: JSON.stringify(body) });
 }
 
+// -- voice --------------------------------------------------------------------------------------------
+/** Mirrors VoiceCommandOut in api_models.py. */
+export interface IVoiceCommand {
+  name: string;
+  title: string;
+  target: 'frontend' | 'intent' | 'server';
+  lab_command?: string | null;
+  intent?: string | null;
+  text?: string | null;
+  destructive?: boolean;
+  source?: string;
+}
+
+/** Mirrors VoiceDecision. */
+export interface IVoiceDecision {
+  action: 'run' | 'confirm' | 'none';
+  confidence: number;
+  reason?: string | null;
+  command?: IVoiceCommand | null;
+  alternatives?: string[];
+}
+
+export interface ITranscriptSegment {
+  /** Seconds from the start of the recording. */
+  start: number;
+  end: number;
+  text: string;
+  avg_logprob: number;
+  no_speech_prob: number;
+}
+
+/** Mirrors TranscriptionReply: what ``POST /voice/transcribe`` answers. */
+export interface IVoiceReply {
+  text: string;
+  segments?: ITranscriptSegment[];
+  language?: string;
+  language_probability?: number;
+  duration_s?: number;
+  no_speech_prob?: number;
+  /** decode_ms, queue_ms, load_ms, transcribe_ms, map_ms, total_ms. */
+  timings_ms?: Record<string, number>;
+  model?: string;
+  /** Absent with ``?commands=false``. */
+  command?: IVoiceDecision | null;
+}
+
+
 /** Send recorded audio to the voice endpoint (raw body; the server sniffs the container). */
-export async function transcribe(audio: Blob): Promise<import('./voice/decide').IVoiceReply> {
+export async function transcribe(audio: Blob): Promise<IVoiceReply> {
   const form = new FormData();
   form.append('audio', audio, 'speech.webm');
   return requestAPI('voice/transcribe', { method: 'POST', body: form });

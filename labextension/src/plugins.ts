@@ -14,7 +14,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { addAIActions } from './ai/actions';
-import { websocketURL } from './api';
+import { listSlashCommands, websocketURL } from './api';
 import { ChatPanel } from './chat/panel';
 import { ISlashCommand } from './chat/slash';
 import { NexusInlineProvider } from './completion/provider';
@@ -119,15 +119,21 @@ const chatPlugin: JupyterFrontEndPlugin<INexusChat> = {
       panel.refreshContext();
       await panel.send(text);
     };
-    const builtin: ISlashCommand[] = [
-      { name: 'new', description: 'Start a new conversation', run: async () => (await panel.open(null), null) },
-      { name: 'explain', description: 'Explain the active cell or selection', run: rest => `Explain what this code does. ${rest}`.trim() },
-      { name: 'fix', description: 'Find and fix the bug (uses the last error)', run: rest => `Fix the bug in this code. ${rest}`.trim() },
-      { name: 'refactor', description: 'Suggest a clearer version of the code', run: rest => `Refactor this code to be clearer. ${rest}`.trim() },
-      { name: 'docstring', description: 'Write docstrings for the code', run: () => 'Write a docstring for this code.' },
-      { name: 'tests', description: 'Write pytest tests for the code', run: () => 'Write pytest unit tests for this code.' }
-    ];
-    commands.push(...builtin);
+    // The server's slash commands (its own, plugin intents and commands) are sent as typed;
+    // /new is the panel's own.
+    commands.push({ name: 'new', description: 'Start a new conversation', run: async () => (await panel.open(null), null) });
+    const loadServerCommands = async (retries: number): Promise<void> => {
+      try {
+        for (const c of (await listSlashCommands()).commands) {
+          commands.push({ name: c.name, description: c.description, run: rest => `/${c.name} ${rest}`.trim() });
+        }
+      } catch {
+        if (retries > 0) {
+          setTimeout(() => void loadServerCommands(retries - 1), 5000);
+        }
+      }
+    };
+    void loadServerCommands(3);
 
     app.commands.addCommand(PanelCommandIDs.openChat, {
       label: 'NEXUS: Open chat',

@@ -34,6 +34,19 @@ SLASH_COMMANDS: dict[str, str] = {
     "help": "command",
 }
 
+# What each slash command does, as the chat's command list shows it (``GET /chat/commands``).
+SLASH_HELP: dict[str, str] = {
+    "ask": "Ask a question about code, data or the notebook",
+    "generate": "Write code from a description",
+    "explain": "Explain the active cell, the selection or the last error",
+    "fix": "Fix the bug in the code (uses the last error)",
+    "refactor": "Suggest a clearer version of the code",
+    "test": "Write pytest tests for the code",
+    "learn": "Index files so answers can cite them: /learn PATH or GLOB",
+    "clear": "Make the model forget this conversation so far",
+    "help": "List the commands",
+}
+
 EXAMPLES: dict[str, tuple[str, ...]] = {
     "chat": (
         "what is the difference between a list and a tuple",
@@ -183,14 +196,18 @@ class IntentClassifier:
         self.margin = margin
         self.tie_breaker = tie_breaker
         self.slash = dict(SLASH_COMMANDS)
+        self.slash_help = dict(SLASH_HELP)
         self.examples = {k: list(v) for k, v in EXAMPLES.items()}
         self._matrix: list[tuple[str, list[float]]] | None = None
         self._lock = threading.Lock()
 
-    def register(self, command: str | None, intent: str, examples: tuple[str, ...] = ()) -> None:
+    def register(
+        self, command: str | None, intent: str, examples: tuple[str, ...] = (), description: str = ""
+    ) -> None:
         """Plugins: a new slash command and/or example phrases for an intent."""
         if command:
             self.slash[command.lstrip("/")] = intent
+            self.slash_help[command.lstrip("/")] = description or f"The {intent} plugin intent"
         if examples:
             with self._lock:
                 self.examples.setdefault(intent, []).extend(examples)

@@ -56,7 +56,7 @@ class PluginAnswers:
         """``/name`` and the example phrases of every plugin intent, for the classifier."""
         for intent in self.plugin_intents():
             command = intent.name if intent.name not in classifier.slash else None
-            classifier.register(command, intent.name, tuple(intent.examples))
+            classifier.register(command, intent.name, tuple(intent.examples), intent.description)
 
     def command_call(self, text: str, builtin_slash: dict[str, str]) -> tuple[PluginCall, str] | None:
         """``/NAME rest`` for a registered server command that no built-in slash command shadows."""
@@ -74,6 +74,16 @@ class PluginAnswers:
         if found is None or found.handler is None or intent.name in INTENTS:
             return None
         return PluginCall(found.name, found.source, found.handler)
+
+    def slash_commands(self, builtin_slash: dict[str, str]) -> list[tuple[str, str]]:
+        """(name, description) of the server commands that work as ``/name`` in the chat."""
+        if self.commands is None:
+            return []
+        return [
+            (c.name, c.title)
+            for c in self.commands
+            if c.run is not None and c.name.lower() not in builtin_slash
+        ]
 
     def description(self, name: str) -> str | None:
         found = self.intents.get(name) if self.intents is not None else None

@@ -39,11 +39,12 @@ class Operation:
     request: type[BaseModel] | None = None
     status: int = 200
     max_body_bytes: int | None = None
-    rate_limited: bool = False
     description: str = ""
-    # The rate-limit bucket (``chat``, ``completion``, ``voice``, ``default``...) this verb draws from;
-    # when set, ``prepare`` enforces it before the handler runs (429 + Retry-After).
+    # The rate-limit bucket (``chat``, ``completion``, ``voice``, ``default``...) this verb draws from,
+    # and how many tokens one call costs; when set, ``prepare`` enforces it before the handler runs
+    # (429 + Retry-After). The one place rate limits are applied to REST routes.
     rate_class: str | None = None
+    cost: float = 1.0
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -91,7 +92,7 @@ class NexusHandler(APIHandler):
         nexus.first_client()
         op = self.operation()
         if op is not None and op.rate_class:
-            self.check_rate_limit(endpoint_class=op.rate_class)
+            self.check_rate_limit(op.cost, endpoint_class=op.rate_class)
         if self.uses_deferred:
             await nexus.ready()
 

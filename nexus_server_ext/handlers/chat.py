@@ -18,6 +18,8 @@ from ..api_models import (
     FeedbackReply,
     FeedbackRequest,
     RestartFrame,
+    SlashCommandList,
+    SlashCommandOut,
 )
 from ..errors import NexusError
 from .base import NexusHandler, Operation
@@ -31,7 +33,7 @@ class ChatHandler(NexusHandler):
             request=ChatRequest,
             response=ChatReply,
             max_body_bytes=128 * 1024,
-            rate_limited=True,
+            rate_class="chat",
             description="The websocket's `chat` frame streams the same answer token by token.",
         )
     }
@@ -40,7 +42,6 @@ class ChatHandler(NexusHandler):
     @authorized
     async def post(self) -> None:
         body = self.read_model(ChatRequest)
-        self.check_rate_limit()
         core = self.nexus.core
         if core is None:
             raise NexusError(
@@ -123,7 +124,43 @@ class FeedbackHandler(NexusHandler):
         )
 
 
+class SlashCommandsHandler(NexusHandler):
+    auth_resource = "nexus:chat"
+    operations = {
+        "get": Operation(
+            "The chat's slash commands: NEXUS's own, plugin intents and plugin server commands.",
+            response=SlashCommandList,
+            description="The chat panel's `/` completion lists these; the server is the one that "
+            "understands them.",
+        )
+    }
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        core = self.nexus.core
+        if core is None:
+            raise NexusError(503, "unavailable", "The model routing file is invalid; see /status.")
+        slash = core.classifier.slash
+        plugin_intents = {i.name for i in core.plugins.plugin_intents()} if core.plugins else set()
+        commands = [
+            SlashCommandOut(
+                name=name,
+                description=description,
+                source="plugin-intent" if slash.get(name) in plugin_intents else "nexus",
+            )
+            for name, description in core.classifier.slash_help.items()
+        ]
+        if core.plugins is not None:
+            commands += [
+                SlashCommandOut(name=name, description=description, source="plugin-command")
+                for name, description in core.plugins.slash_commands(slash)
+            ]
+        self.write_model(SlashCommandList(commands=commands))
+
+
 default_handlers = [
     (r"/nexus/api/v1/chat", ChatHandler),
+    (r"/nexus/api/v1/chat/commands", SlashCommandsHandler),
     (r"/nexus/api/v1/feedback", FeedbackHandler),
 ]

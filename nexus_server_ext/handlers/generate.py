@@ -67,7 +67,7 @@ class GenerateHandler(AIHandler):
             request=GenerateRequest,
             response=GenerateReply,
             max_body_bytes=256 * 1024,
-            rate_limited=True,
+            rate_class="chat",
         )
     }
 
@@ -75,7 +75,6 @@ class GenerateHandler(AIHandler):
     @authorized
     async def post(self) -> None:
         body = self.read_model(GenerateRequest)
-        self.check_rate_limit()
         context = body.context.model_dump(exclude_none=True)
         # With a traceback (the debug panel's Explain / Fix), the facts are computed, not generated:
         # the model is told them, and the explanation starts with them.
@@ -115,7 +114,7 @@ class CompleteHandler(AIHandler):
             request=CompleteRequest,
             response=CompleteReply,
             max_body_bytes=256 * 1024,
-            rate_limited=True,
+            rate_class="completion",
         )
     }
 
@@ -123,7 +122,6 @@ class CompleteHandler(AIHandler):
     @authorized
     async def post(self) -> None:
         body = self.read_model(CompleteRequest)
-        self.check_rate_limit(0.25)  # completions are small and frequent
         if not body.prefix.strip():
             raise NexusError(
                 400, "invalid_request", "prefix: there is nothing before the cursor to complete."

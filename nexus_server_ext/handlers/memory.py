@@ -47,7 +47,7 @@ class LearnHandler(MemoryHandlerBase):
             response=LearnProgressOut,
             status=202,
             max_body_bytes=8 * 1024,
-            rate_limited=True,
+            rate_class="default",
             description="Poll `GET /memory/learn/{id}`. Unchanged files are skipped by content hash.",
         )
     }
@@ -56,7 +56,6 @@ class LearnHandler(MemoryHandlerBase):
     @authorized
     async def post(self) -> None:
         body = self.read_model(LearnRequest)
-        self.check_rate_limit()
         indexer = self.indexer()
         try:
             job = indexer.start(self.username, body.path)

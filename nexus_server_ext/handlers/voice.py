@@ -100,7 +100,7 @@ class TranscribeHandler(VoiceHandler):
         "post": Operation(
             "Transcribe a recording and map it to a command.",
             response=TranscriptionReply,
-            rate_limited=True,
+            rate_class="voice",
             description=TRANSCRIBE_DOC,
         )
     }
@@ -131,7 +131,6 @@ class TranscribeHandler(VoiceHandler):
     @authorized
     async def post(self) -> None:
         started = time.perf_counter()
-        self.check_rate_limit(endpoint_class="voice")
         data, _kind = self.upload()
         transcriber = self.nexus.transcriber
         audio = await asyncio.to_thread(decode, data, max_seconds=transcriber.max_audio_seconds)
@@ -189,14 +188,14 @@ class InterpretHandler(VoiceHandler):
             request=VoiceInterpretRequest,
             response=VoiceDecision,
             max_body_bytes=8 * 1024,
-            rate_limited=True,
+            rate_class="voice",
+            cost=0.1,  # text only: cheap next to a recording
         )
     }
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.check_rate_limit(0.1, endpoint_class="voice")
         body = self.read_model(VoiceInterpretRequest)
         match = await asyncio.to_thread(self.nexus.voice_mapper.match_text, body.text)
         await self.announce(match, body.text)

@@ -66,16 +66,20 @@ class SocketRequests:
     def _error(self, error: str, message: str, request_id: str | None) -> None:
         self.socket.send(ErrorFrame(error=error, message=message, id=request_id))
 
-    def _admit(self, request_id: str, cost: float = 1.0) -> bool:
+    def _admit(self, request_id: str, rate_class: str, cost: float = 1.0) -> bool:
+        """Whether a request may start: the core is there, its id is free, and the user's bucket of
+        ``rate_class`` (``chat`` or ``completion``, as for the REST routes) has ``cost`` tokens."""
         if self.nexus.core is None:
             self._error("unavailable", "The model routing file is invalid; see /status.", request_id)
             return False
         if request_id in self.tasks:
             self._error("duplicate_id", f"A request with id {request_id!r} is still running.", request_id)
             return False
-        wait = self.nexus.rate_limiter.acquire(self.socket.owner, cost)
+        limiter = self.nexus.rate_limiter
+        wait = limiter.acquire(self.socket.owner, cost, rate_class)
         if wait > 0:
-            self._error("rate_limited", f"Too many requests: try again in {wait:.1f} s.", request_id)
+            seconds = limiter.retry_after_header(wait)
+            self._error("rate_limited", f"Too many requests: try again in {seconds} s.", request_id)
             return False
         return True
 
@@ -88,7 +92,7 @@ class SocketRequests:
 
     # -- chat -----------------------------------------------------------------------------------
     def _start_chat(self, frame: ChatFrame) -> None:
-        if not self._admit(frame.id):
+        if not self._admit(frame.id, "chat"):
             return
         cancel = asyncio.Event()
         self.chats[frame.id] = cancel
@@ -139,7 +143,7 @@ class SocketRequests:
         if self.nexus.pipeline is None:
             self._error("unavailable", "The model routing file is invalid; see /status.", frame.id)
             return
-        if not self._admit(frame.id):
+        if not self._admit(frame.id, "chat"):
             return
         self._track(frame.id, self._run_generate(frame))
 
@@ -231,7 +235,7 @@ class SocketRequests:
         if not frame.prefix.strip():
             self.socket.send(CompleteDoneFrame(id=frame.id, text="", model=""))
             return
-        if not self._admit(frame.id, 0.25):
+        if not self._admit(frame.id, "completion"):
             return
         self.completion = (frame.id, self._track(frame.id, self._run_completion(frame)))
 

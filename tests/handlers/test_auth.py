@@ -86,6 +86,7 @@ EXAMPLES: dict[tuple[str, str], tuple[Any, int]] = {
     ("/nexus/api/v1/complete", "post"): ({"prefix": "x = ", "max_tokens": 2}, 200),
     ("/nexus/api/v1/models", "get"): (None, 200),
     ("/nexus/api/v1/chat", "post"): ({"text": "/help"}, 200),
+    ("/nexus/api/v1/chat/commands", "get"): (None, 200),
     ("/nexus/api/v1/feedback", "post"): ({"interaction_id": 999999, "kind": "up"}, 404),
     ("/nexus/api/v1/memory", "get"): ({"q": "how to load data"}, 200),
     ("/nexus/api/v1/memory", "delete"): (None, 200),

@@ -207,3 +207,16 @@ async def test_bad_requests_get_a_clear_4xx(
     assert r.code == code and body(r)["error"] == error and "Traceback" not in r.body.decode()
     r = await jp_fetch("nexus/api/v1/memory", headers=ALICE, raise_error=False)
     assert r.code == 400 and "q:" in body(r)["message"]
+
+
+async def test_the_chat_lists_the_slash_commands_the_server_understands(jp_fetch: Any) -> None:
+    listed = body(await jp_fetch("nexus/api/v1/chat/commands", headers=ALICE))["commands"]
+    names = [c["name"] for c in listed]
+    assert {"ask", "generate", "explain", "fix", "refactor", "test", "learn", "clear", "help"} <= set(names)
+    assert "tests" not in names and "docstring" not in names  # what the old client list offered
+    assert all(c["description"] for c in listed)
+    # each listed command is one the server parses: /test answers as the test intent
+    reply = body(
+        await post(jp_fetch, "nexus/api/v1/chat", {"text": "/test def add(a, b): return a + b"}, ALICE)
+    )
+    assert reply["intent"] == "test"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,27 @@ async def test_server_answers_429_with_retry_after_per_class(jp_fetch: Any) -> N
     # Endpoints without a rate class are unaffected by the exhausted default bucket.
     r = await jp_fetch("nexus/api/v1/commands", raise_error=False)
     assert r.code == 200
+
+
+async def test_websocket_typing_does_not_use_up_the_chat_quota(jp_ws_fetch: Any) -> None:
+    """Completion frames draw from ``completion``, chat frames from ``chat`` (as the REST routes do)."""
+    ws = await jp_ws_fetch("nexus/api/v1/ws")
+
+    async def frame_for(request_id: str) -> dict[str, Any]:
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.read_message(), 300))
+            if frame.get("id") == request_id and frame["type"] in ("error", "chat.done", "complete.done"):
+                return frame
+
+    # the default bucket (burst 2) would be empty after two frames; completion has its own (burst 60)
+    for i in range(3):
+        await ws.write_message(json.dumps({"type": "complete", "id": f"k{i}", "prefix": "x = "}))
+    await ws.write_message(json.dumps({"type": "cancel", "id": "k2"}))
+    assert (await frame_for("k2"))["type"] == "complete.done"
+    for i in range(5):  # the chat bucket: burst 5, untouched by the completions
+        await ws.write_message(json.dumps({"type": "chat", "id": f"c{i}", "text": "/help"}))
+        assert (await frame_for(f"c{i}"))["type"] == "chat.done"
+    await ws.write_message(json.dumps({"type": "chat", "id": "c5", "text": "/help"}))
+    refused = await frame_for("c5")
+    assert refused["error"] == "rate_limited" and "try again" in refused["message"]
+    ws.close()

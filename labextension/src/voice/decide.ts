@@ -6,32 +6,9 @@
  * unit-tested; the button does the effects.
  */
 
-/** Mirrors VoiceCommandOut in api_models.py. */
-export interface IVoiceCommand {
-  name: string;
-  title: string;
-  target: 'frontend' | 'intent' | 'server';
-  lab_command?: string | null;
-  intent?: string | null;
-  text?: string | null;
-  destructive?: boolean;
-  source?: string;
-}
+import type { IVoiceReply } from '../api';
 
-/** Mirrors VoiceDecision. */
-export interface IVoiceDecision {
-  action: 'run' | 'confirm' | 'none';
-  confidence: number;
-  reason?: string | null;
-  command?: IVoiceCommand | null;
-  alternatives?: string[];
-}
-
-/** The part of TranscriptionReply the button reads. */
-export interface IVoiceReply {
-  text: string;
-  command?: IVoiceDecision | null;
-}
+export type { IVoiceCommand, IVoiceDecision, IVoiceReply } from '../api';
 
 export type VoiceAction =
   | { kind: 'run'; command: string; confirm: boolean; title: string }
