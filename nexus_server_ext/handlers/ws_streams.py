@@ -83,10 +83,24 @@ class SocketRequests:
             return False
         return True
 
-    def _track(self, request_id: str, coro: Any) -> asyncio.Task[None]:
+    def _track(
+        self, request_id: str, coro: Any, cancelled_frame: BaseModel | None = None
+    ) -> asyncio.Task[None]:
+        """Run ``coro`` as the request's task. A task cancelled before its first step never enters its
+        own ``except CancelledError`` (two frames in one read: the second supersedes the first), so
+        ``cancelled_frame`` is sent for it here: every request gets its final frame."""
         task = asyncio.ensure_future(coro)
         self.tasks[request_id] = task
-        task.add_done_callback(lambda _: self.tasks.pop(request_id, None))
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self.tasks.pop(request_id, None)
+            if finished.cancelled():
+                if self.completion and self.completion[0] == request_id:
+                    self.completion = None
+                if cancelled_frame is not None:
+                    self.socket.send(cancelled_frame)
+
+        task.add_done_callback(done)
         self.nexus.background(task)
         return task
 
@@ -145,7 +159,10 @@ class SocketRequests:
             return
         if not self._admit(frame.id, "chat"):
             return
-        self._track(frame.id, self._run_generate(frame))
+        cancelled = GenerateDoneFrame(
+            id=frame.id, text="", model="", provider="", interaction_id=None, cancelled=True
+        )
+        self._track(frame.id, self._run_generate(frame), cancelled)
 
     async def _run_generate(self, frame: GenerateFrame) -> None:
         from ..ai.pipeline import Streamed  # loaded with the pipeline (deferred services)
@@ -237,7 +254,8 @@ class SocketRequests:
             return
         if not self._admit(frame.id, "completion"):
             return
-        self.completion = (frame.id, self._track(frame.id, self._run_completion(frame)))
+        cancelled = CompleteDoneFrame(id=frame.id, text="", model="", cancelled=True)
+        self.completion = (frame.id, self._track(frame.id, self._run_completion(frame), cancelled))
 
     async def _run_completion(self, frame: CompleteFrame) -> None:
         socket = self.socket

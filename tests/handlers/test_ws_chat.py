@@ -192,6 +192,26 @@ async def test_a_newer_completion_cancels_the_older(jp_ws_fetch: Any) -> None:
     ws.close()
 
 
+async def test_every_completion_gets_its_final_frame_even_cancelled_before_it_started(
+    jp_ws_fetch: Any,
+) -> None:
+    """Typing fast sends frames faster than the server starts their tasks: each still ends."""
+    ws = await jp_ws_fetch(WS)
+    frames = [json.dumps({"type": "complete", "id": f"k{i}", "prefix": f"x{i} = "}) for i in range(3)]
+    await asyncio.gather(
+        *(ws.write_message(f) for f in [*frames, json.dumps({"type": "cancel", "id": "k2"})])
+    )
+    done: dict[str, Any] = {}
+    while len(done) < 3:
+        frame = await read(ws)
+        assert frame["type"] in ("complete.delta", "complete.done"), frame
+        if frame["type"] == "complete.done":
+            assert frame["id"] not in done, "one final frame per request"
+            done[frame["id"]] = frame
+    assert all(d["cancelled"] for d in done.values())
+    ws.close()
+
+
 @pytest.mark.parametrize(
     ("frame", "error"),
     [
