@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .security.ratelimit import RateLimiter
     from .store.conversations import ConversationStore
     from .store.database import Database
+    from .store.secrets import ProviderSecretStore
     from .store.users import UserStore
     from .tasks import TaskScheduler
     from .voice.mapper import VoiceCommandMapper
@@ -69,6 +70,7 @@ class DeferredServices:
     scheduler: TaskScheduler
     projects: ProjectManager
     voice_profiles: VoiceProfileStore
+    secrets: ProviderSecretStore
     pipeline: AIPipeline | None = None
     # The consciousness core (core/); ``core`` is None when the routing file is invalid.
     memory: VectorMemory | None = None
@@ -195,6 +197,10 @@ class NexusServices:
     @property
     def voice_profiles(self) -> VoiceProfileStore:
         return self.deferred.voice_profiles
+
+    @property
+    def secrets(self) -> ProviderSecretStore:
+        return self.deferred.secrets
 
     @property
     def pipeline(self) -> AIPipeline | None:

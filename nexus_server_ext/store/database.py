@@ -144,6 +144,11 @@ class Database:
         """Whether the engine exists (something has used the database in this process)."""
         return self._engine is not None
 
+    @property
+    def keyring(self) -> KeyRing | None:
+        """The key ring of encryption at rest (the vector memory encrypts its text with it too)."""
+        return self._keyring
+
     def use_keyring(self, ring: KeyRing) -> None:
         """Encrypt ``EncryptedText`` columns with ``ring`` (now, or when the engine is created)."""
         self._keyring = ring
