@@ -76,8 +76,8 @@ async def send(jp_fetch: Any, path: str, verb: str, body: bytes | None, **kw: An
     return await jp_fetch(path, **kwargs)
 
 
-@pytest.fixture
-async def route_values(jp_fetch: Any, nexus_services: Any) -> dict[str, str]:
+async def path_values(jp_fetch: Any, nexus_services: Any) -> dict[str, str]:
+    """Real objects for every path parameter (a conversation, a task, a project...)."""
     values = await targets(nexus_services, await new_conversation(jp_fetch))
     return {**values, "{job_id}": "0" * 32}
 
@@ -104,8 +104,9 @@ MALFORMED: dict[str, tuple[bytes, set[str]]] = {
 
 
 async def test_malformed_bodies_answer_400_with_a_clear_json_message_on_every_route(
-    jp_fetch: Any, jp_serverapp: Any, route_values: dict[str, str], forbidden: list[str]
+    jp_fetch: Any, jp_serverapp: Any, nexus_services: Any, forbidden: list[str]
 ) -> None:
+    route_values = await path_values(jp_fetch, nexus_services)
     problems: list[str] = []
     for tpl, verb, op in body_routes(jp_serverapp):
         path = fill(tpl, route_values)
@@ -126,8 +127,9 @@ async def test_malformed_bodies_answer_400_with_a_clear_json_message_on_every_ro
 
 
 async def test_wrongly_typed_fields_answer_400_naming_the_field_on_every_route(
-    jp_fetch: Any, jp_serverapp: Any, route_values: dict[str, str], forbidden: list[str]
+    jp_fetch: Any, jp_serverapp: Any, nexus_services: Any, forbidden: list[str]
 ) -> None:
+    route_values = await path_values(jp_fetch, nexus_services)
     problems: list[str] = []
     checked = 0
     for tpl, verb, op in body_routes(jp_serverapp):
@@ -167,8 +169,9 @@ UNKNOWN = ["", "/", "/nope", "/status/", "/conversations/", "/ws/extra", "/opena
 
 
 async def test_unknown_and_malformed_paths_answer_json_and_check_credentials_first(
-    jp_fetch: Any, jp_serverapp: Any, route_values: dict[str, str], forbidden: list[str]
+    jp_fetch: Any, jp_serverapp: Any, nexus_services: Any, forbidden: list[str]
 ) -> None:
+    route_values = await path_values(jp_fetch, nexus_services)
     paths = [f"/nexus/api/v1{u}" for u in UNKNOWN]
     for pattern, _handler, _verbs in nexus_routes(jp_serverapp):
         tpl = template(pattern)
