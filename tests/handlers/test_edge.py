@@ -67,6 +67,23 @@ def body_routes(serverapp: Any) -> list[tuple[str, str, Any]]:
     return out
 
 
+def minimal_body(model: Any) -> dict[str, Any]:
+    """A valid body for ``model`` from its required fields alone (for a route test_auth.py lacks)."""
+    body: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if not field.is_required():
+            continue
+        for candidate in ("notes.ipynb", 1, True, [], {}):
+            try:
+                model.model_validate({**body, name: candidate})
+            except ValidationError as exc:
+                if any(e["loc"][:1] == (name,) for e in exc.errors()):
+                    continue
+            body[name] = candidate
+            break
+    return body
+
+
 async def send(jp_fetch: Any, path: str, verb: str, body: bytes | None, **kw: Any) -> Any:
     kwargs: dict[str, Any] = {"method": verb.upper(), "raise_error": False, "request_timeout": 120, **kw}
     if body is not None:
@@ -80,6 +97,20 @@ async def path_values(jp_fetch: Any, nexus_services: Any) -> dict[str, str]:
     """Real objects for every path parameter (a conversation, a task, a project...)."""
     values = await targets(nexus_services, await new_conversation(jp_fetch))
     return {**values, "{job_id}": "0" * 32}
+
+
+@pytest.fixture
+def jp_server_config(nexus_data_dir: Path) -> dict[str, Any]:
+    """Rate limits off: these tests send hundreds of requests and must see each one's own answer."""
+    off = {"per_minute": 0, "burst": 1}
+    return {
+        "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
+        "NexusApp": {
+            "data_dir": str(nexus_data_dir),
+            "rate_limit_per_minute": 0,
+            "rate_limits": {"chat": off, "completion": off, "voice": off, "default": off},
+        },
+    }
 
 
 @pytest.fixture
@@ -134,7 +165,7 @@ async def test_wrongly_typed_fields_answer_400_naming_the_field_on_every_route(
     checked = 0
     for tpl, verb, op in body_routes(jp_serverapp):
         path = fill(tpl, route_values)
-        base = EXAMPLES[(tpl, verb)][0]
+        base = EXAMPLES[(tpl, verb)][0] if (tpl, verb) in EXAMPLES else minimal_body(op.request)
         assert isinstance(base, dict), f"{verb} {tpl}: the auth example has no JSON body"
         for field in op.request.model_fields:
             for value in WRONG_VALUES:
@@ -202,6 +233,9 @@ VALID_FRAMES: dict[str, dict[str, Any]] = {
     "chat": {"type": "chat", "id": "c1", "text": "hello"},
     "cancel": {"type": "cancel", "id": "c1"},
     "complete": {"type": "complete", "id": "k1", "prefix": "x = "},
+    "notebook.join": {"type": "notebook.join", "path": "shared.ipynb"},
+    "notebook.leave": {"type": "notebook.leave", "path": "shared.ipynb"},
+    "notebook.activity": {"type": "notebook.activity", "path": "shared.ipynb", "action": "ran"},
 }
 
 
@@ -234,7 +268,7 @@ def malformed_frames() -> list[tuple[str, str | bytes]]:
                 (f"{kind} without {field}", json.dumps({k: v for k, v in base.items() if k != field}))
             )
             for value in WRONG_VALUES:
-                frames.append((f"{kind}.{field}={str(value)[:20]!r}", json.dumps({**base, field: value})))
+                frames.append((f"{kind} | {field}={str(value)[:20]!r}", json.dumps({**base, field: value})))
     out = []
     for name, frame in frames:
         try:
@@ -265,8 +299,8 @@ async def test_every_malformed_frame_gets_an_error_frame_and_the_socket_stays_op
         if reply.get("type") != "error" or not reply.get("message"):
             problems.append(f"{name}: {raw[:120]!r}")
         problems += [f"{name}: the error frame contains {s[:12]!r}..." for s in forbidden if s in str(raw)]
-        if "." in name and "=" in name:  # a wrongly typed field: the message names it
-            field = name.split(".", 1)[1].split("=", 1)[0]
+        if " | " in name:  # a wrongly typed field: the message names it
+            field = name.split(" | ", 1)[1].split("=", 1)[0]
             if field not in reply.get("message", ""):
                 problems.append(f"{name}: the message {reply.get('message')!r} does not name {field}")
     await ws.write_message(json.dumps({"type": "ping", "id": "still-here"}))
@@ -293,39 +327,53 @@ async def test_an_oversized_frame_is_refused_and_a_huge_one_closes_with_1009(
 
 
 # -- overload ------------------------------------------------------------------------------------------
-async def test_a_burst_of_completions_gets_only_answers_supersessions_or_retry_after(
-    jp_serverapp: Any, jp_http_port: int, jp_base_url: str, jp_auth_header: dict[str, str], local_engine: Any
-) -> None:
-    """60 POST /complete from one user, 20 in flight at a time: every answer is a completion, a 409
-    (a newer completion of the same user replaced it), or a 429 / 503 that says when to retry."""
-    client = AsyncHTTPClient(force_instance=True, max_clients=20)
-    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url.rstrip('/')}/nexus/api/v1/complete"
-    gate = asyncio.Semaphore(20)
+class TestBurst:
+    @pytest.fixture
+    def jp_server_config(self, nexus_data_dir: Path) -> dict[str, Any]:
+        """The shipped rate limits and engine queue."""
+        return {
+            "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
+            "NexusApp": {"data_dir": str(nexus_data_dir)},
+        }
 
-    async def one(i: int) -> Any:
-        body = json.dumps({"prefix": f"def f{i}(x):\n    return ", "max_tokens": 8})
-        async with gate:
-            return await client.fetch(
-                HTTPRequest(url, method="POST", body=body, headers=jp_auth_header, request_timeout=300),
-                raise_error=False,
-            )
+    async def test_a_burst_of_completions_gets_only_answers_supersessions_or_retry_after(
+        self,
+        jp_fetch: Any,  # starts the HTTP server this test's own client talks to
+        jp_http_port: int,
+        jp_base_url: str,
+        jp_auth_header: dict[str, str],
+        local_engine: Any,
+    ) -> None:
+        """60 POST /complete from one user, 20 in flight at a time: every answer is a completion, a 409
+        (a newer completion of the same user replaced it), or a 429 / 503 that says when to retry."""
+        client = AsyncHTTPClient(force_instance=True, max_clients=20)
+        url = f"http://127.0.0.1:{jp_http_port}{jp_base_url.rstrip('/')}/nexus/api/v1/complete"
+        gate = asyncio.Semaphore(20)
 
-    try:
-        replies = await asyncio.gather(*(one(i) for i in range(60)))
-    finally:
-        client.close()
-    outcomes: Counter[str] = Counter()
-    for r in replies:
-        data = json.loads(r.body)
-        if r.code == 200:
-            assert data["completion"] is not None
-            outcomes["200"] += 1
-            continue
-        assert set(data) == {"error", "message", "request_id"}, data
-        outcomes[f"{r.code} {data['error']}"] += 1
-        if r.code in (429, 503):
-            assert r.headers.get("Retry-After", "").isdigit(), (r.code, data)
-        else:
-            assert (r.code, data["error"]) == (409, "superseded"), (r.code, data)
-    print("burst outcomes:", dict(outcomes))
-    assert outcomes["200"] >= 1 and outcomes["409 superseded"] >= 1, outcomes
+        async def one(i: int) -> Any:
+            body = json.dumps({"prefix": f"def f{i}(x):\n    return ", "max_tokens": 8})
+            async with gate:
+                return await client.fetch(
+                    HTTPRequest(url, method="POST", body=body, headers=jp_auth_header, request_timeout=300),
+                    raise_error=False,
+                )
+
+        try:
+            replies = await asyncio.gather(*(one(i) for i in range(60)))
+        finally:
+            client.close()
+        outcomes: Counter[str] = Counter()
+        for r in replies:
+            data = json.loads(r.body)
+            if r.code == 200:
+                assert data["completion"] is not None
+                outcomes["200"] += 1
+                continue
+            assert set(data) == {"error", "message", "request_id"}, data
+            outcomes[f"{r.code} {data['error']}"] += 1
+            if r.code in (429, 503):
+                assert r.headers.get("Retry-After", "").isdigit(), (r.code, data)
+            else:
+                assert (r.code, data["error"]) == (409, "superseded"), (r.code, data)
+        print("burst outcomes:", dict(outcomes))
+        assert outcomes["200"] >= 1 and outcomes["409 superseded"] >= 1, outcomes
