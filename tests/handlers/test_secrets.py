@@ -193,7 +193,8 @@ async def test_keys_per_user_and_server_wide_replace_the_environment_key_and_are
         ("secrets/user/openai", {"api_key": 12345}, 400, "api_key"),
         ("secrets/user/openai", {"key": "sk-x"}, 400, "api_key"),
         ("secrets/user/openai", {"api_key": "s" * 5000}, 400, "api_key"),
-        ("secrets/user/openai", "[" * 100_000, 400, "nested too deeply"),
+        ("secrets/user/openai", "[" * 1000, 400, "nested too deeply"),
+        ("secrets/user/openai", "[" * 100_000, 413, "at most 8.0 KB"),
         ("secrets/user/open%2Fai", {"api_key": "sk-x"}, 404, "no NEXUS endpoint"),
     ],
 )
