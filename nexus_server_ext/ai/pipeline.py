@@ -196,6 +196,7 @@ class AIPipeline:
         max_tokens: int | None = None,
         user_id: int | None = None,
         chain: list[ChainStep] | None = None,
+        owner: str = "",
     ) -> AsyncGenerator[Delta | Restart | Streamed, None]:
         """The answer as the model writes it (``Delta`` / ``Restart``), then one ``Streamed``.
 
@@ -210,7 +211,12 @@ class AIPipeline:
         meta: GenerationMeta | None = None
         try:
             events = self.router.stream(
-                task, messages, max_tokens=max_tokens, path=path, chain=chain, user=str(user_id or "")
+                task,
+                messages,
+                max_tokens=max_tokens,
+                path=path,
+                chain=chain,
+                user=owner or str(user_id or ""),
             )
             async with aclosing(events) as answer:
                 async for event in answer:

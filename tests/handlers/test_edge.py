@@ -236,6 +236,7 @@ VALID_FRAMES: dict[str, dict[str, Any]] = {
     "notebook.join": {"type": "notebook.join", "path": "shared.ipynb"},
     "notebook.leave": {"type": "notebook.leave", "path": "shared.ipynb"},
     "notebook.activity": {"type": "notebook.activity", "path": "shared.ipynb", "action": "ran"},
+    "generate": {"type": "generate", "id": "g1", "prompt": "hello"},
 }
 
 
