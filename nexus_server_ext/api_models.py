@@ -40,7 +40,7 @@ class ComponentStatus(ApiModel):
 
 class StorageStatus(ApiModel):
     backend: Literal["sqlite", "postgresql"] | str
-    url: str = Field(description="The database URL with any password hidden.")
+    url: str = Field(description="The database URL with any password hidden; a SQLite file by its name only.")
     revision: str | None
     healthy: bool
 

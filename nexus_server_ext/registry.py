@@ -250,7 +250,7 @@ class NexusServices:
         healthy, revision = await asyncio.to_thread(probe)
         return StorageStatus(
             backend=self.database.backend,
-            url=self.database.display_url,
+            url=self.database.public_url,
             revision=revision,
             healthy=healthy and self.storage_error is None,
         )

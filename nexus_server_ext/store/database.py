@@ -97,6 +97,14 @@ class Database:
     def display_url(self) -> str:
         return redact_url(self.url)
 
+    @property
+    def public_url(self) -> str:
+        """What API responses show: no password, and a SQLite file by its name only (a response never
+        carries a filesystem path; the server log has the full ``display_url``)."""
+        if self.sqlite_file is not None:
+            return f"sqlite:///.../{self.sqlite_file.name}"
+        return self.display_url
+
     # -- engine, created on first use -------------------------------------------------------------
     @property
     def engine(self) -> Engine:

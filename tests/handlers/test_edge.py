@@ -185,6 +185,38 @@ async def test_wrongly_typed_fields_answer_400_naming_the_field_on_every_route(
     assert checked > 100 and not problems, "\n".join(problems)
 
 
+# -- query strings -----------------------------------------------------------------------------------
+HOSTILE_QUERY = {
+    "q": "x" * 5000,
+    "k": "abc",
+    "limit": "1e999",
+    "before_id": "-1",
+    "since": "not-a-date",
+    "until": "2026-13-45T99:00:00",
+    "source": "../../etc/passwd",
+    "path": "../../../etc/passwd",
+    "user": "\x00",
+    "action": "' OR 1=1 --",
+    "commands": "maybe",
+}
+
+
+async def test_hostile_query_strings_never_break_a_get_route(
+    jp_fetch: Any, jp_serverapp: Any, nexus_services: Any, forbidden: list[str]
+) -> None:
+    route_values = await path_values(jp_fetch, nexus_services)
+    problems: list[str] = []
+    for pattern, _handler, verbs in nexus_routes(jp_serverapp):
+        tpl = template(pattern)
+        if "get" not in verbs or tpl in (NOT_AN_ENDPOINT, "/nexus/api/v1/ws"):
+            continue
+        for name, value in HOSTILE_QUERY.items():
+            r = await send(jp_fetch, fill(tpl, route_values), "get", None, params={name: value})
+            what = f"GET {tpl}?{name}={value[:12]!r}"
+            problems += check_error_reply(r.code, r.body, forbidden, what)
+    assert not problems, "\n".join(problems)
+
+
 # -- paths -------------------------------------------------------------------------------------------
 BAD_IDS = [
     "../../api/contents",
