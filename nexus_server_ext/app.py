@@ -108,7 +108,11 @@ class NexusApp(ExtensionApp):
         1024 * 1024, help="Largest request body accepted by NEXUS endpoints that do not set their own limit."
     ).tag(config=True)
 
-    max_ws_frame_bytes = Int(256 * 1024, help="Largest websocket frame a client may send.").tag(config=True)
+    max_ws_frame_bytes = Int(
+        256 * 1024,
+        help="Largest websocket frame a client may send: a larger one is answered with an error frame "
+        "(the socket stays open); one over four times this is not read and closes the socket (code 1009).",
+    ).tag(config=True)
 
     rate_limit_per_minute = Float(
         120.0, help="Sustained AI requests per user per minute (0 disables rate limiting)."

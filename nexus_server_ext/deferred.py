@@ -21,6 +21,7 @@ def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
     from .projects.manager import ProjectManager
     from .security.audit import AuditLog
     from .store.conversations import ConversationStore
+    from .store.secrets import ProviderSecretStore
     from .store.users import UserStore
     from .tasks import TaskScheduler
     from .voice.profiles import VoiceProfileStore
@@ -46,6 +47,9 @@ def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
         from .ai.pipeline import AIPipeline
 
         pipeline = AIPipeline(services.router, database)
+    secrets = ProviderSecretStore(database)
+    if services.router is not None:  # keys stored through the secrets API reach the providers
+        services.router.key_lookup = secrets.keys_for
     conversations = ConversationStore(database)
     from .core.plugin_answers import PluginAnswers
 
@@ -58,6 +62,7 @@ def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
         scheduler=scheduler,
         projects=projects,
         voice_profiles=VoiceProfileStore(database),
+        secrets=secrets,
         pipeline=pipeline,
         memory=memory,
         indexer=indexer,

@@ -45,6 +45,8 @@ def build_openapi(handlers: list[tuple[str, Any]], base_url: str = "/") -> dict[
     models: set[type[BaseModel]] = {ErrorReply}
     paths: dict[str, Any] = {}
     for pattern, handler in handlers:
+        if not getattr(handler, "in_openapi", True):
+            continue
         template, params = path_template(pattern)
         item: dict[str, Any] = {}
         for verb, op in handler.operations.items():

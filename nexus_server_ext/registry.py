@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .security.ratelimit import RateLimiter
     from .store.conversations import ConversationStore
     from .store.database import Database
+    from .store.secrets import ProviderSecretStore
     from .store.users import UserStore
     from .tasks import TaskScheduler
     from .voice.mapper import VoiceCommandMapper
@@ -69,6 +70,7 @@ class DeferredServices:
     scheduler: TaskScheduler
     projects: ProjectManager
     voice_profiles: VoiceProfileStore
+    secrets: ProviderSecretStore
     pipeline: AIPipeline | None = None
     # The consciousness core (core/); ``core`` is None when the routing file is invalid.
     memory: VectorMemory | None = None
@@ -197,6 +199,10 @@ class NexusServices:
         return self.deferred.voice_profiles
 
     @property
+    def secrets(self) -> ProviderSecretStore:
+        return self.deferred.secrets
+
+    @property
     def pipeline(self) -> AIPipeline | None:
         return self.deferred.pipeline
 
@@ -244,7 +250,7 @@ class NexusServices:
         healthy, revision = await asyncio.to_thread(probe)
         return StorageStatus(
             backend=self.database.backend,
-            url=self.database.display_url,
+            url=self.database.public_url,
             revision=revision,
             healthy=healthy and self.storage_error is None,
         )

@@ -521,6 +521,57 @@ export interface IVoiceReply {
   command?: IVoiceDecision | null;
 }
 
+// -- provider API keys (mirrors the "provider secrets" section of api_models.py) ---------------------
+export type SecretScope = 'user' | 'server';
+
+/** A key to store; no response ever contains it again. */
+export interface IProviderSecretIn {
+  api_key: string;
+}
+
+export interface IProviderSecretOut {
+  provider: string;
+  scope: SecretScope;
+  set: boolean;
+  updated_at: string | null;
+}
+
+/** Which keys are set for one remote provider of the routing file; never a key itself. */
+export interface IProviderSecretState {
+  provider: string;
+  kind: string;
+  user_key_set: boolean;
+  user_key_updated_at: string | null;
+  server_key_set: boolean;
+  server_key_updated_at: string | null;
+  environment_key_set: boolean;
+  in_use: 'user' | 'server' | 'environment' | null;
+}
+
+export interface IProviderSecretList {
+  providers: IProviderSecretState[];
+}
+
+export function listProviderSecrets(): Promise<IProviderSecretList> {
+  return requestAPI('secrets');
+}
+
+/** Set or replace a provider key: the caller's own (`user`) or the server-wide one (`server`, admins). */
+export function setProviderSecret(
+  provider: string,
+  apiKey: string,
+  scope: SecretScope = 'user'
+): Promise<IProviderSecretOut> {
+  const body: IProviderSecretIn = { api_key: apiKey };
+  return requestAPI(`secrets/${scope}/${encodeURIComponent(provider)}`, {
+    method: 'PUT',
+    body: JSON.stringify(body)
+  });
+}
+
+export function deleteProviderSecret(provider: string, scope: SecretScope = 'user'): Promise<void> {
+  return requestAPI(`secrets/${scope}/${encodeURIComponent(provider)}`, { method: 'DELETE' });
+}
 
 /** Send recorded audio to the voice endpoint (raw body; the server sniffs the container). */
 export async function transcribe(audio: Blob): Promise<IVoiceReply> {

@@ -1,8 +1,8 @@
 /**
  * The NEXUS JupyterLab extension. This plugin shows NEXUS's health in the
- * status bar and offers "NEXUS: Show status" in the command palette; the
- * websocket client, chat, AI actions, debug panel and inline completion are
- * the plugins in ./plugins.ts.
+ * status bar and offers "NEXUS: Show status" and the provider API key commands
+ * (./secrets/) in the command palette; the websocket client, chat, AI actions,
+ * debug panel and inline completion are the plugins in ./plugins.ts.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, showDialog, Dialog } from '@jupyterlab/apputils';
@@ -12,6 +12,7 @@ import { Widget } from '@lumino/widgets';
 import { fetchStatus } from './api';
 import { IHealthSummary, summarise, unreachable } from './health';
 import { panelPlugins } from './plugins';
+import { addSecretCommands } from './secrets/commands';
 
 export namespace CommandIDs {
   export const showStatus = 'nexus:show-status';
@@ -73,6 +74,7 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
     palette?.addItem({ command: CommandIDs.showStatus, category: 'NEXUS' });
+    addSecretCommands(app, palette);
     if (statusBar) {
       statusBar.registerStatusItem('nexus-jupyterlab:health', {
         item,

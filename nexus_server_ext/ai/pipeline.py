@@ -105,8 +105,12 @@ class AIPipeline:
         max_tokens: int | None = None,
         user_id: int | None = None,
         conversation_id: str | None = None,
+        owner: str = "",
     ) -> GenerateResult:
-        """Code and explanation for ``prompt``. Invalid code gets one repair attempt, then the next model."""
+        """Code and explanation for ``prompt``. Invalid code gets one repair attempt, then the next model.
+
+        ``owner``: the caller's username (their stored API keys, their place in the engine's queue)."""
+        user = owner or str(user_id or "")
         started = time.perf_counter()
         path: list[dict[str, Any]] = []
         messages = build_messages(task, prompt, context or {}, language)
@@ -118,7 +122,7 @@ class AIPipeline:
         try:
             while True:
                 meta = await self.router.generate(
-                    task, messages, max_tokens=max_tokens, exclude=tried, path=path, user=str(user_id or "")
+                    task, messages, max_tokens=max_tokens, exclude=tried, path=path, user=user
                 )
                 tokens_out += meta.tokens_out
                 answer = extract_code(meta.text, language)
@@ -142,7 +146,7 @@ class AIPipeline:
                     max_tokens=max_tokens,
                     exclude=[*tried, *self._before(task, meta.provider)],
                     path=path,
-                    user=str(user_id or ""),
+                    user=user,
                 )
                 tokens_out += repaired.tokens_out
                 fixed = extract_code(repaired.text, language)
@@ -192,6 +196,7 @@ class AIPipeline:
         max_tokens: int | None = None,
         user_id: int | None = None,
         chain: list[ChainStep] | None = None,
+        owner: str = "",
     ) -> AsyncGenerator[Delta | Restart | Streamed, None]:
         """The answer as the model writes it (``Delta`` / ``Restart``), then one ``Streamed``.
 
@@ -206,7 +211,12 @@ class AIPipeline:
         meta: GenerationMeta | None = None
         try:
             events = self.router.stream(
-                task, messages, max_tokens=max_tokens, path=path, chain=chain, user=str(user_id or "")
+                task,
+                messages,
+                max_tokens=max_tokens,
+                path=path,
+                chain=chain,
+                user=owner or str(user_id or ""),
             )
             async with aclosing(events) as answer:
                 async for event in answer:
@@ -238,6 +248,7 @@ class AIPipeline:
         path: str | None = None,
         max_tokens: int | None = None,
         user_id: int | None = None,
+        owner: str = "",
     ) -> CompleteResult:
         """An inline completion at the cursor: a raw continuation of the prefix, cleaned up."""
         started = time.perf_counter()
@@ -250,7 +261,7 @@ class AIPipeline:
                 max_tokens=max_tokens,
                 stop=COMPLETION_STOP,
                 path=route,
-                user=str(user_id or ""),
+                user=owner or str(user_id or ""),
             )
         except NoModelAvailable:
             await self._record("completion", None, route, "error", started, user_id, None, 0)

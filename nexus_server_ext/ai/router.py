@@ -16,9 +16,10 @@ The public API the chat core, the magics and the gateway use::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -41,6 +42,9 @@ from .types import (
 
 log = logging.getLogger(__name__)
 
+# username -> {provider: API key} stored for that user (their own, else the server-wide one).
+KeyLookup = Callable[[str], Awaitable[dict[str, str]]]
+
 
 class ModelRouter:
     def __init__(
@@ -60,25 +64,45 @@ class ModelRouter:
             )
             for name in self.providers
         }
+        # API keys stored through the secrets API (``store/secrets.py``, set once the store exists);
+        # a stored key takes precedence over the routing file's ``api_key`` (an environment variable).
+        self.key_lookup: KeyLookup | None = None
+
+    async def keys_for(self, user: str) -> dict[str, str]:
+        """The stored API keys that apply to ``user``'s requests (none when the store is unreachable)."""
+        if self.key_lookup is None:
+            return {}
+        try:
+            return await self.key_lookup(user)
+        except Exception as exc:  # the routing file's keys still work without the database
+            log.warning("NEXUS could not read stored provider keys: %s", exc)
+            return {}
 
     # -- the chain ----------------------------------------------------------------------------------
-    def step_state(self, step: ChainStep) -> str:
-        """usable | unconfigured | blocked | unknown_provider | circuit_open (without taking a trial)."""
+    def step_state(self, step: ChainStep, keys: Mapping[str, str] | None = None) -> str:
+        """usable | unconfigured | blocked | unknown_provider | circuit_open (without taking a trial).
+
+        ``keys``: stored API keys by provider (``keys_for``), which configure a provider too."""
         provider = self.providers.get(step.provider)
         if provider is None:
             return "unknown_provider"
         if self.routing.blocked_reason(step.provider, step.model):
             return "blocked"
-        if not provider.configured():
+        key = (keys or {}).get(step.provider)
+        if not (provider.configured(key) if key else provider.configured()):
             return "unconfigured"
         if self.health[step.provider].state == "open":
             return "circuit_open"
         return "usable"
 
-    def usable_chain(self, task: str, exclude: Iterable[str] = ()) -> list[ChainStep]:
+    def usable_chain(
+        self, task: str, exclude: Iterable[str] = (), keys: Mapping[str, str] | None = None
+    ) -> list[ChainStep]:
         skip = set(exclude)
         return [
-            s for s in self.routing.chain(task) if s.provider not in skip and self.step_state(s) == "usable"
+            s
+            for s in self.routing.chain(task)
+            if s.provider not in skip and self.step_state(s, keys) == "usable"
         ]
 
     # -- streaming ----------------------------------------------------------------------------------
@@ -116,8 +140,9 @@ class ModelRouter:
         skip = set(exclude)
         full = chain if chain is not None else self.routing.chain(task)
         steps = [s for s in full if s.provider not in skip]
+        keys = await self.keys_for(user)
         for index, step in enumerate(steps):
-            state = self.step_state(step)
+            state = self.step_state(step, keys)
             if state == "usable" and not self.health[step.provider].allow():
                 state = "circuit_open"
             if state != "usable":
@@ -140,7 +165,8 @@ class ModelRouter:
             text: list[str] = []
             usage = Usage()
             try:
-                async with aclosing(self.providers[step.provider].stream(step.model, request)) as items:
+                step_request = dataclasses.replace(request, api_key=keys.get(step.provider))
+                async with aclosing(self.providers[step.provider].stream(step.model, step_request)) as items:
                     deadline = started + limits.timeout_s
                     while True:
                         remaining = deadline - time.perf_counter()
@@ -182,7 +208,7 @@ class ModelRouter:
                 )
                 log.warning("NEXUS %s: %s/%s failed: %s", task, step.provider, step.model, exc)
                 if text:
-                    following = self._next_usable(steps[index + 1 :])
+                    following = self._next_usable(steps[index + 1 :], keys)
                     yield Restart(
                         step.provider,
                         step.model,
@@ -217,8 +243,8 @@ class ModelRouter:
             return
         raise NoModelAvailable(task, path)
 
-    def _next_usable(self, steps: list[ChainStep]) -> ChainStep | None:
-        return next((s for s in steps if self.step_state(s) == "usable"), None)
+    def _next_usable(self, steps: list[ChainStep], keys: Mapping[str, str]) -> ChainStep | None:
+        return next((s for s in steps if self.step_state(s, keys) == "usable"), None)
 
     async def generate(
         self, task: str, messages: list[ChatMessage] | None = None, **kwargs: Any
@@ -232,8 +258,9 @@ class ModelRouter:
             task, kwargs.get("path") or []
         )  # pragma: no cover - stream always ends in Done
 
-    def describe(self) -> list[dict[str, Any]]:
-        """The chain per task with each step's state and its provider's health (for ``/models``)."""
+    def describe(self, keys: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """The chain per task with each step's state and its provider's health (for ``/models``);
+        ``keys``: the caller's stored API keys (``keys_for``)."""
         out = []
         for task in self.routing.tasks:
             limits = self.routing.limits(task)
@@ -246,7 +273,7 @@ class ModelRouter:
                         "provider": step.provider,
                         "model": step.model,
                         "kind": provider.kind if provider else "unknown",
-                        "state": self.step_state(step),
+                        "state": self.step_state(step, keys),
                         "health": snap,
                         "detail": provider.describe() if provider else {},
                     }

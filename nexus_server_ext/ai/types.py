@@ -36,6 +36,8 @@ class GenerationRequest:
     repetition_penalty: float = 1.1  # > 1 discourages the loops small models fall into
     user: str = ""  # who asks: local engines queue fairly across users
     stop_loops: bool = True  # end the answer when the model starts repeating itself
+    # The caller's stored API key for this provider (the secrets API); None: the routing file's key.
+    api_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,11 @@ Why this shape:
 - HNSW parameters are set on purpose (cosine space, ``ef_search`` well above the
   ``k`` we ask for, a generous ``ef_construction``): chromadb's defaults lost true
   nearest neighbours on near-duplicate corpora; ``bench/memory.py`` measures recall;
+- the text is encrypted at rest with the key that encrypts conversations (``keyring``):
+  chunk text, chunk titles and the answers of accepted examples are stored as
+  ciphertext, the embeddings stay clear (they are computed here, from the
+  plaintext, so chromadb never sees it); owner and source path stay clear
+  because every query filters on them. ``security/rotate_key.py`` re-encrypts;
 - all methods block (embedding, disk): callers use the ``a*`` wrappers or a thread.
 """
 
@@ -18,11 +23,16 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..security.keyring import KeyRing
 
 DOCS = "nexus_memory"
 EXAMPLES = "nexus_examples"
 ADD_BATCH = 256
+# Metadata fields that hold user text: encrypted at rest like the documents.
+SEALED_METADATA = ("title", "answer")
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,7 @@ class VectorMemory:
         ssl: bool = False,
         hnsw: HnswParams | None = None,
         collection_prefix: str = "",
+        keyring: KeyRing | None = None,
     ) -> None:
         self.path = Path(path) if path else None
         self.host = host
@@ -96,6 +107,8 @@ class VectorMemory:
         self.ssl = ssl
         self.hnsw = hnsw or HnswParams()
         self.prefix = collection_prefix
+        self.keyring = keyring
+        self._embedding_function: Any = None
         self._lock = threading.Lock()
         self._client: Any = None
         self._collections: dict[str, Any] = {}
@@ -124,13 +137,36 @@ class VectorMemory:
                     assert self.path is not None, "an embedded memory needs a path"
                     self.path.mkdir(parents=True, exist_ok=True)
                     self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+            if self._embedding_function is None:
+                self._embedding_function = MiniLMEmbeddingFunction()
             collection = self._client.get_or_create_collection(
                 self.prefix + name,
-                embedding_function=MiniLMEmbeddingFunction(),
+                embedding_function=self._embedding_function,
                 configuration=self.hnsw.configuration(),
             )
             self._collections[name] = collection
             return collection
+
+    def _embed(self, texts: list[str]) -> list[Any]:
+        """Embeddings of the plaintext: chromadb is handed them with the ciphertext, never the text."""
+        return list(self._embedding_function(texts)) if texts else []
+
+    def _seal(self, text: str) -> str:
+        return self.keyring.encrypt(text) if self.keyring is not None else text
+
+    def _open(self, stored: Any) -> Any:
+        from ..security.keyring import CryptoError, is_encrypted
+
+        if not isinstance(stored, str) or not is_encrypted(stored):
+            return stored  # stored before encryption at rest; rotate_key encrypts it
+        if self.keyring is None:
+            raise CryptoError("the vector memory holds encrypted text but no encryption key is configured")
+        return self.keyring.decrypt(stored)
+
+    def _open_metadata(self, meta: dict[str, Any]) -> dict[str, Any]:
+        return {
+            k: self._open(v) if k in SEALED_METADATA and isinstance(v, str) else v for k, v in meta.items()
+        }
 
     @staticmethod
     def _where(owner: str, **extra: Any) -> dict[str, Any]:
@@ -156,14 +192,19 @@ class VectorMemory:
                 "file_hash": file_hash,
                 "start_line": chunk.start_line,
                 "end_line": chunk.end_line,
-                "title": chunk.title,
+                "title": self._seal(chunk.title),
             }
             if chunk.cell_id:
                 meta["cell_id"] = chunk.cell_id
             metas.append(meta)
         for start in range(0, len(ids), ADD_BATCH):
             end = start + ADD_BATCH
-            collection.add(ids=ids[start:end], documents=docs[start:end], metadatas=metas[start:end])
+            collection.add(
+                ids=ids[start:end],
+                embeddings=self._embed(docs[start:end]),
+                documents=[self._seal(d) for d in docs[start:end]],
+                metadatas=metas[start:end],
+            )
         return len(ids)
 
     def delete_source(self, owner: str, source: str | None = None) -> int:
@@ -200,10 +241,11 @@ class VectorMemory:
         ):
             if meta.get("owner") != owner:  # belt and braces: never hand out another user's chunk
                 continue
+            meta = self._open_metadata(meta)
             hits.append(
                 Hit(
                     source=str(meta.get("source", "")),
-                    text=doc,
+                    text=self._open(doc),
                     score=round(1.0 - float(dist), 4),
                     start_line=meta.get("start_line"),
                     end_line=meta.get("end_line"),
@@ -215,14 +257,16 @@ class VectorMemory:
 
     # -- accepted examples (few-shot) -----------------------------------------------------------
     def add_example(self, owner: str, prompt: str, answer: str, interaction_id: int, intent: str) -> None:
-        self._collection(EXAMPLES).upsert(
+        collection = self._collection(EXAMPLES)
+        collection.upsert(
             ids=[_id(owner, "example", str(interaction_id))],
-            documents=[prompt],
+            embeddings=self._embed([prompt]),
+            documents=[self._seal(prompt)],
             metadatas=[
                 {
                     "owner": owner,
                     "source": f"interaction {interaction_id}",
-                    "answer": answer,
+                    "answer": self._seal(answer),
                     "intent": intent,
                     "interaction_id": interaction_id,
                 }
@@ -233,6 +277,36 @@ class VectorMemory:
         if not self._collection(EXAMPLES).count():
             return []
         return [h for h in self._query(EXAMPLES, owner, query, k) if h.score >= min_score]
+
+    # -- key rotation -------------------------------------------------------------------------------
+    def reencrypt(self, old: KeyRing, new: KeyRing) -> int:
+        """Re-encrypt every stored text under ``new``'s primary key (plaintext from before encryption
+        at rest included); the embeddings are written back unchanged. Returns the records rewritten."""
+        self.keyring = old
+        rewritten = 0
+        for name in (DOCS, EXAMPLES):
+            collection = self._collection(name)
+            ids = collection.get(include=[])["ids"]
+            for start in range(0, len(ids), ADD_BATCH):
+                page = collection.get(
+                    ids=ids[start : start + ADD_BATCH], include=["documents", "metadatas", "embeddings"]
+                )
+                changed = [
+                    i
+                    for i, (doc, meta) in enumerate(zip(page["documents"], page["metadatas"], strict=True))
+                    if not _current(new, doc) or not all(_current(new, meta.get(k)) for k in SEALED_METADATA)
+                ]
+                if not changed:
+                    continue
+                collection.update(
+                    ids=[page["ids"][i] for i in changed],
+                    embeddings=[page["embeddings"][i] for i in changed],
+                    documents=[new.encrypt(self._open(page["documents"][i])) for i in changed],
+                    metadatas=[_reseal(new, self._open_metadata(page["metadatas"][i])) for i in changed],
+                )
+                rewritten += len(changed)
+        self.keyring = new
+        return rewritten
 
     # -- async wrappers (the tornado loop must never embed or touch disk) -----------------------
     async def asearch(self, owner: str, query: str, k: int = 5) -> list[Hit]:
@@ -248,3 +322,12 @@ class VectorMemory:
 
     async def adelete_source(self, owner: str, source: str | None = None) -> int:
         return await asyncio.to_thread(self.delete_source, owner, source)
+
+
+def _current(ring: KeyRing, value: Any) -> bool:
+    """True when ``value`` needs no rewrite: absent, or already sealed with the ring's primary key."""
+    return not isinstance(value, str) or ring.is_current(value)
+
+
+def _reseal(ring: KeyRing, meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: ring.encrypt(v) if k in SEALED_METADATA and isinstance(v, str) else v for k, v in meta.items()}

@@ -32,6 +32,7 @@ def build_core(
         hnsw=HnswParams(
             app.memory_hnsw_ef_construction, app.memory_hnsw_ef_search, app.memory_hnsw_max_neighbors
         ),
+        keyring=database.keyring,  # the conversations' key: learned text is encrypted at rest too
     )
     root = getattr(app.serverapp, "root_dir", None) or "."
     indexer = Indexer(memory, root, refresh_interval_s=app.memory_refresh_interval_s)

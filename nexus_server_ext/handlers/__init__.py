@@ -10,10 +10,12 @@ from . import (
     generate,
     memory,
     monitor,
+    not_found,
     notebooks,
     openapi,
     plugins,
     projects,
+    secrets,
     status,
     tasks,
     voice,
@@ -38,4 +40,6 @@ def all_handlers() -> list[tuple[str, Any]]:
         *chat.default_handlers,
         *memory.default_handlers,
         *notebooks.default_handlers,
+        *secrets.default_handlers,
+        *not_found.default_handlers,  # last: every path no route above matches
     ]

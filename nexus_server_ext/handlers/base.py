@@ -9,7 +9,6 @@ a service, ``write_model`` the reply. Each area's handler sets
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import uuid
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel, ValidationError
+from tornado import web
 
 from .. import metrics
 from ..api_models import ErrorReply
@@ -45,6 +45,60 @@ class Operation:
     # (429 + Retry-After). The one place rate limits are applied to REST routes.
     rate_class: str | None = None
     cost: float = 1.0
+
+
+# Deepest JSON nesting NEXUS reads (no payload of ours comes close); deeper input is refused before
+# it can exhaust the parser's or the validator's recursion.
+MAX_JSON_DEPTH = 64
+
+
+class BadJSON(ValueError):
+    """Input that is not a JSON document NEXUS will read; ``error`` and ``message`` are safe to show."""
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.message = message
+
+
+def decode_json(raw: str | bytes, what: str = "The request body") -> Any:
+    """One JSON document from ``raw``, for every REST body and websocket frame.
+
+    Not ``json.loads``: a deeply nested document makes it raise ``RecursionError`` (a 500, or a
+    dropped socket). pydantic-core's parser stops at a fixed depth with a ``ValueError``, and
+    ``MAX_JSON_DEPTH`` is checked iteratively on what it returns.
+    """
+    from pydantic_core import from_json
+
+    try:
+        data = from_json(raw, allow_inf_nan=False)
+    except ValueError as exc:
+        if "recursion limit" in str(exc):
+            raise _too_deep(what) from None
+        # the parser's reason names a position, never the input ("expected value at line 1 column 1")
+        raise BadJSON("invalid_json", f"{what} is not valid JSON ({exc}).") from None
+    if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise _too_deep(what)
+    return data
+
+
+def _too_deep(what: str) -> BadJSON:
+    return BadJSON("too_deeply_nested", f"{what} is nested too deeply: at most {MAX_JSON_DEPTH} levels.")
+
+
+def json_depth(data: Any, stop_after: int) -> int:
+    """How deeply lists and objects nest in ``data`` (stops counting past ``stop_after``)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if not isinstance(value, (dict, list)):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > stop_after:
+            break
+        stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -86,8 +140,11 @@ class NexusHandler(APIHandler):
         self.request_id = uuid.uuid4().hex[:16]
         self.set_header("X-Request-Id", self.request_id)
         await super().prepare(**kwargs)
+        if not self.current_user and self.request.method != "OPTIONS":
+            # Authentication before anything else, also for a verb the route lacks (not a 405).
+            raise web.HTTPError(403)
         nexus: NexusServices | None = self.settings.get("nexus")
-        if nexus is None or not self.current_user:
+        if nexus is None:
             return
         nexus.first_client()
         op = self.operation()
@@ -113,9 +170,11 @@ class NexusHandler(APIHandler):
                 f"this endpoint accepts at most {format_size(limit)}.",
             )
         try:
-            data = json.loads(body) if body.strip() else {}
-        except ValueError:
-            raise NexusError(400, "invalid_json", "The request body is not valid JSON.") from None
+            data = decode_json(body) if body.strip() else {}
+        except BadJSON as exc:
+            raise NexusError(400, exc.error, exc.message) from None
+        if not isinstance(data, dict):
+            raise NexusError(400, "invalid_request", "The request body must be a JSON object.")
         try:
             return model.model_validate(data)
         except ValidationError as exc:

@@ -94,6 +94,7 @@ class GenerateHandler(AIHandler):
                 language=body.language,
                 max_tokens=body.max_tokens,
                 user_id=await self.user_id(),
+                owner=self.username,
             )
         except NoModelAvailable as exc:
             raise no_model(exc) from None
@@ -134,6 +135,7 @@ class CompleteHandler(AIHandler):
                 path=body.path,
                 max_tokens=body.max_tokens,
                 user_id=await self.user_id(),
+                owner=self.username,
             )
         )
         # A user's newer completion supersedes the older one (as on the websocket): the text around
@@ -178,7 +180,7 @@ class ModelsHandler(AIHandler):
     async def get(self) -> None:
         router = self.pipeline().router
         tasks = []
-        for entry in router.describe():
+        for entry in router.describe(await router.keys_for(self.username)):
             chain = []
             for step in entry["chain"]:
                 detail = step["detail"]

@@ -1,8 +1,10 @@
 """``/ws``: the one authenticated websocket per client: ping, chat, generate, cancel and inline completion.
 
-Frames are JSON objects with a ``type``. A malformed, oversized or unknown frame
-gets an ``error`` frame back and the socket stays open: one bad message from a
-buggy client must not cost the user their session.
+Frames are JSON objects with a ``type``. A malformed, wrongly typed, too deeply
+nested, oversized or unknown frame gets an ``error`` frame naming the problem and
+the socket stays open: one bad message from a buggy client must not cost the
+user their session. Only a frame over four times the size limit is not read at
+all: the socket closes with code 1009 (message too big).
 
 Chat frames run through the consciousness core; every frame about a chat goes
 to all of the user's sockets (their room), so a second tab follows the same
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -44,12 +45,16 @@ from ..api_models import (
     PongFrame,
 )
 from ..errors import format_size
-from .base import Operation, validation_message
+from .base import BadJSON, Operation, decode_json, validation_message
 from .ws_notebooks import SocketNotebooks
 from .ws_streams import SocketRequests
 
 if TYPE_CHECKING:
     from ..registry import NexusServices
+
+# A frame up to this many times ``max_ws_frame_bytes`` is read and answered ``frame_too_large``;
+# a larger one closes the socket with 1009 (message too big) before the server buffers it.
+FRAME_READ_FACTOR = 4
 
 
 class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler):
@@ -131,7 +136,28 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
         with contextlib.suppress(websocket.WebSocketClosedError):
             self.write_message(frame.model_dump_json())
 
+    @property
+    def max_message_size(self) -> int:
+        """Frames up to this size are read (and refused with an ``error`` frame when over the NEXUS
+        limit); a larger one is not read at all: tornado closes the socket with code 1009."""
+        return FRAME_READ_FACTOR * self.nexus.config.max_ws_frame_bytes
+
     def on_message(self, message: str | bytes) -> None:
+        try:
+            frame = self.parse_frame(message)
+            if isinstance(frame, PingFrame):
+                self.send(PongFrame(id=frame.id, server_time=datetime.now(timezone.utc)))
+            elif isinstance(frame, (NotebookJoinFrame, NotebookLeaveFrame, NotebookActivityFrame)):
+                if self.notebooks is not None:
+                    self.nexus.background(asyncio.ensure_future(self.notebooks.handle(frame)))
+            elif frame is not None and self.requests is not None:
+                self.requests.handle(frame)
+        except Exception:  # a bug must cost one answer, never the user's socket
+            self.log.exception("NEXUS websocket frame failed")
+            self.send(ErrorFrame(error="internal_error", message="NEXUS could not handle this frame."))
+
+    def parse_frame(self, message: str | bytes) -> BaseModel | None:
+        """The frame as its model, or None after answering an ``error`` frame that names the problem."""
         limit = self.nexus.config.max_ws_frame_bytes
         if len(message) > limit:
             self.send(
@@ -140,32 +166,35 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
                     message=f"The frame is {format_size(len(message))}; the limit is {format_size(limit)}.",
                 )
             )
-            return
+            return None
         try:
-            data = json.loads(message)
-        except ValueError:
-            self.send(ErrorFrame(error="invalid_json", message="The frame is not valid JSON."))
-            return
-        kind = data.get("type") if isinstance(data, dict) else None
+            data = decode_json(message, "The frame")
+        except BadJSON as exc:
+            self.send(ErrorFrame(error=exc.error, message=exc.message))
+            return None
+        if not isinstance(data, dict):
+            self.send(ErrorFrame(error="invalid_frame", message="A frame must be a JSON object with a type."))
+            return None
+        kind = data.get("type")
+        raw_id = data.get("id")
+        request_id = raw_id if isinstance(raw_id, str) and len(raw_id) <= 64 else None
         model = self.frame_types.get(kind) if isinstance(kind, str) else None
         if model is None:
             known = ", ".join(sorted(self.frame_types))
+            shown = repr(kind)[:40] if isinstance(kind, str) else f"of type {type(kind).__name__}"
             self.send(
-                ErrorFrame(error="unknown_frame", message=f"Unknown frame type {kind!r}; expected {known}.")
+                ErrorFrame(
+                    error="unknown_frame",
+                    message=f"Unknown frame type {shown}; expected {known}.",
+                    id=request_id,
+                )
             )
-            return
+            return None
         try:
-            frame = model.model_validate(data)
+            return model.model_validate(data)
         except ValidationError as exc:
-            self.send(ErrorFrame(error="invalid_frame", message=validation_message(exc), id=data.get("id")))
-            return
-        if isinstance(frame, PingFrame):
-            self.send(PongFrame(id=frame.id, server_time=datetime.now(timezone.utc)))
-        elif isinstance(frame, (NotebookJoinFrame, NotebookLeaveFrame, NotebookActivityFrame)):
-            if self.notebooks is not None:
-                self.nexus.background(asyncio.ensure_future(self.notebooks.handle(frame)))
-        elif self.requests is not None:
-            self.requests.handle(frame)
+            self.send(ErrorFrame(error="invalid_frame", message=validation_message(exc), id=request_id))
+            return None
 
 
 default_handlers = [(r"/nexus/api/v1/ws", NexusWebSocket)]

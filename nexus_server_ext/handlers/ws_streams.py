@@ -192,6 +192,7 @@ class SocketRequests:
                 max_tokens=frame.max_tokens,
                 user_id=user_id,
                 chain=chain,
+                owner=socket.owner,  # the caller's stored API keys, their place in the engine queue
             )
             async with aclosing(stream) as events:
                 async for event in events:

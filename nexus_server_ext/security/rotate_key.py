@@ -3,8 +3,11 @@
 Steps, each safe to interrupt: (1) write the key file with a new primary key
 and the old ones kept for reading; (2) re-encrypt every ``EncryptedText``
 column in one transaction (rows written before encryption was enabled are
-encrypted now too); (3) rewrite the key file with the new key alone. A crash
-after (1) leaves a key ring that still reads every row; rerunning finishes.
+encrypted now too); (3) re-encrypt the vector memory's text (learned chunks,
+accepted examples) in chromadb, the embedded one in the data dir or the Chroma
+server named by ``NEXUS_CHROMA_HOST``; (4) rewrite the key file with the new
+key alone. A crash after (1) leaves a key ring that still reads every row and
+record; rerunning finishes.
 
 Stop the Jupyter server first: a server still running with the old key
 would write rows the new key cannot read. Start it again afterwards.
@@ -21,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ..core.memory import VectorMemory
 from ..store.database import Database
 from .crypto import KEY_FILE_NAME, CryptoError, EncryptedText, KeyRing, load_keyring, new_key, write_private
 
@@ -31,6 +35,7 @@ class RotationReport:
     new_key_id: str
     rows_rewritten: int
     columns: list[str]
+    memory_records: int = 0
 
 
 def encrypted_columns() -> list[tuple[str, str]]:
@@ -82,15 +87,26 @@ def reencrypt(database: Database, old: KeyRing, new: KeyRing) -> tuple[int, list
     return rows, done
 
 
-def rotate(database: Database, key_file: Path, configured_key: str = "") -> RotationReport:
+def rotate(
+    database: Database, key_file: Path, configured_key: str = "", memory: VectorMemory | None = None
+) -> RotationReport:
     old = load_keyring(configured_key, key_file)
     new_primary = new_key()
     transitional = KeyRing(new_primary, [old.primary, *old.previous])
     write_private(key_file, transitional.dumps())
     rows, columns = reencrypt(database, old, KeyRing(new_primary))
+    records = memory.reencrypt(old, KeyRing(new_primary)) if memory is not None else 0
     final = KeyRing(new_primary)
     write_private(key_file, final.dumps())
-    return RotationReport(old.primary_id, final.primary_id, rows, columns)
+    return RotationReport(old.primary_id, final.primary_id, rows, columns, records)
+
+
+def open_memory(data_dir: Path, host: str = "", port: int = 8000, ssl: bool = False) -> VectorMemory | None:
+    """The vector memory the server uses: a Chroma server, or the embedded one in the data dir."""
+    if host:
+        return VectorMemory(host=host, port=port, ssl=ssl)
+    folder = data_dir / "memory"
+    return VectorMemory(folder) if folder.is_dir() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,6 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=os.environ.get("NEXUS_DATA_DIR", ""), help="NEXUS data dir")
     parser.add_argument("--database-url", default=os.environ.get("NEXUS_DATABASE_URL", ""))
     parser.add_argument("--key-file", default="", help=f"default: <data dir>/{KEY_FILE_NAME}")
+    parser.add_argument(
+        "--chroma-host",
+        default=os.environ.get("NEXUS_CHROMA_HOST", ""),
+        help="Chroma server of the vector memory (default: the embedded one in <data dir>/memory)",
+    )
+    parser.add_argument("--chroma-port", type=int, default=8000)
+    parser.add_argument("--chroma-ssl", action="store_true")
     args = parser.parse_args(argv)
 
     data_dir = Path(args.data_dir) if args.data_dir else _default_data_dir()
@@ -116,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     database = Database(url)
     try:
         database.migrate()
-        report = rotate(database, key_file, configured)
+        memory = open_memory(data_dir, args.chroma_host, args.chroma_port, args.chroma_ssl)
+        report = rotate(database, key_file, configured, memory)
     except CryptoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -124,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         database.dispose()
     print(
         f"rotated key {report.old_key_id} -> {report.new_key_id}: {report.rows_rewritten} values "
-        f"re-encrypted in {', '.join(report.columns)}; key file {key_file}"
+        f"re-encrypted in {', '.join(report.columns)}, {report.memory_records} vector-memory records; "
+        f"key file {key_file}"
     )
     return 0
 

@@ -97,6 +97,14 @@ class Database:
     def display_url(self) -> str:
         return redact_url(self.url)
 
+    @property
+    def public_url(self) -> str:
+        """What API responses show: no password, and a SQLite file by its name only (a response never
+        carries a filesystem path; the server log has the full ``display_url``)."""
+        if self.sqlite_file is not None:
+            return f"sqlite:///.../{self.sqlite_file.name}"
+        return self.display_url
+
     # -- engine, created on first use -------------------------------------------------------------
     @property
     def engine(self) -> Engine:
@@ -143,6 +151,11 @@ class Database:
     def started(self) -> bool:
         """Whether the engine exists (something has used the database in this process)."""
         return self._engine is not None
+
+    @property
+    def keyring(self) -> KeyRing | None:
+        """The key ring of encryption at rest (the vector memory encrypts its text with it too)."""
+        return self._keyring
 
     def use_keyring(self, ring: KeyRing) -> None:
         """Encrypt ``EncryptedText`` columns with ``ring`` (now, or when the engine is created)."""

@@ -56,7 +56,7 @@ class AnthropicProvider(Provider):
         if request.stop:
             body["stop_sequences"] = request.stop[:4]
         headers = {
-            "x-api-key": str(self.spec.get("api_key", "")),
+            "x-api-key": self.api_key(request),
             "anthropic-version": str(self.spec.get("api_version") or API_VERSION),
             "content-type": "application/json",
             "accept": "text/event-stream",

@@ -24,9 +24,14 @@ class Provider(ABC):
         self.name = name
         self.spec = spec
 
-    def configured(self) -> bool:
-        """Remote providers need a base URL and a key; without them they are skipped, not failed."""
-        return bool(self.spec.get("base_url")) and bool(self.spec.get("api_key"))
+    def configured(self, api_key: str | None = None) -> bool:
+        """Remote providers need a base URL and a key (the routing file's, or ``api_key``: one stored
+        through the secrets API); without them they are skipped, not failed."""
+        return bool(self.spec.get("base_url")) and bool(api_key or self.spec.get("api_key"))
+
+    def api_key(self, request: GenerationRequest) -> str:
+        """The key for this request: the caller's stored one, else the routing file's."""
+        return str(request.api_key or self.spec.get("api_key") or "")
 
     @abstractmethod
     def stream(self, model: str, request: GenerationRequest) -> AsyncGenerator[Delta | Usage, None]: ...

@@ -31,7 +31,7 @@ class LocalProvider(Provider):
             str(spec.get("backend") or "auto"),
         )
 
-    def configured(self) -> bool:
+    def configured(self, api_key: str | None = None) -> bool:
         return True
 
     async def prepare(self) -> None:

@@ -19,7 +19,8 @@ from .sse import check_status, http_error, sse_events
 
 
 class OpenAIProvider(Provider):
-    """Routing-file keys: ``base_url`` (ending in ``/v1``), ``api_key``, ``timeout_s``, ``headers``."""
+    """Routing-file keys: ``base_url`` (ending in ``/v1``), ``api_key`` (a key stored through the
+    secrets API replaces it), ``timeout_s``, ``headers``."""
 
     kind = "openai"
 
@@ -27,10 +28,10 @@ class OpenAIProvider(Provider):
         super().__init__(name, spec)
         self.timeout = float(spec.get("timeout_s") or 120)
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, request: GenerationRequest) -> dict[str, str]:
         return {
             **dict(self.spec.get("headers") or {}),
-            "Authorization": f"Bearer {self.spec.get('api_key', '')}",
+            "Authorization": f"Bearer {self.api_key(request)}",
             "Accept": "text/event-stream",
         }
 
@@ -56,7 +57,7 @@ class OpenAIProvider(Provider):
         try:
             async with (
                 httpx.AsyncClient(timeout=timeout) as client,
-                client.stream("POST", url, json=body, headers=self._headers()) as response,
+                client.stream("POST", url, json=body, headers=self._headers(request)) as response,
             ):
                 await check_status(self.name, response)
                 done = False
