@@ -26,7 +26,7 @@ def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
     from .voice.profiles import VoiceProfileStore
 
     database = services.database
-    scheduler = TaskScheduler(database, services.event_logger, parent=app)
+    scheduler = TaskScheduler(database, services.events, parent=app)
     serverapp = app.serverapp
     projects = ProjectManager(
         database,
@@ -50,7 +50,9 @@ def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
     from .core.plugin_answers import PluginAnswers
 
     plugins = PluginAnswers(services.intents, services.commands)
-    memory, indexer, learning, core = build_core(app, database, conversations, services.router, plugins)
+    built = build_core(
+        app, database, conversations, services.router, scheduler, services.watcher, services.events, plugins
+    )
     return DeferredServices(
         users=UserStore(database),
         conversations=conversations,
@@ -59,8 +61,10 @@ def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
         projects=projects,
         voice_profiles=VoiceProfileStore(database),
         pipeline=pipeline,
-        memory=memory,
-        indexer=indexer,
-        learning=learning,
-        core=core,
+        memory=built.memory,
+        indexer=built.indexer,
+        learn_jobs=built.learn_jobs,
+        follower=built.follower,
+        learning=built.learning,
+        core=built.core,
     )

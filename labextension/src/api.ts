@@ -102,6 +102,8 @@ export interface IChatContext {
   cell_id?: string | null;
   selection?: string | null;
   kernel_id?: string | null;
+  /** The cursor's line in the current cell or file (0-based). */
+  cursor_line?: number | null;
   exclude?: ContextKind[];
 }
 
