@@ -12,6 +12,7 @@ import { Widget } from '@lumino/widgets';
 import { fetchStatus } from './api';
 import { IHealthSummary, summarise, unreachable } from './health';
 import { panelPlugins } from './plugins';
+import { progressPlugin } from './progress/plugin';
 
 export namespace CommandIDs {
   export const showStatus = 'nexus:show-status';
@@ -85,4 +86,4 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [statusPlugin, ...panelPlugins];
+export default [statusPlugin, progressPlugin, ...panelPlugins];
