@@ -21,6 +21,7 @@ from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, default
 
 from ._version import __version__
 from .ai.embeddings import Embedder
+from .ai.engines.events import watch_model_loads
 from .ai.routing import RoutingError, load_routing
 from .api_models import ComponentStatus
 from .collab.documents import NotebookEditor
@@ -29,7 +30,6 @@ from .components import ComponentRegistry
 from .events import PLUGIN, NexusEvents, register_schemas
 from .handlers import all_handlers
 from .handlers.rooms import Rooms
-from .ai.engines.events import watch_model_loads
 from .metrics import register_collectors
 from .plugins import BUILTIN_INTENTS, IntentRegistry, load_plugins
 from .projects.watcher import FileWatcher
@@ -322,7 +322,10 @@ class NexusApp(ExtensionApp):
         components.register("voice", lambda: voice_status(transcriber))
         events = NexusEvents(self.register_event_schemas())
         for record in plugins.broken:
-            events.emit(PLUGIN, {"plugin": record.name, "group": record.group, "stage": "load", "error": record.error or ""})
+            events.emit(
+                PLUGIN,
+                {"plugin": record.name, "group": record.group, "stage": "load", "error": record.error or ""},
+            )
         router = None
         if routing is not None:
             from .ai.health_status import register_engine_health

@@ -244,6 +244,8 @@ class NexusServices:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self._deferred is not None and self._deferred.follower is not None:
             self._deferred.follower.stop()
+        if self._deferred is not None and self._deferred.core is not None:
+            self._deferred.core.context.language_servers.stop()  # the language server processes
         if self.router is not None:
             await self.router.aclose()
 

@@ -17,7 +17,6 @@ else its head) or, below 32 tokens of room, dropped.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,12 +185,12 @@ class ContextManager:
         except Exception as exc:  # a broken language server must not fail the chat
             log.warning("NEXUS context: the language server failed: %s", exc)
             return []
-        server = f" ({report.server})" if report.server else ""
+        server = f" from {report.server}" if report.server else ""
         pieces = []
         if report.diagnostics or report.note:
             pieces.append(ContextPiece("diagnostics", f"Diagnostics{server}", report.render_diagnostics()))
         if report.facts:
-            label = f"Names on the current line{server}"
+            label = f"Names on the current line{server and ','}{server}"
             pieces.append(ContextPiece("diagnostics", label, report.render_facts()))
         return pieces
 
@@ -250,7 +249,9 @@ class ContextManager:
     async def _file(self, request: Any) -> tuple[SourceDocument | None, list[ContextPiece]]:
         """A file open in the editor: its text (the "file" piece) and a document for its language server."""
         model = await ensure_async(
-            self.serverapp.contents_manager.get(request.notebook_path, content=True, type="file", format="text")
+            self.serverapp.contents_manager.get(
+                request.notebook_path, content=True, type="file", format="text"
+            )
         )
         text = str(model.get("content") or "")
         piece = ContextPiece("file", f"Open file {request.notebook_path}", text, request.notebook_path)

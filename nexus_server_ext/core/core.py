@@ -232,7 +232,8 @@ class ConsciousnessCore:
                 await self.learn_jobs.scheduler.wait(task.id)
                 yield ServerEventFrame(schema_id="nexus.memory.learn", data=job.as_dict())
                 if job.state == "cancelled":
-                    answer = f"Learning {intent.text} was cancelled after {job.files_done} of {job.files_total} files."
+                    done = f"{job.files_done} of {job.files_total} files"
+                    answer = f"Learning {intent.text} was cancelled after {done}."
                 else:
                     answer = (
                         f"Learned {intent.text}: {job.files_indexed} file(s) indexed "

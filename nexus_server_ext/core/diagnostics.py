@@ -91,7 +91,14 @@ class SourceDocument:
             lines += cleaned
         current = starts[-1][1] if starts else 0
         return cls(
-            path, language, extension, "\n".join(lines) + "\n", current, len(lines) - current, cursor_line, starts
+            path,
+            language,
+            extension,
+            "\n".join(lines) + "\n",
+            current,
+            len(lines) - current,
+            cursor_line,
+            starts,
         )
 
     @classmethod

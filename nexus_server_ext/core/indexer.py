@@ -158,7 +158,11 @@ class Indexer:
     def learnable(self, relative: str) -> bool:
         """Whether a path relative to the root is a file NEXUS would learn (not hidden, known suffix)."""
         path = Path(relative)
-        return not is_hidden(path) and path.suffix.lower() in SUFFIXES and self._inside(self.root / path) is not None
+        return (
+            not is_hidden(path)
+            and path.suffix.lower() in SUFFIXES
+            and self._inside(self.root / path) is not None
+        )
 
     def start(self, owner: str, target: str) -> LearnProgress:
         """Check the target now (so a refusal is immediate), return a progress record to run later."""
@@ -255,7 +259,11 @@ class Indexer:
                     known.pop(source)
                     job.files_removed += 1
             for path in changed:
-                if (path in known or in_folder(path)) and self.learnable(path) and (self.root / path).is_file():
+                if (
+                    (path in known or in_folder(path))
+                    and self.learnable(path)
+                    and (self.root / path).is_file()
+                ):
                     job.files_total += 1
                     self._index_file(job, Path(path), known.get(path))
                     job.files_done += 1

@@ -85,7 +85,9 @@ class LearnJobs:
             if k.startswith(("files_", "chunks_")) or k in ("target", "errors")
         }
 
-    async def _follow_progress(self, ctx: TaskContext, job: LearnProgress, worker: asyncio.Future[Any]) -> None:
+    async def _follow_progress(
+        self, ctx: TaskContext, job: LearnProgress, worker: asyncio.Future[Any]
+    ) -> None:
         """Report progress (row, ``tasks/v1``, ``learn/v1``) whenever a file is done, at most every
         ``progress_interval_s``, until the worker ends."""
         reported = -1

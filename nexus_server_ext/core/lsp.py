@@ -2,8 +2,8 @@
 
 jupyter-lsp (a server extension, installed with NEXUS) finds the language
 servers on the machine (python-lsp-server out of the box; any other it detects
-or is configured with) and keeps a ``LanguageServerManager`` in the server's
-settings (``lsp_manager``). NEXUS asks that manager which server speaks the
+or is configured with) and hangs its ``LanguageServerManager`` on the server
+app (``serverapp.language_server_manager``). NEXUS asks that manager which server speaks the
 code's language and runs that spec in a session of jupyter-lsp's own session
 class, parented here: a process of its own, so the browser's session (which
 JupyterLab initialises and owns) never sees NEXUS's requests or documents.
@@ -46,7 +46,9 @@ def _text_of_hover(contents: Any) -> str:
         parts = [_text_of_hover(c) for c in contents]
         return next((p for p in parts if p), "")
     value = contents.get("value", "") if isinstance(contents, dict) else str(contents or "")
-    lines = [line.strip() for line in value.splitlines() if line.strip() and not line.strip().startswith("```")]
+    lines = [
+        line.strip() for line in value.splitlines() if line.strip() and not line.strip().startswith("```")
+    ]
     text = " ".join(lines[:2])
     return text if len(text) <= 200 else text[:197] + "..."
 
@@ -87,7 +89,9 @@ class ServerConnection:
                         },
                         "workspace": {"configuration": True},
                     },
-                    "workspaceFolders": [{"uri": root_uri, "name": Path(unquote(urlparse(root_uri).path)).name}],
+                    "workspaceFolders": [
+                        {"uri": root_uri, "name": Path(unquote(urlparse(root_uri).path)).name}
+                    ],
                 },
                 timeout=START_TIMEOUT_S,
             )
@@ -214,8 +218,18 @@ class LanguageServers(LoggingConfigurable):
     @property
     def manager(self) -> Any:
         """jupyter-lsp's ``LanguageServerManager`` (None when jupyter-lsp is not enabled)."""
-        web_app = getattr(self.serverapp, "web_app", None)
-        return web_app.settings.get("lsp_manager") if web_app is not None else None
+        return getattr(self.serverapp, "language_server_manager", None)
+
+    async def _manager_ready(self, timeout: float) -> bool:
+        """jupyter-lsp detects the installed servers on a thread after the server starts."""
+        ready = getattr(self.manager, "ready", None)
+        if ready is None:
+            return True
+        try:
+            await asyncio.wait_for(ready(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
 
     @property
     def root(self) -> Path:
@@ -234,6 +248,8 @@ class LanguageServers(LoggingConfigurable):
 
     async def warm_up(self, language: str = "python") -> None:
         """Start the language's server in the background (the first chat should not wait for it)."""
+        if self.manager is None or not await self._manager_ready(30.0):
+            return
         found = self.server_for(language)
         if found is not None:
             self._connection(*found)
@@ -276,6 +292,8 @@ class LanguageServers(LoggingConfigurable):
         """Diagnostics in the current cell or file, and facts about the names on the current line."""
         if self.manager is None:
             return LspReport(note="jupyter-lsp is not enabled on this server, so there are no diagnostics.")
+        if not await self._manager_ready(self.timeout_s):
+            return LspReport(note="jupyter-lsp is still looking for language servers; ask again in a moment.")
         found = self.server_for(document.language)
         if found is None:
             return LspReport(
