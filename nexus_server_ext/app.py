@@ -320,7 +320,10 @@ class NexusApp(ExtensionApp):
         transcriber = Transcriber(parent=self)
         voice_mapper = VoiceCommandMapper(parent=self, registry=commands, embedder=embedder)
         components.register("voice", lambda: voice_status(transcriber))
-        events = NexusEvents(self.register_event_schemas())
+        # The server's loop: events from worker threads (model loads) are delivered on it.
+        loop = getattr(getattr(serverapp, "io_loop", None), "asyncio_loop", None)
+        events = NexusEvents(self.register_event_schemas(), loop)
+        self._unwatch_models = watch_model_loads(events)
         for record in plugins.broken:
             events.emit(
                 PLUGIN,
@@ -374,6 +377,8 @@ class NexusApp(ExtensionApp):
             self._preload_model(router)
         if transcriber.preload:
             services.background(asyncio.ensure_future(self._preload_voice(services)))
+        if loop is not None:  # once the deferred services exist: memory follows the disk
+            services.when_ready(lambda: loop.call_soon_threadsafe(_start_following, services))
 
     def _preload_model(self, router: ModelRouter, only_first: bool = False) -> None:
         from .ai.health_status import preload
@@ -404,15 +409,11 @@ class NexusApp(ExtensionApp):
         if services is not None:
             loop = asyncio.get_running_loop()
             services.events.bind(loop)
-            self._unwatch_models = watch_model_loads(services.events)
-            services.when_ready(lambda: loop.call_soon_threadsafe(self._start_background, services))
+            services.when_ready(lambda: loop.call_soon_threadsafe(self._start_retention, services))
 
-    def _start_background(self, services: NexusServices) -> None:
-        """Once the deferred services exist: the daily audit purge, and memory following the disk."""
+    def _start_retention(self, services: NexusServices) -> None:
         if getattr(self, "_retention", None) is None:
             self._retention = asyncio.ensure_future(_purge_daily(services))
-        if services.follower is not None:
-            services.follower.start()
 
     async def stop_extension(self) -> None:
         retention = getattr(self, "_retention", None)
@@ -450,6 +451,13 @@ class _UnusableKeyRing(KeyRing):
 
     def decrypt(self, stored: str) -> str:
         raise CryptoError(self.reason)
+
+
+def _start_following(services: NexusServices) -> None:
+    """On the loop: learned folders catch up on changes made while the server was down, then follow
+    the file watcher (nothing learned: the watcher does not even start)."""
+    if services.follower is not None:
+        services.follower.start()
 
 
 async def _purge_daily(services: NexusServices) -> None:
