@@ -1,4 +1,4 @@
-"""Live progress in JupyterLab: learning a folder shows a progress bar (from Jupyter's event bus) with Cancel."""
+"""Live progress in JupyterLab: learning a folder shows a progress bar (Jupyter's event bus) with Cancel."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_learning_a_folder_shows_a_progress_bar_until_it_is_done(lab_server: Any
     bar = page.locator(BAR)
     bar.wait_for(timeout=120_000)
     page.wait_for_function(
-        f"document.querySelector(\"{BAR} progress\")?.value > 0", timeout=120_000
+        f'document.querySelector("{BAR} progress")?.value > 0', timeout=120_000
     )  # it moves as files are indexed
     assert bar.locator(".jp-nexus-progress-label").text_content() == "Learning reports"
     assert "/150 files" in (bar.locator(".jp-nexus-progress-message").text_content() or "")

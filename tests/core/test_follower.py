@@ -72,7 +72,9 @@ async def test_new_and_edited_files_in_a_learned_folder_reach_memory_search(
     (notes / "penguins.md").unlink()
 
     async def forgotten() -> bool:
-        return all(h["source"] != "notes/penguins.md" for h in await search(jp_fetch, "emperor penguin colony"))
+        return all(
+            h["source"] != "notes/penguins.md" for h in await search(jp_fetch, "emperor penguin colony")
+        )
 
     await eventually(forgotten)
     # what is followed survives a restart (the next server catches up from it)

@@ -65,7 +65,9 @@ async def test_learning_reports_progress_and_is_cancelled_through_the_tasks_api(
     # progress arrives on the bus while it runs: the task's fraction and message, and the file counts
     started = await bus.until(lambda: [e for e in bus.of(LEARN, task_id=task_id) if e["files_done"] >= 2])
     assert started[0]["target"] == "pipelines" and started[0]["trigger"] == "request"
-    running = await bus.until(lambda: [e for e in bus.of(TASK, task_id=task_id, state="running") if e["progress"] > 0])
+    running = await bus.until(
+        lambda: [e for e in bus.of(TASK, task_id=task_id, state="running") if e["progress"] > 0]
+    )
     assert running[0]["kind"] == "learn" and "/120 files" in running[0]["message"]
 
     listed = body(await jp_fetch("nexus/api/v1/tasks"))["tasks"]
@@ -88,7 +90,10 @@ async def test_learning_reports_progress_and_is_cancelled_through_the_tasks_api(
     finished = await bus.until(lambda: bus.of(TASK, task_id=retry["id"], state="succeeded"), timeout=300)
     assert finished[0]["progress"] == 1.0
     result = body(await jp_fetch("nexus/api/v1/tasks", retry["id"]))["result"]
-    assert result["files_unchanged"] >= done_before and result["files_indexed"] + result["files_unchanged"] == 120
+    assert (
+        result["files_unchanged"] >= done_before
+        and result["files_indexed"] + result["files_unchanged"] == 120
+    )
     hits = body(await jp_fetch("nexus/api/v1/memory", params={"q": "stage 5 of pipeline 119", "k": "3"}))
     assert any(h["source"] == "pipelines/module_119.py" for h in hits["results"])
 

@@ -1,4 +1,4 @@
-"""The AI context asks the language servers jupyter-lsp manages (a real pylsp, started through jupyter-lsp)."""
+"""The AI context asks the language servers jupyter-lsp manages (a real pylsp, started by jupyter-lsp)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,14 @@ def notebook(cells: list[tuple[str, str]], metadata: dict[str, Any] | None = Non
     return json.dumps(
         {
             "cells": [
-                {"id": cid, "cell_type": "code", "source": src, "metadata": {}, "outputs": [], "execution_count": None}
+                {
+                    "id": cid,
+                    "cell_type": "code",
+                    "source": src,
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                }
                 for cid, src in cells
             ],
             "metadata": metadata or {},
