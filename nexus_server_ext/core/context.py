@@ -17,6 +17,7 @@ else its head) or, below 32 tokens of room, dropped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,6 +149,11 @@ class ContextManager:
                 pieces += [p for p in nb_pieces if p.kind not in exclude]
             except Exception as exc:  # a missing notebook must not fail the chat
                 log.info("NEXUS context: cannot read %s: %s", request.notebook_path, exc)
+        if document is None and request.selection:  # code from somewhere we cannot read: assume Python
+            document = SourceDocument.for_cells("selection", "python", ".py", [(1, request.selection)], None)
+        language_server: asyncio.Future[list[ContextPiece]] | None = None
+        if document is not None and "diagnostics" not in exclude:  # runs while the kernel is inspected
+            language_server = asyncio.ensure_future(self._language_server(document))
         kernel_id = request.kernel_id or await self._kernel_for(request.notebook_path)
         facts: ErrorFacts | None = None
         if kernel_id and not {"variables", "error"} <= exclude:
@@ -162,10 +168,6 @@ class ContextManager:
                     )
             except Exception as exc:
                 log.info("NEXUS context: kernel %s not inspected: %s", kernel_id, exc)
-        if document is None and request.selection:  # code from somewhere we cannot read: assume Python
-            document = SourceDocument.for_cells("selection", "python", ".py", [(1, request.selection)], None)
-        if document is not None and "diagnostics" not in exclude:
-            pieces += await self._language_server(document)
         hits: list[Hit] = []
         if use_memory and self.memory is not None and "memories" not in exclude and query.strip():
             try:
@@ -175,6 +177,8 @@ class ContextManager:
                 log.warning("NEXUS context: memory search failed: %s", exc)
             for i, hit in enumerate(hits, 1):
                 pieces.append(ContextPiece("memories", f"[{i}] {hit.citation}", hit.text, hit.source))
+        if language_server is not None:
+            pieces += await language_server
         kept, dropped = fit(pieces, self.budget_tokens)
         kept_sources = {p.source for p in kept if p.kind == "memories"}
         return ContextBundle(kept, [h for h in hits if h.source in kept_sources], dropped, facts)

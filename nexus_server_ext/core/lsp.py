@@ -148,12 +148,14 @@ class LanguageServers(LoggingConfigurable):
         uri = self._uri(document)
         async with connection.lock(uri):
             published = await connection.show(uri, document.language, document.text)
+            # hover/definition while the server lints (pylsp waits 0.5 s before it does)
+            facts = asyncio.ensure_future(self._facts(connection, uri, document, deadline))
             try:
                 raw = await asyncio.wait_for(published, max(0.1, deadline - time.monotonic()))
                 report.diagnostics = self._diagnostics(document, raw)
             except asyncio.TimeoutError:
                 report.note = f"{connection.name} reported no diagnostics within {self.timeout_s:g} s."
-            report.facts = await self._facts(connection, uri, document, deadline)
+            report.facts = await facts
         return report
 
     def _diagnostics(self, document: SourceDocument, raw: list[dict[str, Any]]) -> list[Diagnostic]:
