@@ -59,3 +59,17 @@ test("other users' events, unknown schemas and tasks that ended unseen are ignor
   assert.equal(tracker.handle(task('succeeded', 1)), false);
   assert.equal(tracker.operations.length, 0);
 });
+
+test('a model load that began before the page subscribed is seeded from /status and ended by the event', () => {
+  const { tracker, flush } = manual();
+  tracker.modelLoading(true);
+  assert.equal(tracker.operations[0].label, 'Loading the model');
+  tracker.handle({ schema_id: EventSchemas.model, model: 'bundled:SmolLM2.gguf', backend: 'llama_cpp', state: 'loaded', device: 'cpu', seconds: 0.2 });
+  assert.deepEqual(tracker.operations.map(op => [op.id, op.state]), [['model:bundled:SmolLM2.gguf', 'succeeded']]);
+  flush();
+  tracker.modelLoading(true);
+  tracker.modelLoading(false); // the loaded event was missed too: the next status ends it
+  assert.equal(tracker.operations[0].state, 'succeeded');
+  flush();
+  assert.equal(tracker.operations.length, 0);
+});

@@ -38,6 +38,16 @@ const KIND_LABELS: Record<string, string> = {
   venv: 'Building the environment'
 };
 
+const SEEDED_MODEL: IOperation = {
+  id: 'model:*',
+  kind: 'model',
+  label: 'Loading the model',
+  progress: null,
+  message: 'loading',
+  state: 'running',
+  cancelId: null
+};
+
 const FINAL: Record<string, OperationState> = {
   succeeded: 'succeeded',
   failed: 'failed',
@@ -113,10 +123,27 @@ export class ProgressTracker {
     return false;
   }
 
+  /**
+   * What ``/status`` says about the local model: a load that began before this page subscribed to
+   * the bus (its ``loading`` event came too early) still gets a bar, ended by the next event or status.
+   */
+  modelLoading(loading: boolean): void {
+    const seen = this.operations.find(op => op.kind === 'model' && op.state === 'running');
+    if (loading && !seen) {
+      this._put({ ...SEEDED_MODEL });
+    } else if (!loading && seen) {
+      this._put({ ...seen, state: 'succeeded', progress: 1, message: 'loaded' });
+    }
+  }
+
   private _model(event: IModelEvent): boolean {
     const id = `model:${event.model}`;
     const name = event.model.split(/[:/]/).pop() ?? event.model;
     const state: OperationState = event.state === 'loading' ? 'running' : event.state === 'loaded' ? 'succeeded' : 'failed';
+    if (this._ops.has(SEEDED_MODEL.id)) {
+      this._ops.delete(SEEDED_MODEL.id); // the event names the model the status only said was loading
+      this._ops.set(id, { ...SEEDED_MODEL, id });
+    }
     if (state !== 'running' && !this._ops.has(id)) {
       return false;
     }
