@@ -92,9 +92,22 @@ def error_facts(captured: CapturedError) -> Any:
     return facts_from_state(captured.kernel_state)
 
 
+_LANGUAGE_SERVERS: Any = None
+
+
+def language_servers() -> Any:
+    """pylsp through jupyter-lsp, as a NEXUS server asks it, started once for the whole run."""
+    global _LANGUAGE_SERVERS
+    if _LANGUAGE_SERVERS is None:
+        from nexus_server_ext.core.lsp import StandaloneLanguageServers
+
+        _LANGUAGE_SERVERS = StandaloneLanguageServers(Path.cwd())
+    return _LANGUAGE_SERVERS
+
+
 def error_context(case: ErrorCase, captured: CapturedError) -> ContextBundle:
     """The context NEXUS gathers for a chat message about the cell that just raised."""
-    from nexus_server_ext.core.diagnostics import python_diagnostics
+    from nexus_server_ext.core.diagnostics import SourceDocument
     from nexus_server_ext.core.kernel_state import render_variables
 
     output = f"{captured.exception}: {captured.message}"
@@ -102,9 +115,11 @@ def error_context(case: ErrorCase, captured: CapturedError) -> ContextBundle:
     pieces = [ContextPiece("cell", "Current cell (code)", f"{case.code.rstrip()}\n# output:\n{output}")]
     if state.get("error"):
         pieces.append(ContextPiece("error", "Last error in the kernel", state["error"]))
-    found = python_diagnostics(case.code)
-    if found:
-        pieces.append(ContextPiece("diagnostics", "Diagnostics", "\n".join(d.render() for d in found)))
+    document = SourceDocument.for_cells("case.ipynb", "python", ".py", [(1, case.code)], None)
+    report = language_servers().report(document)
+    if report.diagnostics:
+        label = f"Diagnostics from {report.server}"
+        pieces.append(ContextPiece("diagnostics", label, report.render_diagnostics()))
     if state.get("variables"):
         pieces.append(ContextPiece("variables", "Kernel variables", render_variables(state["variables"])))
     kept, dropped = fit(pieces, CONTEXT_BUDGET)

@@ -23,6 +23,7 @@ from .transport import (
     CodeResult,
     Found,
     Learned,
+    LearnProgress,
     Provenance,
     Transport,
     TransportError,
@@ -181,8 +182,8 @@ class InProcessTransport(Transport):
             "models": [r.model_dump() for r in self.routing.chains()],
         }
 
-    def learn(self, path: str) -> Learned:
-        files, chunks = self.memory.learn(path)
+    def learn(self, path: str, progress: LearnProgress | None = None) -> Learned:
+        files, chunks = self.memory.learn(path, progress=progress)
         return Learned(files, chunks)
 
     def search(self, query: str, k: int = 5) -> list[Found]:

@@ -22,6 +22,7 @@ from nexus_server_ext._version import __version__
 
 from .context import ErrorReport, InterpolationError, interpolate, last_error
 from .output import Format, LiveOutput, footer, play, provenance_metadata
+from .progress import ProgressBar
 from .transport import TASKS, Provenance, Transport, TransportError, shared_transport
 
 log = logging.getLogger(__name__)
@@ -277,7 +278,8 @@ class NexusMagics(Magics):
     def _learn(self, args: list[str], cell: str | None) -> None:
         if len(args) != 1:
             raise NexusUsageError("usage: %nexus learn PATH (a file or a folder)")
-        learned = self.transport.learn(args[0])
+        with ProgressBar(f"Learning {args[0]}") as bar:
+            learned = self.transport.learn(args[0], progress=bar.update)
         unchanged = f" ({learned.unchanged} unchanged files skipped)" if learned.unchanged else ""
         print(f"Learned {learned.chunks} chunks from {learned.files} files under {args[0]}{unchanged}.")
         for problem in learned.problems[:5]:

@@ -10,6 +10,7 @@ chunks to the model, with their source, so answers can cite the files.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +82,9 @@ class NotebookMemory:
 
         return [list(map(float, v)) for v in get_embedder().embed_sync(texts)]
 
-    def learn(self, path: str) -> tuple[int, int]:
-        """(files, chunks) learned from a file or a folder; learning a file again replaces its chunks."""
+    def learn(self, path: str, progress: Callable[[int, int, str], None] | None = None) -> tuple[int, int]:
+        """(files, chunks) learned from a file or a folder; learning a file again replaces its chunks.
+        ``progress(done, total, file)`` is called after each file (``%nexus learn``'s progress bar)."""
         root = Path(path).expanduser()
         if not root.exists():
             raise FileNotFoundError(f"{path}: no such file or folder")
@@ -92,12 +94,17 @@ class NotebookMemory:
                 f"{path}: no text files to learn (looked for {', '.join(sorted(TEXT_SUFFIXES))})"
             )
         new: list[Chunk] = []
-        for file in files:
-            new.extend(chunk_text(str(file), _read(file)))
+        vectors: list[list[float]] = []
+        for done, file in enumerate(files, 1):
+            chunks = chunk_text(str(file), _read(file))
+            new.extend(chunks)
+            vectors.extend(self._embed([c.text for c in chunks]) if chunks else [])
+            if progress is not None:
+                progress(done, len(files), str(file))
         sources = {str(f) for f in files}
         keep = [i for i, c in enumerate(self.chunks) if c.source not in sources]
         self.chunks = [self.chunks[i] for i in keep] + new
-        self.vectors = [self.vectors[i] for i in keep] + self._embed([c.text for c in new])
+        self.vectors = [self.vectors[i] for i in keep] + vectors
         return len(files), len(new)
 
     def search(self, query: str, k: int = 5) -> list[Hit]:

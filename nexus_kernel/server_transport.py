@@ -28,6 +28,7 @@ from .transport import (
     CodeResult,
     Found,
     Learned,
+    LearnProgress,
     Provenance,
     ServerInfo,
     Transport,
@@ -216,15 +217,21 @@ class ServerTransport(Transport):
         data = self._request("GET", "status")
         return {"transport": self.name, "server": self.info.url, **data}
 
-    def learn(self, path: str) -> Learned:
-        """``POST /memory/learn`` with the absolute path (the kernel and its server share the disk)."""
+    def learn(self, path: str, progress: LearnProgress | None = None) -> Learned:
+        """``POST /memory/learn`` with the absolute path (the kernel and its server share the disk); the
+        server runs it as a ``learn`` task (its progress bar in JupyterLab, Cancel there or in /tasks)."""
         target = Path(path).expanduser().resolve()
         if not target.exists():
             raise FileNotFoundError(f"{path}: no such file or folder")
         job = self._request("POST", "memory/learn", {"path": str(target)})
         while job.get("state") in ("pending", "running"):
+            if progress is not None:
+                progress(int(job.get("files_done") or 0), int(job.get("files_total") or 0), "")
             time.sleep(LEARN_POLL_S)
             job = self._request("GET", f"memory/learn/{job['id']}")
+        if job.get("state") == "cancelled":
+            done = f"{job.get('files_done', 0)} of {job.get('files_total', 0)} files"
+            raise TransportError(f"learning {path} was cancelled after {done}")
         if job.get("state") != "succeeded":
             problems = "; ".join(job.get("errors") or ["no reason given"])
             raise TransportError(f"learning {path} failed: {problems}")

@@ -17,7 +17,7 @@ import json
 import os
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +86,10 @@ class Found:
     text: str
 
 
+# progress(done, total, message) while learning: %nexus learn's progress bar
+LearnProgress = Callable[[int, int, str], None]
+
+
 @dataclass
 class Learned:
     files: int
@@ -137,8 +141,9 @@ class Transport(ABC):
         """What answers the magics and how healthy it is."""
 
     @abstractmethod
-    def learn(self, path: str) -> Learned:
-        """Index a file or folder into the memory ``ask`` / ``chat`` / ``search`` read."""
+    def learn(self, path: str, progress: LearnProgress | None = None) -> Learned:
+        """Index a file or folder into the memory ``ask`` / ``chat`` / ``search`` read;
+        ``progress(done, total, message)`` follows it file by file (the notebook's progress bar)."""
 
     @abstractmethod
     def search(self, query: str, k: int = 5) -> list[Found]:

@@ -137,6 +137,13 @@ class ChatContext(ApiModel):
     cell_id: str | None = Field(default=None, max_length=128)
     selection: str | None = Field(default=None, max_length=20_000)
     kernel_id: str | None = Field(default=None, max_length=64)
+    cursor_line: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="The cursor's line in the current cell or file (0-based): the language server is asked "
+        "about the names on it.",
+    )
     exclude: list[ContextKind] = Field(
         default_factory=list, description="Context chips the user removed before sending."
     )
@@ -779,8 +786,11 @@ class LearnRequest(ApiModel):
 
 class LearnProgressOut(ApiModel):
     id: str
+    task_id: str | None = Field(
+        default=None, description="The scheduler task running it: cancel with `POST /tasks/{task_id}/cancel`."
+    )
     target: str
-    state: Literal["pending", "running", "succeeded", "failed"]
+    state: Literal["pending", "running", "succeeded", "failed", "cancelled"]
     progress: float = Field(description="0..1")
     files_total: int
     files_done: int

@@ -17,15 +17,17 @@ from urllib.parse import SplitResult, urlsplit
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, default, validate
 
 from ._version import __version__
 from .ai.embeddings import Embedder
+from .ai.engines.events import watch_model_loads
 from .ai.routing import RoutingError, load_routing
 from .api_models import ComponentStatus
 from .collab.documents import NotebookEditor
 from .commands import builtin_registry
 from .components import ComponentRegistry
+from .events import PLUGIN, NexusEvents, register_schemas
 from .handlers import all_handlers
 from .handlers.rooms import Rooms
 from .metrics import register_collectors
@@ -41,7 +43,6 @@ from .voice.transcriber import Transcriber, TranscriberUnavailable
 if TYPE_CHECKING:
     from .ai.router import ModelRouter
 
-EVENT_SCHEMAS = Path(__file__).with_name("event_schemas")
 # NEXUS_PRELOAD_MODEL=1 / 0 (the variable's older boolean meaning) and friends.
 PRELOAD_ALIASES = {
     "1": "start",
@@ -180,10 +181,20 @@ class NexusApp(ExtensionApp):
     memory_min_score = Float(
         0.2, help="Cosine similarity below which a retrieved chunk is not put into the context."
     ).tag(config=True)
-    memory_refresh_interval_s = Float(
-        60.0,
-        help="Seconds between re-checks of learned files (changed ones are re-indexed, deleted ones "
-        "forgotten); 0 turns it off.",
+    memory_follow_files = Bool(
+        True,
+        help="Learned files and folders follow the disk: the file watcher re-indexes edited files, "
+        "learns new files in learned folders and forgets deleted ones (off: learn again to update).",
+    ).tag(config=True)
+    lsp_timeout_s = Float(
+        4.0,
+        help="Seconds a chat request waits for the language server (jupyter-lsp) to report diagnostics "
+        "and hover/definition facts; a server still starting answers the next request.",
+    ).tag(config=True)
+    lsp_ignore_sources = List(
+        Unicode(),
+        default_value=["pycodestyle", "pydocstyle", "mccabe", "autopep8", "yapf"],
+        help="Diagnostic sources (style checkers) left out of the AI context; bugs matter there, not style.",
     ).tag(config=True)
     context_budget_tokens = Int(
         1500, help="Tokens of context (cells, kernel state, diagnostics, memories) a chat request may use."
@@ -313,7 +324,15 @@ class NexusApp(ExtensionApp):
         transcriber = Transcriber(parent=self)
         voice_mapper = VoiceCommandMapper(parent=self, registry=commands, embedder=embedder)
         components.register("voice", lambda: voice_status(transcriber))
-        event_logger = self.register_event_schemas()
+        # The server's loop: events from worker threads (model loads) are delivered on it.
+        loop = getattr(getattr(serverapp, "io_loop", None), "asyncio_loop", None)
+        events = NexusEvents(self.register_event_schemas(), loop)
+        self._unwatch_models = watch_model_loads(events)
+        for record in plugins.broken:
+            events.emit(
+                PLUGIN,
+                {"plugin": record.name, "group": record.group, "stage": "load", "error": record.error or ""},
+            )
         router = None
         if routing is not None:
             from .ai.health_status import register_engine_health
@@ -344,7 +363,7 @@ class NexusApp(ExtensionApp):
             embedder=embedder,
             transcriber=transcriber,
             voice_mapper=voice_mapper,
-            event_logger=event_logger,
+            events=events,
             base_url=self.serverapp.base_url if self.serverapp else "/",
             storage_error=storage_error,
             owner_name=self.owner_name if self.single_owner() else None,
@@ -362,6 +381,8 @@ class NexusApp(ExtensionApp):
             self._preload_model(router)
         if transcriber.preload:
             services.background(asyncio.ensure_future(self._preload_voice(services)))
+        if loop is not None:  # once the deferred services exist: memory follows the disk
+            services.when_ready(lambda: loop.call_soon_threadsafe(_start_following, services))
 
     def _preload_model(self, router: ModelRouter, only_first: bool = False) -> None:
         from .ai.health_status import preload
@@ -372,13 +393,8 @@ class NexusApp(ExtensionApp):
     def register_event_schemas(self) -> Any:
         """Register NEXUS's jupyter_events schemas on the server's EventLogger (None without a server)."""
         logger = getattr(self.serverapp, "event_logger", None)
-        if logger is None:
-            return None
-        for schema in sorted(EVENT_SCHEMAS.glob("*/v*.yaml")):
-            try:
-                logger.register_event_schema(schema)
-            except Exception as exc:  # already registered (a second app in one process) or invalid
-                self.log.debug("event schema %s not registered: %s", schema.name, exc)
+        if logger is not None:
+            register_schemas(logger)
         return logger
 
     async def _preload_voice(self, services: NexusServices) -> None:
@@ -396,6 +412,7 @@ class NexusApp(ExtensionApp):
         services: NexusServices | None = getattr(self, "services", None)
         if services is not None:
             loop = asyncio.get_running_loop()
+            services.events.bind(loop)
             services.when_ready(lambda: loop.call_soon_threadsafe(self._start_retention, services))
 
     def _start_retention(self, services: NexusServices) -> None:
@@ -406,6 +423,9 @@ class NexusApp(ExtensionApp):
         retention = getattr(self, "_retention", None)
         if retention is not None:
             retention.cancel()
+        unwatch = getattr(self, "_unwatch_models", None)
+        if unwatch is not None:
+            unwatch()
         services: NexusServices | None = getattr(self, "services", None)
         if services is not None:
             if services.deferred_built:
@@ -435,6 +455,13 @@ class _UnusableKeyRing(KeyRing):
 
     def decrypt(self, stored: str) -> str:
         raise CryptoError(self.reason)
+
+
+def _start_following(services: NexusServices) -> None:
+    """On the loop: learned folders catch up on changes made while the server was down, then follow
+    the file watcher (nothing learned: the watcher does not even start)."""
+    if services.follower is not None:
+        services.follower.start()
 
 
 async def _purge_daily(services: NexusServices) -> None:

@@ -27,7 +27,7 @@ def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
     from .voice.profiles import VoiceProfileStore
 
     database = services.database
-    scheduler = TaskScheduler(database, services.event_logger, parent=app)
+    scheduler = TaskScheduler(database, services.events, parent=app)
     serverapp = app.serverapp
     projects = ProjectManager(
         database,
@@ -54,7 +54,9 @@ def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
     from .core.plugin_answers import PluginAnswers
 
     plugins = PluginAnswers(services.intents, services.commands)
-    memory, indexer, learning, core = build_core(app, database, conversations, services.router, plugins)
+    built = build_core(
+        app, database, conversations, services.router, scheduler, services.watcher, services.events, plugins
+    )
     return DeferredServices(
         users=UserStore(database),
         conversations=conversations,
@@ -64,8 +66,10 @@ def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
         voice_profiles=VoiceProfileStore(database),
         secrets=secrets,
         pipeline=pipeline,
-        memory=memory,
-        indexer=indexer,
-        learning=learning,
-        core=core,
+        memory=built.memory,
+        indexer=built.indexer,
+        learn_jobs=built.learn_jobs,
+        follower=built.follower,
+        learning=built.learning,
+        core=built.core,
     )

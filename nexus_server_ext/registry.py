@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .api_models import StorageStatus
+from .events import NexusEvents
 
 if TYPE_CHECKING:
     from .ai.embeddings import Embedder
@@ -32,7 +33,9 @@ if TYPE_CHECKING:
     from .commands import CommandRegistry
     from .components import ComponentRegistry
     from .core.core import ConsciousnessCore
+    from .core.follower import MemoryFollower
     from .core.indexer import Indexer
+    from .core.learn_tasks import LearnJobs
     from .core.learning import LearningSystem
     from .core.memory import VectorMemory
     from .handlers.rooms import Rooms
@@ -75,6 +78,8 @@ class DeferredServices:
     # The consciousness core (core/); ``core`` is None when the routing file is invalid.
     memory: VectorMemory | None = None
     indexer: Indexer | None = None
+    learn_jobs: LearnJobs | None = None  # learning as scheduler tasks
+    follower: MemoryFollower | None = None  # learned folders follow the file watcher
     learning: LearningSystem | None = None
     core: ConsciousnessCore | None = None
 
@@ -103,8 +108,8 @@ class NexusServices:
     # single-user server all of them are the server's owner, so NEXUS files their data under one name.
     owner_name: str | None = None
     storage_error: str | None = None
-    # The Jupyter server's jupyter_events EventLogger (NEXUS schemas are registered at start-up).
-    event_logger: Any = None
+    # NEXUS events on the Jupyter server's jupyter_events EventLogger (schemas registered at start-up).
+    events: NexusEvents = field(default_factory=NexusEvents)
     # The AI engine; None when the routing file is invalid (``/status`` names the bad key).
     router: ModelRouter | None = None
     rooms: Rooms | None = None
@@ -215,6 +220,14 @@ class NexusServices:
         return self.deferred.indexer
 
     @property
+    def learn_jobs(self) -> LearnJobs | None:
+        return self.deferred.learn_jobs
+
+    @property
+    def follower(self) -> MemoryFollower | None:
+        return self.deferred.follower
+
+    @property
     def learning(self) -> LearningSystem | None:
         return self.deferred.learning
 
@@ -235,8 +248,10 @@ class NexusServices:
     async def drain(self) -> None:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        if self._deferred is not None and self._deferred.indexer is not None:
-            await self._deferred.indexer.stop()
+        if self._deferred is not None and self._deferred.follower is not None:
+            self._deferred.follower.stop()
+        if self._deferred is not None and self._deferred.core is not None:
+            self._deferred.core.context.language_servers.stop()  # the language server processes
         if self.router is not None:
             await self.router.aclose()
 

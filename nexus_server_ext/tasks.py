@@ -27,10 +27,11 @@ from traitlets import Int
 from traitlets.config import LoggingConfigurable
 
 from . import metrics
+from .events import TASK, NexusEvents
 from .store.database import Database
 from .store.models import Task, User, utcnow
 
-SCHEMA_ID = "https://events.nexus-jupyter.org/tasks/v1"
+SCHEMA_ID = TASK
 SCHEMA_FILE = Path(__file__).parent / "event_schemas" / "tasks" / "v1.yaml"
 ACTIVE_STATES = ("pending", "running")
 FINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
@@ -83,10 +84,12 @@ class TaskScheduler(LoggingConfigurable):
         2, help="Background tasks one user may run at once; more wait as pending (0 = no limit)."
     ).tag(config=True)
 
-    def __init__(self, database: Database, event_logger: Any = None, **kwargs: Any) -> None:
+    def __init__(self, database: Database, events: NexusEvents | Any = None, **kwargs: Any) -> None:
+        """``events``: NEXUS's emitter, or a bare jupyter_events ``EventLogger`` (a scheduler on its own)."""
         super().__init__(**kwargs)
         self.database = database
-        self.event_logger = event_logger
+        self.events = events if isinstance(events, NexusEvents) else NexusEvents(events)
+        event_logger = self.events.logger
         self._runners: dict[str, TaskRunner] = {}
         self._subscribers: list[Subscriber] = []
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -317,12 +320,7 @@ class TaskScheduler(LoggingConfigurable):
                 callback(event)
             except Exception:  # a broken subscriber must not break the task
                 log.exception("task subscriber failed")
-        if self.event_logger is not None:
-            data = {k: v for k, v in event.__dict__.items() if k != "user_id"}
-            try:
-                self.event_logger.emit(schema_id=SCHEMA_ID, data=data)
-            except Exception:
-                log.exception("could not emit the task event")
+        self.events.emit(SCHEMA_ID, {k: v for k, v in event.__dict__.items() if k != "user_id"})
 
 
 async def count_active(database: Database) -> int:

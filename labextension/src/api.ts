@@ -102,6 +102,8 @@ export interface IChatContext {
   cell_id?: string | null;
   selection?: string | null;
   kernel_id?: string | null;
+  /** The cursor's line in the current cell or file (0-based). */
+  cursor_line?: number | null;
   exclude?: ContextKind[];
 }
 
@@ -571,6 +573,104 @@ export function setProviderSecret(
 
 export function deleteProviderSecret(provider: string, scope: SecretScope = 'user'): Promise<void> {
   return requestAPI(`secrets/${scope}/${encodeURIComponent(provider)}`, { method: 'DELETE' });
+}
+
+// -- background tasks and the events NEXUS puts on Jupyter's event bus (event_schemas/*/v1.yaml) ----
+export type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
+
+/** Mirrors TaskOut in api_models.py. */
+export interface ITask {
+  id: string;
+  kind: string;
+  state: TaskState;
+  progress: number;
+  message: string;
+  error?: string | null;
+  result?: Record<string, unknown> | null;
+  attempts: number;
+  retry_of?: string | null;
+  created_at: string;
+  started_at?: string | null;
+  finished_at?: string | null;
+}
+
+export function listTasks(): Promise<{ tasks: ITask[] }> {
+  return requestAPI('tasks');
+}
+
+/** Cancel a pending or running task (learning a folder, building an environment). */
+export function cancelTask(id: string): Promise<ITask> {
+  return requestAPI(`tasks/${id}/cancel`, { method: 'POST' });
+}
+
+/** Mirrors LearnProgressOut in api_models.py. */
+export interface ILearnProgress {
+  id: string;
+  task_id?: string | null;
+  target: string;
+  state: 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  progress: number;
+  files_total: number;
+  files_done: number;
+  files_indexed: number;
+  files_unchanged: number;
+  files_removed: number;
+  chunks_added: number;
+  errors: string[];
+}
+
+/** Learn a folder, file or glob into the caller's memory (a cancellable ``learn`` task). */
+export function learn(path: string): Promise<ILearnProgress> {
+  return requestAPI('memory/learn', { method: 'POST', body: JSON.stringify({ path }) });
+}
+
+export { EventSchemas } from './events';
+
+/** event_schemas/tasks/v1.yaml */
+export interface ITaskEvent {
+  task_id: string;
+  kind: string;
+  state: TaskState;
+  progress: number;
+  message?: string;
+  username?: string;
+}
+
+/** event_schemas/learn/v1.yaml */
+export interface ILearnEvent {
+  task_id?: string | null;
+  trigger: 'request' | 'watch';
+  target: string;
+  state: 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  progress?: number;
+  current?: string;
+  files_total: number;
+  files_done: number;
+  files_indexed?: number;
+  files_unchanged?: number;
+  files_removed?: number;
+  chunks_added?: number;
+  username?: string;
+}
+
+/** event_schemas/model/v1.yaml */
+export interface IModelEvent {
+  model: string;
+  backend: string;
+  state: 'loading' | 'loaded' | 'failed';
+  device?: string | null;
+  seconds?: number | null;
+  error?: string | null;
+}
+
+/** event_schemas/plugins/v1.yaml */
+export interface IPluginEvent {
+  plugin: string;
+  group?: string | null;
+  stage: 'load' | 'run';
+  command?: string | null;
+  error: string;
+  username?: string | null;
 }
 
 /** Send recorded audio to the voice endpoint (raw body; the server sniffs the container). */

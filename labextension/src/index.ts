@@ -13,6 +13,7 @@ import { fetchStatus } from './api';
 import { IHealthSummary, summarise, unreachable } from './health';
 import { panelPlugins } from './plugins';
 import { addSecretCommands } from './secrets/commands';
+import { progressPlugin } from './progress/plugin';
 
 export namespace CommandIDs {
   export const showStatus = 'nexus:show-status';
@@ -87,4 +88,4 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [statusPlugin, ...panelPlugins];
+export default [statusPlugin, progressPlugin, ...panelPlugins];

@@ -123,7 +123,8 @@ export class Workspace implements ICodeActions {
       cellLabel: cell ? `Cell ${(nb?.content.activeCellIndex ?? 0) + 1}` : fileEditor ? 'File' : null,
       selection: this.selectionText(editor) || null,
       lastError: error ? `${error.ename}: ${error.evalue}` : null,
-      kernelId: nb?.sessionContext.session?.kernel?.id ?? null
+      kernelId: nb?.sessionContext.session?.kernel?.id ?? null,
+      cursorLine: editor ? editor.getCursorPosition().line : null
     };
   }
 

@@ -1,8 +1,10 @@
 """``ContextManager``: what the model is told about where the user is, within a token budget.
 
-Sources: the selection, the current cell and its neighbours (outputs truncated),
-the kernel's last error and variables (inspected silently), pylsp diagnostics,
-and memories retrieved for the request. Each becomes a ``ContextPiece`` the
+Sources: the selection, the current cell and its neighbours (outputs truncated)
+or the open file, the kernel's last error and variables (inspected silently),
+what the language server jupyter-lsp runs for the code's language reports
+(diagnostics, and hover/definition facts for the names on the current line;
+``lsp.py``), and memories retrieved for the request. Each becomes a ``ContextPiece`` the
 user sees as a removable chip (``ChatContext.exclude`` removes a kind). When the
 last cell the kernel ran raised, the bundle also carries that error's
 ``ErrorFacts`` (computed, not generated).
@@ -22,9 +24,10 @@ from typing import Any
 
 from jupyter_server.utils import ensure_async
 
-from .diagnostics import python_diagnostics
+from .diagnostics import SourceDocument, language_of_file
 from .error_facts import ErrorFacts, from_traceback_text
 from .kernel_state import inspect_kernel, render_variables
+from .lsp import LanguageServers
 from .memory import Hit, VectorMemory
 
 log = logging.getLogger(__name__)
@@ -116,6 +119,7 @@ class ContextManager:
         serverapp: Any,
         memory: VectorMemory | None,
         *,
+        language_servers: LanguageServers | None = None,
         budget_tokens: int = 1500,
         neighbours_before: int = 2,
         neighbours_after: int = 1,
@@ -124,6 +128,7 @@ class ContextManager:
     ) -> None:
         self.serverapp = serverapp
         self.memory = memory
+        self.language_servers = language_servers or LanguageServers(serverapp)
         self.budget_tokens = budget_tokens
         self.before = neighbours_before
         self.after = neighbours_after
@@ -136,14 +141,19 @@ class ContextManager:
         pieces: list[ContextPiece] = []
         if request.selection and "selection" not in exclude:
             pieces.append(ContextPiece("selection", "Selected code", request.selection))
-        cell_source: str | None = None
-        before_sources: list[str] = []
+        document: SourceDocument | None = None
         if request.notebook_path:
             try:
-                cell_source, before_sources, nb_pieces = await self._notebook(request)
+                read = self._notebook if request.notebook_path.endswith(".ipynb") else self._file
+                document, nb_pieces = await read(request)
                 pieces += [p for p in nb_pieces if p.kind not in exclude]
             except Exception as exc:  # a missing notebook must not fail the chat
                 log.info("NEXUS context: cannot read %s: %s", request.notebook_path, exc)
+        if document is None and request.selection:  # code from somewhere we cannot read: assume Python
+            document = SourceDocument.for_cells("selection", "python", ".py", [(1, request.selection)], None)
+        language_server: asyncio.Future[list[ContextPiece]] | None = None
+        if document is not None and "diagnostics" not in exclude:  # runs while the kernel is inspected
+            language_server = asyncio.ensure_future(self._language_server(document))
         kernel_id = request.kernel_id or await self._kernel_for(request.notebook_path)
         facts: ErrorFacts | None = None
         if kernel_id and not {"variables", "error"} <= exclude:
@@ -158,13 +168,6 @@ class ContextManager:
                     )
             except Exception as exc:
                 log.info("NEXUS context: kernel %s not inspected: %s", kernel_id, exc)
-        code = cell_source or request.selection
-        if code and "diagnostics" not in exclude:
-            found = await asyncio.to_thread(python_diagnostics, code, before_sources)
-            if found:
-                pieces.append(
-                    ContextPiece("diagnostics", "Diagnostics", "\n".join(d.render() for d in found))
-                )
         hits: list[Hit] = []
         if use_memory and self.memory is not None and "memories" not in exclude and query.strip():
             try:
@@ -174,9 +177,26 @@ class ContextManager:
                 log.warning("NEXUS context: memory search failed: %s", exc)
             for i, hit in enumerate(hits, 1):
                 pieces.append(ContextPiece("memories", f"[{i}] {hit.citation}", hit.text, hit.source))
+        if language_server is not None:
+            pieces += await language_server
         kept, dropped = fit(pieces, self.budget_tokens)
         kept_sources = {p.source for p in kept if p.kind == "memories"}
         return ContextBundle(kept, [h for h in hits if h.source in kept_sources], dropped, facts)
+
+    async def _language_server(self, document: SourceDocument) -> list[ContextPiece]:
+        try:
+            report = await self.language_servers.report(document)
+        except Exception as exc:  # a broken language server must not fail the chat
+            log.warning("NEXUS context: the language server failed: %s", exc)
+            return []
+        server = f" from {report.server}" if report.server else ""
+        pieces = []
+        if report.diagnostics or report.note:
+            pieces.append(ContextPiece("diagnostics", f"Diagnostics{server}", report.render_diagnostics()))
+        if report.facts:
+            label = f"Names on the current line{server and ','}{server}"
+            pieces.append(ContextPiece("diagnostics", label, report.render_facts()))
+        return pieces
 
     async def kernel_error_facts(self, notebook_path: str | None) -> ErrorFacts | None:
         """Facts about the error the notebook's last run cell raised, read from its kernel (or None)."""
@@ -198,14 +218,14 @@ class ContextManager:
                 return str(session["kernel"]["id"])
         return None
 
-    async def _notebook(self, request: Any) -> tuple[str | None, list[str], list[ContextPiece]]:
+    async def _notebook(self, request: Any) -> tuple[SourceDocument | None, list[ContextPiece]]:
         model = await ensure_async(
             self.serverapp.contents_manager.get(request.notebook_path, content=True, type="notebook")
         )
         cells = model["content"]["cells"]
         index = next((i for i, c in enumerate(cells) if c.get("id") == request.cell_id), None)
         if index is None:
-            return None, [], []
+            return None, []
         cell = cells[index]
         pieces = [
             ContextPiece("cell", f"Current cell ({cell.get('cell_type')})", _source(cell), request.cell_id)
@@ -221,6 +241,31 @@ class ContextManager:
             around.append(f"# cell {j + 1} ({where})\n{text}")
         if around:
             pieces.append(ContextPiece("neighbours", "Neighbouring cells", "\n\n".join(around)))
-        before = [_source(c) for c in cells[:index] if c.get("cell_type") == "code"]
-        source = _source(cell) if cell.get("cell_type") == "code" else None
-        return source, before, pieces
+        if cell.get("cell_type") != "code":
+            return None, pieces
+        language, extension = notebook_language(model["content"].get("metadata") or {})
+        code = [(i + 1, _source(c)) for i, c in enumerate(cells[: index + 1]) if c.get("cell_type") == "code"]
+        document = SourceDocument.for_cells(
+            request.notebook_path, language, extension, code, request.cursor_line
+        )
+        return document, pieces
+
+    async def _file(self, request: Any) -> tuple[SourceDocument | None, list[ContextPiece]]:
+        """A file open in the editor: its text (the "file" piece) and a document for its language server."""
+        model = await ensure_async(
+            self.serverapp.contents_manager.get(
+                request.notebook_path, content=True, type="file", format="text"
+            )
+        )
+        text = str(model.get("content") or "")
+        piece = ContextPiece("file", f"Open file {request.notebook_path}", text, request.notebook_path)
+        language = language_of_file(request.notebook_path)
+        return SourceDocument.for_file(request.notebook_path, language, text, request.cursor_line), [piece]
+
+
+def notebook_language(metadata: dict[str, Any]) -> tuple[str, str]:
+    """(language, file extension) of a notebook's kernel, from its metadata; Python when it says nothing."""
+    info = metadata.get("language_info") or {}
+    language = str(info.get("name") or (metadata.get("kernelspec") or {}).get("language") or "python").lower()
+    extension = str(info.get("file_extension") or (".py" if language == "python" else f".{language}"))
+    return language, extension

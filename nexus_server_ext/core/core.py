@@ -43,8 +43,9 @@ from ..store.conversations import ConversationNotFound, ConversationStore
 from ..store.database import Database
 from ..store.models import Interaction
 from .context import ContextBundle, ContextManager
-from .indexer import Indexer, LearnRefused
+from .indexer import LearnRefused
 from .intent import Intent, IntentClassifier
+from .learn_tasks import LearnJobs
 from .learning import LearningSystem
 from .memory import VectorMemory
 from .plugin_answers import PluginAnswers, PluginCall
@@ -101,7 +102,7 @@ class ConsciousnessCore:
         classifier: IntentClassifier,
         context: ContextManager,
         memory: VectorMemory | None,
-        indexer: Indexer | None,
+        learn_jobs: LearnJobs | None,
         learning: LearningSystem,
         max_tokens: int | None = None,
         examples: int = 2,
@@ -114,7 +115,7 @@ class ConsciousnessCore:
         self.classifier = classifier
         self.context = context
         self.memory = memory
-        self.indexer = indexer
+        self.learn_jobs = learn_jobs
         self.learning = learning
         self.max_tokens = max_tokens
         self.examples = examples
@@ -127,6 +128,7 @@ class ConsciousnessCore:
         """Load what the first question needs besides the model (the intent embedder, the vector
         memory) so that it costs nothing more than generation. Called when JupyterLab first connects."""
         await asyncio.to_thread(self.classifier.scores, "warm up")
+        await self.context.language_servers.warm_up("python")  # the diagnostics of the first question
         if self.memory is not None:
             await self.memory.asearch("", "warm up", 1)
 
@@ -220,21 +222,25 @@ class ConsciousnessCore:
         elif intent.command == "clear":
             await self.conversations.clear(user_id, conversation_id, frame.notebook)
             answer = "Conversation cleared: the model no longer sees the earlier messages."
-        elif intent.name == "learn" and intent.command and self.indexer is not None:
-            try:
-                job = self.indexer.start(owner, intent.text)
+        elif intent.name == "learn" and intent.command and self.learn_jobs is not None:
+            try:  # a scheduler task: listed in /tasks, cancellable, with a progress bar in JupyterLab
+                task, job = await self.learn_jobs.submit(user_id, owner, intent.text)
             except LearnRefused as exc:
                 answer = str(exc)
             else:
                 yield ServerEventFrame(schema_id="nexus.memory.learn", data=job.as_dict())
-                await self.indexer.run_async(job)
+                await self.learn_jobs.scheduler.wait(task.id)
                 yield ServerEventFrame(schema_id="nexus.memory.learn", data=job.as_dict())
-                answer = (
-                    f"Learned {intent.text}: {job.files_indexed} file(s) indexed "
-                    f"({job.chunks_added} chunks), "
-                    f"{job.files_unchanged} unchanged, {job.files_removed} removed."
-                    + (f" Problems: {'; '.join(job.errors[:3])}" if job.errors else "")
-                )
+                if job.state == "cancelled":
+                    done = f"{job.files_done} of {job.files_total} files"
+                    answer = f"Learning {intent.text} was cancelled after {done}."
+                else:
+                    answer = (
+                        f"Learned {intent.text}: {job.files_indexed} file(s) indexed "
+                        f"({job.chunks_added} chunks), "
+                        f"{job.files_unchanged} unchanged, {job.files_removed} removed."
+                        + (f" Problems: {'; '.join(job.errors[:3])}" if job.errors else "")
+                    )
         elif intent.name == "learn":
             answer = "To learn files, name them: /learn PATH or /learn GLOB (for example /learn src/**/*.py)."
         else:

@@ -8,21 +8,21 @@ Why this shape:
   replaces its chunks, a file that disappeared from a learned folder loses its
   vectors, so stale answers do not outlive the code;
 - the work is a plain blocking function (``run``) reporting into a
-  ``LearnProgress``; the server runs it on a thread today, and a task scheduler
-  can run the same function later;
-- ``refresh`` re-checks every learned file, so edits on disk are picked up
-  without a new ``/learn`` (the server calls it periodically).
+  ``LearnProgress`` and stopping at the next file when its ``cancel`` is set;
+  ``learn_tasks.py`` runs it as a scheduler task (persisted, cancellable);
+- ``apply`` re-indexes the files a change on disk touched (``follower.py`` feeds
+  it from the file watcher); ``refresh`` re-checks every learned file once (a
+  catch-up after the server was down).
 """
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import hashlib
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ class LearnProgress:
     id: str
     owner: str
     target: str
-    state: str = "pending"  # pending | running | succeeded | failed
+    state: str = "pending"  # pending | running | succeeded | failed | cancelled
     files_total: int = 0
     files_done: int = 0
     files_indexed: int = 0
@@ -52,8 +52,11 @@ class LearnProgress:
     errors: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
+    task_id: str | None = None  # the scheduler task running this job
+    current: str = ""  # the file being indexed now
     files: list[Path] = field(default_factory=list, repr=False)
     scope: Path | None = field(default=None, repr=False)
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def progress(self) -> float:
@@ -66,9 +69,32 @@ class LearnProgress:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["files"], data["scope"]
-        return {**data, "progress": round(self.progress, 4)}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        return {**data, "errors": list(self.errors), "progress": round(self.progress, 4)}
+
+    def event(self, username: str, trigger: str = "request") -> dict[str, Any]:
+        """The ``learn/v1`` event (``event_schemas/learn``) for this job's state now."""
+        return {
+            "task_id": self.task_id,
+            "trigger": trigger,
+            "target": self.target,
+            "state": self.state,
+            "progress": round(self.progress, 4),
+            "current": self.current,
+            "files_total": self.files_total,
+            "files_done": self.files_done,
+            "files_indexed": self.files_indexed,
+            "files_unchanged": self.files_unchanged,
+            "files_removed": self.files_removed,
+            "chunks_added": self.chunks_added,
+            "username": username,
+        }
+
+    @property
+    def summary(self) -> str:
+        """One line for a progress bar: files done of total, and the file at hand."""
+        line = f"{self.files_done}/{self.files_total} files"
+        return f"{line}: {self.current}" if self.current and self.state == "running" else line
 
 
 def is_hidden(relative: Path) -> bool:
@@ -76,13 +102,11 @@ def is_hidden(relative: Path) -> bool:
 
 
 class Indexer:
-    def __init__(self, memory: VectorMemory, root_dir: str | Path, refresh_interval_s: float = 0.0) -> None:
+    def __init__(self, memory: VectorMemory, root_dir: str | Path) -> None:
         self.memory = memory
         self.root = Path(root_dir).resolve()
-        self.refresh_interval_s = refresh_interval_s
         self.jobs: dict[str, LearnProgress] = {}
         self._lock = threading.Lock()  # one indexing run at a time: the embedder is shared
-        self._refresher: asyncio.Task[None] | None = None
 
     # -- resolving what to learn ----------------------------------------------------------------
     def _inside(self, path: Path) -> Path | None:
@@ -131,6 +155,15 @@ class Indexer:
         return sorted(set(files)), scope
 
     # -- running --------------------------------------------------------------------------------
+    def learnable(self, relative: str) -> bool:
+        """Whether a path relative to the root is a file NEXUS would learn (not hidden, known suffix)."""
+        path = Path(relative)
+        return (
+            not is_hidden(path)
+            and path.suffix.lower() in SUFFIXES
+            and self._inside(self.root / path) is not None
+        )
+
     def start(self, owner: str, target: str) -> LearnProgress:
         """Check the target now (so a refusal is immediate), return a progress record to run later."""
         files, scope = self.resolve(target)
@@ -143,37 +176,7 @@ class Indexer:
         finished = [j for j in self.jobs.values() if j.finished_at is not None]
         for old in sorted(finished, key=lambda j: j.finished_at or 0)[:-MAX_FINISHED_JOBS]:
             del self.jobs[old.id]  # progress records are for polling, not a history
-        self._ensure_refresher()
         return job
-
-    # -- keeping learned files fresh ------------------------------------------------------------
-    def _ensure_refresher(self) -> None:
-        """Start the periodic re-check once there is something learned and a loop to run it on."""
-        if self.refresh_interval_s <= 0 or (self._refresher and not self._refresher.done()):
-            return
-        try:
-            self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
-        except RuntimeError:  # called outside a loop (a script): no periodic refresh
-            self._refresher = None
-
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_interval_s)
-            for owner in self.owners():
-                try:
-                    await asyncio.to_thread(self.refresh, owner)
-                except Exception as exc:  # keep refreshing the others
-                    import logging
-
-                    logging.getLogger(__name__).warning("NEXUS memory refresh for %s failed: %s", owner, exc)
-
-    async def stop(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
-            await asyncio.gather(self._refresher, return_exceptions=True)
-
-    async def run_async(self, job: LearnProgress) -> LearnProgress:
-        return await asyncio.to_thread(self.run, job)
 
     def run(self, job: LearnProgress) -> LearnProgress:
         files, scope = job.files, job.scope
@@ -182,16 +185,22 @@ class Indexer:
             with self._lock:
                 known = self.memory.sources(job.owner)
                 for relative in files:
+                    if job.cancel.is_set():
+                        break
+                    job.current = relative.as_posix()
                     self._index_file(job, relative, known.get(relative.as_posix()))
                     job.files_done += 1
-                if scope is not None:  # files learned from this folder before and gone now
+                if job.cancel.is_set():
+                    job.state = "cancelled"
+                elif scope is not None:  # files learned from this folder before and gone now
                     present = {f.as_posix() for f in files}
                     prefix = "" if scope == Path(".") else scope.as_posix().rstrip("/") + "/"
                     for source in known:
                         if source.startswith(prefix) and source not in present:
                             self.memory.delete_source(job.owner, source)
                             job.files_removed += 1
-            job.state = "succeeded"
+            if job.state != "cancelled":
+                job.state = "succeeded"
         except Exception as exc:  # reported to the user through the progress record
             job.state = "failed"
             job.errors.append(f"{type(exc).__name__}: {exc}")
@@ -234,6 +243,30 @@ class Indexer:
         job.finished_at = time.time()
         return job
 
-    def owners(self) -> list[str]:
-        """Owners with learned files (for the periodic refresh)."""
-        return sorted({o for o in (j.owner for j in self.jobs.values())})
+    def apply(self, owner: str, changed: list[str], deleted: list[str], folders: set[str]) -> LearnProgress:
+        """Files changed on disk (paths relative to the root): re-index those the owner learned or that
+        lie in one of the owner's learned ``folders`` (new files too), forget deleted ones. Blocking."""
+
+        def in_folder(path: str) -> bool:
+            return any(f in ("", ".") or path.startswith(f.rstrip("/") + "/") for f in folders)
+
+        job = LearnProgress(id=uuid.uuid4().hex, owner=owner, target="(changes)", state="running")
+        with self._lock:
+            known = self.memory.sources(owner)
+            for gone in deleted:  # a file, or a folder: everything learned under it
+                for source in [s for s in known if s == gone or s.startswith(gone.rstrip("/") + "/")]:
+                    self.memory.delete_source(owner, source)
+                    known.pop(source)
+                    job.files_removed += 1
+            for path in changed:
+                if (
+                    (path in known or in_folder(path))
+                    and self.learnable(path)
+                    and (self.root / path).is_file()
+                ):
+                    job.files_total += 1
+                    self._index_file(job, Path(path), known.get(path))
+                    job.files_done += 1
+        job.state = "succeeded"
+        job.finished_at = time.time()
+        return job

@@ -216,6 +216,11 @@ class VectorMemory:
             collection.delete(ids=found["ids"])
         return len(found["ids"])
 
+    def delete_folder(self, owner: str, folder: str) -> int:
+        """Forget every file the owner learned under ``folder`` (relative to the root)."""
+        prefix = folder.rstrip("/") + "/"
+        return sum(self.delete_source(owner, s) for s in self.sources(owner) if s.startswith(prefix))
+
     def sources(self, owner: str) -> dict[str, str]:
         """{source path: content hash} of everything the owner has learned."""
         found = self._collection(DOCS).get(where=self._where(owner), include=["metadatas"])
@@ -322,6 +327,9 @@ class VectorMemory:
 
     async def adelete_source(self, owner: str, source: str | None = None) -> int:
         return await asyncio.to_thread(self.delete_source, owner, source)
+
+    async def adelete_folder(self, owner: str, folder: str) -> int:
+        return await asyncio.to_thread(self.delete_folder, owner, folder)
 
 
 def _current(ring: KeyRing, value: Any) -> bool:

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..ai.router import ModelRouter
+from ..events import NexusEvents
+from ..projects.watcher import FileWatcher
 from ..store.conversations import ConversationStore
 from ..store.database import Database
+from ..tasks import TaskScheduler
 from .context import ContextManager
 from .core import ConsciousnessCore
+from .follower import STATE_FILE, MemoryFollower
 from .indexer import Indexer
 from .intent import IntentClassifier, llm_tie_breaker
+from .learn_tasks import LearnJobs
 from .learning import LearningSystem
+from .lsp import LanguageServers
 from .memory import HnswParams, VectorMemory
 from .plugin_answers import PluginAnswers
+
+
+@dataclass
+class CoreServices:
+    memory: VectorMemory
+    indexer: Indexer
+    learn_jobs: LearnJobs
+    follower: MemoryFollower
+    learning: LearningSystem
+    core: ConsciousnessCore | None  # None when the routing file is invalid
 
 
 def build_core(
@@ -22,8 +39,11 @@ def build_core(
     database: Database,
     conversations: ConversationStore,
     router: ModelRouter | None,
+    scheduler: TaskScheduler,
+    watcher: FileWatcher,
+    events: NexusEvents,
     plugins: PluginAnswers | None = None,
-) -> tuple[VectorMemory, Indexer, LearningSystem, ConsciousnessCore | None]:
+) -> CoreServices:
     memory = VectorMemory(
         Path(app.data_dir) / "memory",
         host=app.chroma_host,
@@ -35,7 +55,11 @@ def build_core(
         keyring=database.keyring,  # the conversations' key: learned text is encrypted at rest too
     )
     root = getattr(app.serverapp, "root_dir", None) or "."
-    indexer = Indexer(memory, root, refresh_interval_s=app.memory_refresh_interval_s)
+    indexer = Indexer(memory, root)
+    follower = MemoryFollower(
+        indexer, watcher, Path(app.data_dir) / STATE_FILE, events, enabled=app.memory_follow_files
+    )
+    learn_jobs = LearnJobs(indexer, scheduler, events, follower)
     learning = LearningSystem(
         database,
         memory,
@@ -46,13 +70,16 @@ def build_core(
         max_shift=app.routing_max_shift,
     )
     if router is None:
-        return memory, indexer, learning, None
+        return CoreServices(memory, indexer, learn_jobs, follower, learning, None)
     classifier = IntentClassifier(
         margin=app.intent_margin, tie_breaker=llm_tie_breaker(router) if app.intent_llm_tie_breaker else None
     )
     context = ContextManager(
         app.serverapp,
         memory,
+        language_servers=LanguageServers(
+            app.serverapp, timeout_s=app.lsp_timeout_s, ignore_sources=app.lsp_ignore_sources
+        ),
         budget_tokens=app.context_budget_tokens,
         memory_results=app.memory_results,
         min_memory_score=app.memory_min_score,
@@ -64,10 +91,10 @@ def build_core(
         classifier=classifier,
         context=context,
         memory=memory,
-        indexer=indexer,
+        learn_jobs=learn_jobs,
         learning=learning,
         max_tokens=app.chat_max_tokens or None,
         plugins=plugins,
         root_dir=str(root),
     )
-    return memory, indexer, learning, core
+    return CoreServices(memory, indexer, learn_jobs, follower, learning, core)

@@ -1,8 +1,10 @@
-"""``/memory``: learn files into the caller's vector memory, search it, forget a source or everything."""
+"""``/memory``: learn files into the caller's vector memory, search it, forget a source or everything.
+
+Learning runs as a scheduler task (``learn``): listed by ``/tasks``, cancellable, with progress
+events; a learned folder is then followed, so files added or edited in it are re-indexed.
+"""
 
 from __future__ import annotations
-
-import asyncio
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -15,6 +17,7 @@ from ..api_models import (
     MemorySearchReply,
 )
 from ..core.indexer import Indexer, LearnProgress, LearnRefused
+from ..core.learn_tasks import LearnJobs
 from ..core.memory import VectorMemory
 from ..errors import NexusError
 from .base import NexusHandler, Operation
@@ -38,6 +41,11 @@ class MemoryHandlerBase(NexusHandler):
             raise NexusError(503, "unavailable", "The vector memory is not running.")
         return self.nexus.indexer
 
+    def learn_jobs(self) -> LearnJobs:
+        if self.nexus.learn_jobs is None:
+            raise NexusError(503, "unavailable", "The vector memory is not running.")
+        return self.nexus.learn_jobs
+
 
 class LearnHandler(MemoryHandlerBase):
     operations = {
@@ -48,7 +56,10 @@ class LearnHandler(MemoryHandlerBase):
             status=202,
             max_body_bytes=8 * 1024,
             rate_class="default",
-            description="Poll `GET /memory/learn/{id}`. Unchanged files are skipped by content hash.",
+            description="Runs as a `learn` task: poll `GET /memory/learn/{id}` or follow the `tasks/v1` and "
+            "`learn/v1` events; cancel with `POST /tasks/{task_id}/cancel`. Unchanged files are skipped by "
+            "content hash. A learned folder is followed afterwards: files added, edited or deleted in it "
+            "update the memory as they change.",
         )
     }
 
@@ -56,12 +67,11 @@ class LearnHandler(MemoryHandlerBase):
     @authorized
     async def post(self) -> None:
         body = self.read_model(LearnRequest)
-        indexer = self.indexer()
+        learn_jobs = self.learn_jobs()
         try:
-            job = indexer.start(self.username, body.path)
+            _, job = await learn_jobs.submit(await self.user_id(), self.username, body.path)
         except LearnRefused as exc:
             raise NexusError(400, "invalid_path", str(exc)) from None
-        self.nexus.background(asyncio.ensure_future(indexer.run_async(job)))
         self.write_model(progress_out(job), status=202)
 
 
@@ -83,7 +93,8 @@ class MemoryHandler(MemoryHandlerBase):
             "Search the caller's memory: `?q=TEXT&k=5` (k at most 20).", response=MemorySearchReply
         ),
         "delete": Operation(
-            "Forget a learned source (`?source=PATH`) or, without it, everything the caller learned.",
+            "Forget a learned source (`?source=PATH`; a learned folder: every file in it, and stop "
+            "following it) or, without it, everything the caller learned.",
             response=MemoryDeleteReply,
         ),
     }
@@ -112,9 +123,14 @@ class MemoryHandler(MemoryHandlerBase):
     @web.authenticated
     @authorized
     async def delete(self) -> None:
-        source = self.get_query_argument("source", None)
-        removed = await self.memory().adelete_source(self.username, source or None)
-        if source and not removed:
+        source = (self.get_query_argument("source", None) or "").strip().strip("/") or None
+        follower = self.nexus.follower
+        followed = follower is not None and await follower.forget(self.username, source)
+        if source and followed:  # a learned folder: every file in it, and it is no longer followed
+            removed = await self.memory().adelete_folder(self.username, source)
+        else:
+            removed = await self.memory().adelete_source(self.username, source)
+        if source and not (removed or followed):
             raise NexusError(404, "not_found", "Nothing was learned from this source.")
         self.write_model(MemoryDeleteReply(removed=removed))
 

@@ -11,6 +11,7 @@ from .. import metrics
 from ..api_models import CommandList, CommandOut, CommandResult, CommandRun, PluginList, PluginOut
 from ..commands import Command
 from ..errors import NexusError
+from ..events import PLUGIN
 from .base import NexusHandler, Operation
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,19 @@ def command_out(c: Command) -> CommandOut:
         takes_text=c.takes_text,
         source=c.source,
     )
+
+
+def plugin_error(command: Command, exc: Exception, username: str) -> dict[str, object]:
+    """The ``plugins/v1`` event for a plugin command that raised (one line, no traceback)."""
+    message = str(exc).splitlines()[0][:300] if str(exc) else ""
+    return {
+        "plugin": command.source,
+        "group": "nexus.commands",
+        "stage": "run",
+        "command": command.name,
+        "error": f"{type(exc).__name__}: {message}" if message else type(exc).__name__,
+        "username": username,
+    }
 
 
 class ExtensionsHandler(NexusHandler):
@@ -100,6 +114,8 @@ class CommandHandler(NexusHandler):
             except Exception as exc:
                 log.warning("command %s failed: %s", name, exc, exc_info=True)
                 metrics.record_command(name, "failed")
+                if command.source != "nexus":  # a plugin's command: plugins/v1 on the event bus
+                    self.nexus.events.emit(PLUGIN, plugin_error(command, exc, self.username))
                 await self.nexus.audit.record_command(
                     username=self.username, command=name, outcome="failed", source=command.source
                 )

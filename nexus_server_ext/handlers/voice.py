@@ -25,12 +25,13 @@ from ..api_models import (
     VoiceProfileOut,
 )
 from ..errors import NexusError, format_size
+from ..events import VOICE_COMMAND
 from ..voice.audio import check_media_type, decode, media_type
 from ..voice.mapper import CommandMatch
 from ..voice.transcriber import TranscriberUnavailable
 from .base import NexusHandler, Operation
 
-COMMAND_SCHEMA_ID = "https://events.nexus-jupyter.invalid/voice/command/v1"
+COMMAND_SCHEMA_ID = VOICE_COMMAND
 
 TRANSCRIBE_DOC = (
     "Body: the recording as raw bytes with Content-Type audio/webm (Opus), audio/ogg, audio/wav or "
@@ -79,12 +80,7 @@ class VoiceHandler(NexusHandler):
             "transcript": transcript[:500],
             "request_id": self.request_id,
         }
-        logger = self.nexus.event_logger
-        if logger is not None:
-            try:
-                logger.emit(schema_id=COMMAND_SCHEMA_ID, data=data)
-            except Exception:  # the bus must never fail the user's request
-                self.log.exception("could not emit the voice command event")
+        self.nexus.events.emit(COMMAND_SCHEMA_ID, data)  # never fails the user's request
         await self.nexus.audit.record(
             username=self.username,
             action="voice_command",

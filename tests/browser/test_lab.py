@@ -14,9 +14,14 @@ SETTLED = (
 # Every text the status item shows, in order, recorded from before the page's own scripts run.
 RECORD_LABELS = """
 window.nexusLabels = [];
+window.nexusProgress = [];
 new MutationObserver(() => {
   const text = document.querySelector('.jp-nexus-health')?.textContent;
   if (text && window.nexusLabels[window.nexusLabels.length - 1] !== text) window.nexusLabels.push(text);
+  for (const item of document.querySelectorAll('.jp-nexus-progress-item')) {
+    const seen = `${item.dataset.kind}:${item.dataset.state}`;
+    if (!window.nexusProgress.includes(seen)) window.nexusProgress.push(seen);
+  }
 }).observe(document, { subtree: true, childList: true, characterData: true });
 """
 
@@ -62,3 +67,7 @@ def test_opening_lab_loads_the_model_and_the_status_bar_follows_it(tmp_path: Pat
         assert "local_model: ok - loaded on" in (
             page.locator(".jp-nexus-health").get_attribute("title") or ""
         )
+        # a progress bar while it loaded (model/v1 events; /status for a load begun before the page
+        # subscribed to the bus), then its end
+        page.wait_for_function("window.nexusProgress.includes('model:succeeded')", timeout=30_000)
+        assert page.evaluate("window.nexusProgress")[0] == "model:running"

@@ -1,4 +1,4 @@
-"""The context manager against a real kernel, a real notebook on disk and pylsp."""
+"""The context manager against a real kernel, a real notebook on disk and pylsp through jupyter-lsp."""
 
 from __future__ import annotations
 
@@ -6,9 +6,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from nexus_server_ext.api_models import ChatContext
 from nexus_server_ext.core.context import ContextManager, ContextPiece, fit, tokens
-from nexus_server_ext.core.diagnostics import python_diagnostics
+from nexus_server_ext.core.diagnostics import SourceDocument
+from nexus_server_ext.core.lsp import LanguageServers
+
+
+@pytest.fixture
+def jp_server_config(nexus_data_dir: Path) -> dict[str, Any]:
+    return {
+        "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True, "jupyter_lsp": True}},
+        "NexusApp": {"data_dir": str(nexus_data_dir)},
+    }
 
 
 async def run(client: Any, code: str) -> dict[str, Any]:
@@ -107,10 +118,16 @@ async def test_notebook_cells_neighbours_and_diagnostics(jp_serverapp: Any, jp_r
         "nbformat_minor": 5,
     }
     (jp_root_dir / "analysis.ipynb").write_text(json.dumps(notebook))
-    manager = ContextManager(jp_serverapp, None)
+    servers = LanguageServers(jp_serverapp, timeout_s=60)  # the first request starts pylsp
+    manager = ContextManager(jp_serverapp, None, language_servers=servers)
     request = ChatContext(notebook_path="analysis.ipynb", cell_id="b", selection="sum(values)")
-    bundle = await manager.gather("alice", "fix it", request)
-    by_kind = {p.kind: p.text for p in bundle.pieces}
+    try:
+        bundle = await manager.gather("alice", "fix it", request)
+    finally:
+        servers.stop()
+    by_kind = {p.kind: p.text for p in bundle.pieces if not p.label.startswith("Names on the current line")}
+    facts = next(p.text for p in bundle.pieces if p.label.startswith("Names on the current line"))
+    assert "`values`" in facts and "cell 1, line 2 of analysis.ipynb" in facts
     assert by_kind["selection"] == "sum(values)"
     assert by_kind["cell"].startswith("%matplotlib inline\ntotal = sum(values) + missing")
     assert "values = [1, 2]" in by_kind["neighbours"] and "Results below." in by_kind["neighbours"]
@@ -118,7 +135,7 @@ async def test_notebook_cells_neighbours_and_diagnostics(jp_serverapp: Any, jp_r
     assert "line 2" in by_kind["diagnostics"] and "undefined name 'missing'" in by_kind["diagnostics"]
     assert "values" not in by_kind["diagnostics"]  # defined in the cell above
     order = [p.kind for p in bundle.pieces]
-    assert order == ["selection", "cell", "diagnostics", "neighbours"]
+    assert order == ["selection", "cell", "diagnostics", "diagnostics", "neighbours"]
 
 
 def test_the_budget_keeps_priorities_and_truncates() -> None:
@@ -137,10 +154,16 @@ def test_the_budget_keeps_priorities_and_truncates() -> None:
     assert sum(tokens(p.text) for p in kept) <= 400
 
 
-def test_pylsp_diagnostics_ignore_magics_and_use_earlier_cells() -> None:
-    found = python_diagnostics(
-        "!pip list\nprint(df.head())", before=["import pandas as pd\ndf = pd.DataFrame()"]
+def test_the_language_server_sees_earlier_cells_and_no_magics() -> None:
+    document = SourceDocument.for_cells(
+        "nb.ipynb",
+        "python",
+        ".py",
+        [(1, "import pandas as pd\ndf = pd.DataFrame()"), (3, "!pip list\nprint(df.head())")],
+        cursor_line=None,
     )
-    assert found == []
-    found = python_diagnostics("print(undefined_thing)")
-    assert [(d.line, d.severity) for d in found] == [(1, "error")] and "undefined_thing" in found[0].message
+    assert document.text == "import pandas as pd\ndf = pd.DataFrame()\n\nprint(df.head())\n"
+    assert (document.first_line, document.line_count) == (2, 2)
+    assert document.place(1) == "cell 1, line 2" and document.place(3) == "cell 3, line 2"
+    assert document.current_line() == (3, "print(df.head())")  # no cursor: the last line with code
+    assert [name for name, _, _ in document.names_on_line()] == ["print", "df", "head"]

@@ -72,7 +72,6 @@ def jp_server_config(nexus_data_dir: Path) -> dict[str, Any]:
             "routing_file": str(routing),
             "chat_max_tokens": 6,
             "intent_llm_tie_breaker": False,
-            "memory_refresh_interval_s": 0,
         },
     }
 

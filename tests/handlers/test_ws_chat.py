@@ -45,7 +45,6 @@ def jp_server_config(nexus_data_dir: Any) -> dict[str, Any]:
             "routing_file": str(routing),
             "chat_max_tokens": 6,
             "intent_llm_tie_breaker": False,
-            "memory_refresh_interval_s": 0,
         },
     }
 

@@ -151,5 +151,11 @@ def test_learn_then_search_finds_the_right_file(kernel: Any, tmp_path: Path) -> 
     (docs / "weather.py").write_text("def forecast(city):\n    return 'rain tomorrow in ' + city\n")
     learned = run_cell(kernel, f"%nexus learn {docs}")
     assert "Learned 2 chunks from 2 files" in learned.stdout, learned.text()
+    # a progress bar in the notebook: shown as learning starts, updated in place to done
+    first = learned.first_shown
+    assert "<progress" in first["text/html"] and "Learning " in first["text/plain"]
+    assert learned.updates >= 1
+    bar = learned.outputs[0]["data"]
+    assert 'data-state="done"' in bar["text/html"] and "] done" in bar["text/plain"]
     found = run_cell(kernel, "hits = %nexus search \"when are invoices sent?\"\nhits[0]['source']")
     assert found.outputs[-1]["data"]["text/plain"].endswith("billing.md'")

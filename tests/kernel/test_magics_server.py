@@ -171,6 +171,10 @@ def test_learn_and_search_use_the_users_memory_on_the_server(
     learned = run_cell(client, "%nexus learn notes")
     assert learned.status == "ok" and not learned.stderr, learned.text()
     assert "from 2 files under notes" in learned.stdout
+    bar = learned.outputs[0]["data"]  # the notebook's progress bar, updated in place until the task is done
+    assert "<progress" in learned.first_shown["text/html"] and 'data-state="done"' in bar["text/html"]
+    tasks = call(url + "nexus/api/v1/tasks", token)["tasks"]  # on the server it was a learn task
+    assert [(t["kind"], t["state"]) for t in tasks][:1] == [("learn", "succeeded")]
     found = run_cell(client, "hits = %nexus search when is the spring tide in the harbour\nhits[0]['source']")
     assert found.status == "ok" and not found.stderr, found.text()
     assert "notes/tides.md" in found.outputs[-1]["data"]["text/plain"]

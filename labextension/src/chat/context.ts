@@ -20,6 +20,8 @@ export interface IEditorContext {
   selection: string | null;
   lastError: string | null;
   kernelId: string | null;
+  /** The cursor's line in the active cell or file (0-based): the language server is asked about its names. */
+  cursorLine?: number | null;
 }
 
 export const EMPTY_CONTEXT: IEditorContext = {
@@ -75,6 +77,7 @@ export function frameContext(ctx: IEditorContext, removed: ReadonlySet<ContextKi
     cell_id: kinds.has('cell') || kinds.has('selection') ? ctx.cellId : null,
     selection: code ? code.slice(0, 20_000) : null,
     kernel_id: ctx.kernelId,
+    cursor_line: kinds.has('cell') || kinds.has('selection') || kinds.has('file') ? (ctx.cursorLine ?? null) : null,
     exclude: [...removed]
   };
 }

@@ -28,6 +28,7 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any, ClassVar
 
 from ..types import Delta, GenerationRequest, ProviderError, Usage
+from .events import notify_load
 from .text import RepetitionGuard, StopScanner
 
 log = logging.getLogger(__name__)
@@ -149,15 +150,18 @@ class Engine(ABC):
             if self.state == "loaded":
                 return
             self.state, started = "loading", time.perf_counter()
+            notify_load(self)  # model/v1 events: JupyterLab shows a progress bar while it loads
             try:
                 self._load()
             except Exception as exc:
                 self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
                 log.error("NEXUS local model %s failed to load: %s", self.source, self.error)
+                notify_load(self)
                 raise ProviderError(f"the local model could not be loaded ({type(exc).__name__})") from exc
             self.load_seconds = time.perf_counter() - started
             self.state, self.error = "loaded", None
             self.loads += 1
+            notify_load(self)
             log.info(
                 "NEXUS local model %s (%s) loaded on %s in %.2f s",
                 self.source,

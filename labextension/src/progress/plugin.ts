@@ -1,0 +1,47 @@
+/**
+ * Live progress in JupyterLab: the plugin subscribes to Jupyter's event bus
+ * (``app.serviceManager.events``: the ``/api/events/subscribe`` websocket) and
+ * shows NEXUS's long operations as progress bars with Cancel in the status bar.
+ */
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { Event } from '@jupyterlab/services';
+import { IStatusBar } from '@jupyterlab/statusbar';
+
+import { cancelTask, fetchStatus } from '../api';
+import { Emission, ProgressTracker } from './tracker';
+import { ProgressArea } from './widget';
+
+const MODEL_POLL_MS = 2000;
+
+export const progressPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'nexus-jupyterlab:progress',
+  description: 'Progress bars with Cancel for learning a folder, building an environment and loading a model.',
+  autoStart: true,
+  requires: [IStatusBar],
+  activate: (app: JupyterFrontEnd, statusBar: IStatusBar) => {
+    const tracker = new ProgressTracker();
+    const area = new ProgressArea(tracker, cancelTask);
+    area.id = 'nexus-progress';
+    statusBar.registerStatusItem('nexus-jupyterlab:progress', { item: area, align: 'middle', rank: 10 });
+    app.serviceManager.events.stream.connect((_: Event.IManager, emission: Event.Emission) => {
+      tracker.handle(emission as unknown as Emission);
+    });
+    // Only this user's operations (a shared server's bus carries everyone's); and a model load that
+    // began before this page subscribed, followed through /status until it ends.
+    const check = async (): Promise<void> => {
+      try {
+        const status = await fetchStatus();
+        tracker.user = status.user;
+        const model = status.components.find(c => c.name === 'local_model');
+        const loading = (model?.detail ?? '').startsWith('loading');
+        tracker.modelLoading(loading);
+        if (loading) {
+          window.setTimeout(() => void check(), MODEL_POLL_MS);
+        }
+      } catch {
+        // NEXUS unreachable: the health item says so
+      }
+    };
+    void check();
+  }
+};
