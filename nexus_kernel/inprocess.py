@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
@@ -89,33 +88,30 @@ class InProcessTransport(Transport):
         model: str | None = None,
         max_tokens: int | None = None,
     ) -> Iterator[AnswerEvent]:
-        from nexus_server_ext.ai.pipeline import build_messages
-        from nexus_server_ext.ai.types import ChatMessage, Delta, Done, NoModelAvailable, Restart
+        from nexus_server_ext.ai.results import Streamed
+        from nexus_server_ext.ai.types import Delta, NoModelAvailable, Restart
 
         context = context or {}
-        messages = build_messages(task, prompt, context, "python")
-        earlier = [ChatMessage("user" if r == "user" else "assistant", t) for r, t in (history or [])]
-        messages = [messages[0], *earlier, *messages[1:]]
         prov = Provenance(task, self.name, prompt_hash(task, prompt, context))
         chain = self._chain(task, model)
         self.warm_up(task)
-        started = time.perf_counter()
+        stream = self.pipeline.stream(  # the server's path: validation, repair and fallback included
+            task, prompt, context=context, history=history or [], chain=chain, max_tokens=max_tokens
+        )
         try:
-            for event in runner().iterate(
-                self.router.stream(task, messages, chain=chain, max_tokens=max_tokens)
-            ):
+            for event in runner().iterate(stream):
                 if isinstance(event, Delta):
                     yield AnswerEvent("delta", event.text)
                 elif isinstance(event, Restart):
                     yield AnswerEvent("restart", event.reason)
-                elif isinstance(event, Done):
-                    meta = event.meta
-                    prov.model, prov.provider = meta.model, meta.provider
-                    prov.ttft_ms, prov.tokens_out = meta.ttft_ms, meta.tokens_out
-                    prov.fallback_path = meta.fallback_path
-                    prov.latency_ms = (time.perf_counter() - started) * 1000
+                elif isinstance(event, Streamed):
+                    if event.meta is not None:
+                        prov.model, prov.provider = event.meta.model, event.meta.provider
+                        prov.ttft_ms, prov.tokens_out = event.meta.ttft_ms, event.meta.tokens_out
+                    prov.fallback_path = [dict(p) for p in event.fallback_path]
+                    prov.latency_ms = event.latency_ms
                     RECENT.append(prov)
-                    yield AnswerEvent("done", meta.text, prov)
+                    yield AnswerEvent("done", event.text, prov)
         except NoModelAvailable as exc:
             raise TransportError(str(exc)) from None
 
@@ -150,7 +146,7 @@ class InProcessTransport(Transport):
             result.ttft_ms,
             result.tokens_out,
             result.interaction_id,
-            result.fallback_path,
+            [dict(p) for p in result.fallback_path],
         )
         RECENT.append(prov)
         return CodeResult(result.code, result.explanation, result.valid, prov)

@@ -55,7 +55,15 @@ def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
 
     plugins = PluginAnswers(services.intents, services.commands)
     built = build_core(
-        app, database, conversations, services.router, scheduler, services.watcher, services.events, plugins
+        app,
+        database,
+        conversations,
+        services.router,
+        scheduler,
+        services.watcher,
+        services.events,
+        plugins,
+        pipeline,
     )
     return DeferredServices(
         users=UserStore(database),

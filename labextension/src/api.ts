@@ -218,6 +218,27 @@ export interface IRestartFrame {
   next_model: string;
 }
 
+export type RouteOutcome =
+  | 'ok'
+  | 'error'
+  | 'busy'
+  | 'invalid'
+  | 'repaired'
+  | 'unconfigured'
+  | 'blocked'
+  | 'circuit_open'
+  | 'unknown_provider';
+
+/** Mirrors RouteStep: one model the router tried for a request, and what happened. */
+export interface IRouteStep {
+  provider: string;
+  model: string;
+  outcome: RouteOutcome;
+  error?: string | null;
+  /** With outcome ``busy``: seconds after which the model likely has room. */
+  retry_after_s?: number | null;
+}
+
 export interface IChatDoneFrame {
   type: 'chat.done';
   id: string;
@@ -229,7 +250,7 @@ export interface IChatDoneFrame {
   ttft_ms?: number | null;
   latency_ms: number;
   tokens_out: number;
-  fallback_path: Record<string, unknown>[];
+  fallback_path: IRouteStep[];
   citations: ICitation[];
   cancelled: boolean;
 }
@@ -263,7 +284,7 @@ export interface IGenerateDoneFrame {
   ttft_ms?: number | null;
   latency_ms: number;
   tokens_out: number;
-  fallback_path: Record<string, unknown>[];
+  fallback_path: IRouteStep[];
   cancelled: boolean;
 }
 

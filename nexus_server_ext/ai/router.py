@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 from .engines.base import EngineBusy
 from .health import ProviderHealth
@@ -37,6 +37,8 @@ from .types import (
     NoModelAvailable,
     ProviderError,
     Restart,
+    RouteOutcome,
+    RouteStep,
     Usage,
 )
 
@@ -117,7 +119,7 @@ class ModelRouter:
         stop: list[str] | None = None,
         user: str = "",
         exclude: Iterable[str] = (),
-        path: list[dict[str, Any]] | None = None,
+        path: list[RouteStep] | None = None,
         chain: list[ChainStep] | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Events for one answer: ``Delta``s, a ``Restart`` per mid-stream failure, then one ``Done``.
@@ -146,7 +148,8 @@ class ModelRouter:
             if state == "usable" and not self.health[step.provider].allow():
                 state = "circuit_open"
             if state != "usable":
-                path.append({"provider": step.provider, "model": step.model, "outcome": state})
+                skipped = cast(RouteOutcome, state)
+                path.append({"provider": step.provider, "model": step.model, "outcome": skipped})
                 continue
             health = self.health[step.provider]
             try:
@@ -289,7 +292,7 @@ class ModelRouter:
 def _record_metrics(
     task: str,
     step: ChainStep,
-    path: list[dict[str, Any]],
+    path: list[RouteStep],
     ttft_ms: float | None,
     latency_ms: float,
     usage: Usage,

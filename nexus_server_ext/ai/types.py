@@ -10,9 +10,34 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal, TypedDict
 
 Role = Literal["system", "user", "assistant"]
+
+RouteOutcome = Literal[
+    "ok",
+    "error",
+    "busy",
+    "invalid",
+    "repaired",
+    "unconfigured",
+    "blocked",
+    "circuit_open",
+    "unknown_provider",
+]
+
+
+class _RouteStepKeys(TypedDict):
+    provider: str
+    model: str
+    outcome: RouteOutcome
+
+
+class RouteStep(_RouteStepKeys, total=False):
+    """One model the router tried for a request (``RouteStep`` in the API, ``IRouteStep`` in api.ts)."""
+
+    error: str | None
+    retry_after_s: float | None
 
 
 @dataclass(frozen=True)
@@ -79,7 +104,7 @@ class GenerationMeta:
     ttft_ms: float | None = None
     latency_ms: float = 0.0
     finish_reason: str = "stop"
-    fallback_path: list[dict[str, Any]] = field(default_factory=list)
+    fallback_path: list[RouteStep] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -102,13 +127,13 @@ class ProviderError(RuntimeError):
 class NoModelAvailable(RuntimeError):
     """Every model in the chain failed or was skipped; ``path`` says what happened to each."""
 
-    def __init__(self, task: str, path: list[dict[str, Any]]) -> None:
+    def __init__(self, task: str, path: list[RouteStep]) -> None:
         steps = "; ".join(f"{p['provider']}/{p['model']}: {p.get('error') or p['outcome']}" for p in path)
         super().__init__(f"no model could answer the {task} request ({steps or 'the chain is empty'})")
         self.task = task
         self.path = path
         # every model was busy rather than broken: when a retry is likely to be served
-        busy = [float(p["retry_after_s"]) for p in path if p.get("outcome") == "busy"]
+        busy = [float(p.get("retry_after_s") or 1.0) for p in path if p["outcome"] == "busy"]
         self.retry_after: float | None = min(busy) if busy else None
 
     @property

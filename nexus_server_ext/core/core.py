@@ -16,16 +16,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
 
-from ..ai.postprocess import extract_code, validate_code
+from ..ai.pipeline import AIPipeline
+from ..ai.results import Streamed
 from ..ai.router import ModelRouter
-from ..ai.types import Delta, Done, NoModelAvailable, Restart
+from ..ai.types import Delta, NoModelAvailable, Restart
 from ..api_models import (
     ChatDoneFrame,
     ChatFrame,
@@ -37,59 +38,22 @@ from ..api_models import (
     MessageBroadcastFrame,
     MessageOut,
     RestartFrame,
-    ServerEventFrame,
+    RouteStep,
 )
 from ..store.conversations import ConversationNotFound, ConversationStore
 from ..store.database import Database
-from ..store.models import Interaction
 from .context import ContextBundle, ContextManager
-from .indexer import LearnRefused
 from .intent import Intent, IntentClassifier
 from .learn_tasks import LearnJobs
 from .learning import LearningSystem
+from .local_answers import DEFAULT_REQUEST, answer_locally, author_meta
 from .memory import VectorMemory
-from .plugin_answers import PluginAnswers, PluginCall
+from .plugin_answers import PluginAnswers
 from .prompts import TASK_FOR_INTENT, build_messages, sources_footer
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-DEFAULT_REQUEST = {
-    "explain": "Explain this code.",
-    "fix": "Fix the error in this code.",
-    "refactor": "Refactor this code.",
-    "test": "Write tests for this code.",
-}
 
 FACT_INTENTS = ("explain", "fix")  # intents whose answer starts with the kernel error's facts
-
-HELP = (
-    "Commands: /ask QUESTION, /generate WHAT, /explain, /fix, /refactor, /test, /learn PATH|GLOB "
-    "(index files so answers can cite them), /clear (the model forgets this conversation), /help."
-)
-
-
-async def until(stream: AsyncIterator[T], cancel: asyncio.Event) -> AsyncGenerator[T, None]:
-    """Items of ``stream`` until it ends or ``cancel`` is set (even while waiting for the next one)."""
-    stopper = asyncio.ensure_future(cancel.wait())
-    try:
-        while not cancel.is_set():
-            step = asyncio.ensure_future(stream.__anext__())
-            done, _ = await asyncio.wait({step, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if step not in done:
-                step.cancel()
-                await asyncio.gather(step, return_exceptions=True)
-                return
-            try:
-                yield step.result()
-            except StopAsyncIteration:
-                return
-    finally:
-        stopper.cancel()
-
-
-def _author_meta(author: str | None) -> dict[str, Any]:
-    return {"author": author} if author else {}
 
 
 class ConsciousnessCore:
@@ -99,6 +63,7 @@ class ConsciousnessCore:
         database: Database,
         conversations: ConversationStore,
         router: ModelRouter,
+        pipeline: AIPipeline,
         classifier: IntentClassifier,
         context: ContextManager,
         memory: VectorMemory | None,
@@ -112,6 +77,7 @@ class ConsciousnessCore:
         self.database = database
         self.conversations = conversations
         self.router = router
+        self.pipeline = pipeline  # the one path to the models: validation, repair, fallback, records
         self.classifier = classifier
         self.context = context
         self.memory = memory
@@ -155,7 +121,9 @@ class ConsciousnessCore:
             return
         call = called[0] if called else self.plugins.intent_call(intent) if self.plugins else None
         if call is not None:
-            async for out in self._local_answer(owner, user_id, frame, intent, conversation_id, author, call):
+            async for out in answer_locally(
+                self, owner, user_id, frame, intent, conversation_id, author, call
+            ):
                 yield out
             return
         described = self.plugins.description(intent.name) if self.plugins else None
@@ -164,7 +132,7 @@ class ConsciousnessCore:
         if not intent.text and intent.name in DEFAULT_REQUEST:  # "/explain" alone: about the current cell
             intent = replace(intent, text=DEFAULT_REQUEST[intent.name])
         if intent.name in ("command", "learn") or not intent.text:
-            async for out in self._local_answer(owner, user_id, frame, intent, conversation_id, author):
+            async for out in answer_locally(self, owner, user_id, frame, intent, conversation_id, author):
                 yield out
             return
         async for out in self._answer(owner, user_id, frame, intent, conversation_id, cancel, author):
@@ -186,74 +154,6 @@ class ConsciousnessCore:
             user_id, conversation_id, role, content, shared_path=frame.notebook, **kw
         )
         return MessageOut.model_validate(message, from_attributes=True)
-
-    async def _local_answer(
-        self,
-        owner: str,
-        user_id: int,
-        frame: ChatFrame,
-        intent: Intent,
-        conversation_id: str,
-        author: str | None,
-        call: PluginCall | None = None,
-    ) -> AsyncGenerator[BaseModel, None]:
-        """Commands, /learn and plugins' handlers: answered without a model call."""
-        yield ChatStartedFrame(
-            id=frame.id, conversation_id=conversation_id, intent=intent.name, author=author
-        )
-        user_msg = await self._store(
-            user_id, frame, conversation_id, "user", frame.text, meta=_author_meta(author)
-        )
-        yield MessageBroadcastFrame(conversation_id=conversation_id, message=user_msg)
-        model, provider = "nexus", "nexus"
-        if call is not None:
-            ctx = frame.context
-            answer = await call.answer(
-                {
-                    "text": intent.text,
-                    "username": owner,
-                    "notebook_path": ctx.notebook_path,
-                    "cell_id": ctx.cell_id,
-                    "selection": ctx.selection,
-                    "root_dir": self.root_dir,
-                }
-            )
-            model, provider = call.name, call.source
-        elif intent.command == "clear":
-            await self.conversations.clear(user_id, conversation_id, frame.notebook)
-            answer = "Conversation cleared: the model no longer sees the earlier messages."
-        elif intent.name == "learn" and intent.command and self.learn_jobs is not None:
-            try:  # a scheduler task: listed in /tasks, cancellable, with a progress bar in JupyterLab
-                task, job = await self.learn_jobs.submit(user_id, owner, intent.text)
-            except LearnRefused as exc:
-                answer = str(exc)
-            else:
-                yield ServerEventFrame(schema_id="nexus.memory.learn", data=job.as_dict())
-                await self.learn_jobs.scheduler.wait(task.id)
-                yield ServerEventFrame(schema_id="nexus.memory.learn", data=job.as_dict())
-                if job.state == "cancelled":
-                    done = f"{job.files_done} of {job.files_total} files"
-                    answer = f"Learning {intent.text} was cancelled after {done}."
-                else:
-                    answer = (
-                        f"Learned {intent.text}: {job.files_indexed} file(s) indexed "
-                        f"({job.chunks_added} chunks), "
-                        f"{job.files_unchanged} unchanged, {job.files_removed} removed."
-                        + (f" Problems: {'; '.join(job.errors[:3])}" if job.errors else "")
-                    )
-        elif intent.name == "learn":
-            answer = "To learn files, name them: /learn PATH or /learn GLOB (for example /learn src/**/*.py)."
-        else:
-            answer = HELP
-        reply = await self._store(
-            user_id, frame, conversation_id, "assistant", answer, model=model, provider=provider,
-            meta={"intent": intent.name},
-        )  # fmt: skip
-        yield DeltaFrame(type="chat.delta", id=frame.id, text=answer)
-        yield MessageBroadcastFrame(conversation_id=conversation_id, message=reply)
-        yield ChatDoneFrame(
-            id=frame.id, conversation_id=conversation_id, message_id=reply.id, model=model, provider=provider
-        )
 
     async def _answer(
         self,
@@ -281,7 +181,7 @@ class ConsciousnessCore:
             conversation_id,
             "user",
             frame.text,
-            meta={"intent": intent.name, **_author_meta(author)},
+            meta={"intent": intent.name, **author_meta(author)},
         )
         yield ChatStartedFrame(
             id=frame.id,
@@ -295,23 +195,27 @@ class ConsciousnessCore:
         messages = build_messages(intent.name, intent.text, bundle, examples, history, facts)
         lead = facts.render_markdown() + "\n\n" if facts else ""  # shown before the model's words
         preference = await self.learning.preference(task)
-        path: list[dict[str, Any]] = []
-        text: list[str] = []
-        meta = None
-        error: str | None = None
         if lead:
             yield DeltaFrame(type="chat.delta", id=frame.id, text=lead)
+        end: Streamed | None = None
+        error: str | None = None
         try:
-            stream = self.router.stream(
-                task, messages, max_tokens=self.max_tokens, path=path, chain=preference.order, user=owner
+            stream = self.pipeline.stream(
+                task,
+                messages=messages,
+                max_tokens=self.max_tokens,
+                chain=preference.order,
+                owner=owner,
+                user_id=user_id,
+                conversation_id=conversation_id,
+                intent=intent.name,
+                cancel=cancel,
             )
             async with aclosing(stream) as events:
-                async for event in until(events, cancel):
+                async for event in events:
                     if isinstance(event, Delta):
-                        text.append(event.text)
                         yield DeltaFrame(type="chat.delta", id=frame.id, text=event.text)
-                    elif isinstance(event, Restart):
-                        text.clear()
+                    elif isinstance(event, Restart):  # a model failed part-way, or its code is repaired
                         yield RestartFrame(
                             id=frame.id,
                             reason=event.reason,
@@ -320,27 +224,23 @@ class ConsciousnessCore:
                         )
                         if lead:  # the frontend drops the text so far: the facts come again
                             yield DeltaFrame(type="chat.delta", id=frame.id, text=lead)
-                    elif isinstance(event, Done):
-                        meta = event.meta
+                    else:
+                        end = event
         except NoModelAvailable as exc:
             error = str(exc)
-        cancelled = meta is None and error is None
-        model_text = "".join(text)
-        answer = lead + model_text
+        if error or end is None:
+            yield ErrorFrame(error="no_model_available", message=error or "No model answered.", id=frame.id)
+            return
+        meta, path = end.meta, end.fallback_path
+        cancelled = meta is None
+        answer = lead + end.text
         if meta is not None and bundle.hits:
             footer = sources_footer(bundle.hits)
             answer += footer
             yield DeltaFrame(type="chat.delta", id=frame.id, text=footer)
-        outcome = "error" if error else "cancelled" if cancelled else self._outcome(task, model_text, path)
-        interaction_id = await self._record(
-            user_id, conversation_id, task, intent, meta, path, outcome, started
-        )
-        if error:
-            yield ErrorFrame(error="no_model_available", message=error, id=frame.id)
-            return
-        step = next((p for p in reversed(path) if p.get("outcome") == "ok"), None)
-        provider = meta.provider if meta else (step or {}).get("provider", "")
-        model = meta.model if meta else (step or {}).get("model", "")
+        step = next((p for p in reversed(path) if p["outcome"] in ("ok", "repaired")), None)
+        provider = meta.provider if meta else step["provider"] if step else ""
+        model = meta.model if meta else step["model"] if step else ""
         citations = [
             Citation(source=h.source, lines=h.lines, cell_id=h.cell_id, score=h.score) for h in bundle.hits
         ]
@@ -353,7 +253,7 @@ class ConsciousnessCore:
             model=model or None,
             provider=provider or None,
             meta={
-                "interaction_id": interaction_id,
+                "interaction_id": end.interaction_id,
                 "intent": intent.name,
                 "cancelled": cancelled,
                 "citations": [c.model_dump() for c in citations],
@@ -366,13 +266,13 @@ class ConsciousnessCore:
             id=frame.id,
             conversation_id=conversation_id,
             message_id=reply.id,
-            interaction_id=interaction_id,
+            interaction_id=end.interaction_id,
             model=model,
             provider=provider,
             ttft_ms=meta.ttft_ms if meta else None,
             latency_ms=(time.perf_counter() - started) * 1000,
             tokens_out=meta.tokens_out if meta else 0,
-            fallback_path=path,
+            fallback_path=[RouteStep(**p) for p in path],
             citations=citations,
             cancelled=cancelled,
         )
@@ -392,46 +292,3 @@ class ConsciousnessCore:
             ContextItem(kind=p.kind, label=p.label, preview=p.text[:200], tokens=p.tokens, source=p.source)  # type: ignore[arg-type]
             for p in bundle.pieces
         ]
-
-    @staticmethod
-    def _outcome(task: str, answer: str, path: list[dict[str, Any]]) -> str:
-        if task == "code_generation" and validate_code(extract_code(answer, "python")) is not None:
-            return "invalid"
-        return "fallback" if any(p["outcome"] in ("error", "circuit_open", "busy") for p in path) else "ok"
-
-    async def _record(
-        self,
-        user_id: int,
-        conversation_id: str,
-        task: str,
-        intent: Intent,
-        meta: Any,
-        path: list[dict[str, Any]],
-        outcome: str,
-        started: float,
-    ) -> int | None:
-        row = Interaction(
-            user_id=user_id,
-            conversation_id=conversation_id,
-            task=task,
-            intent=intent.name,
-            provider=meta.provider if meta else (path[-1]["provider"] if path else None),
-            model=meta.model if meta else (path[-1]["model"] if path else None),
-            ttft_ms=meta.ttft_ms if meta else None,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            tokens_in=meta.tokens_in if meta else 0,
-            tokens_out=meta.tokens_out if meta else 0,
-            outcome=outcome,
-            fallback_path=[dict(p) for p in path],
-        )
-
-        def insert(session: Any) -> int:
-            session.add(row)
-            session.flush()
-            return int(row.id)
-
-        try:
-            return await self.database.run(insert)
-        except Exception:
-            log.exception("NEXUS could not record an interaction")
-            return None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..ai.pipeline import AIPipeline
 from ..ai.router import ModelRouter
 from ..events import NexusEvents
 from ..projects.watcher import FileWatcher
@@ -43,6 +44,7 @@ def build_core(
     watcher: FileWatcher,
     events: NexusEvents,
     plugins: PluginAnswers | None = None,
+    pipeline: AIPipeline | None = None,
 ) -> CoreServices:
     memory = VectorMemory(
         Path(app.data_dir) / "memory",
@@ -69,7 +71,7 @@ def build_core(
         demote_below=app.routing_demote_below,
         max_shift=app.routing_max_shift,
     )
-    if router is None:
+    if router is None or pipeline is None:
         return CoreServices(memory, indexer, learn_jobs, follower, learning, None)
     classifier = IntentClassifier(
         margin=app.intent_margin, tie_breaker=llm_tie_breaker(router) if app.intent_llm_tie_breaker else None
@@ -88,6 +90,7 @@ def build_core(
         database=database,
         conversations=conversations,
         router=router,
+        pipeline=pipeline,
         classifier=classifier,
         context=context,
         memory=memory,

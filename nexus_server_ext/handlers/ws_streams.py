@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_server.utils import ensure_async
 from pydantic import BaseModel
 
-from ..ai.postprocess import COMPLETION_STOP, clean_completion
-from ..ai.types import Delta, Done, NoModelAvailable, Restart
+from ..ai.types import Delta, NoModelAvailable, Restart
 from ..api_models import (
     CancelFrame,
     ChatFrame,
@@ -217,13 +216,13 @@ class SocketRequests:
                         socket.send(
                             GenerateDoneFrame(
                                 id=frame.id,
-                                text="".join(text),
-                                model=meta.model,
-                                provider=meta.provider,
+                                text=event.text,
+                                model=meta.model if meta else "",
+                                provider=meta.provider if meta else "",
                                 interaction_id=event.interaction_id,
-                                ttft_ms=meta.ttft_ms,
+                                ttft_ms=meta.ttft_ms if meta else None,
                                 latency_ms=event.latency_ms,
-                                tokens_out=meta.tokens_out,
+                                tokens_out=meta.tokens_out if meta else 0,
                                 fallback_path=[RouteStep(**p) for p in event.fallback_path],
                             )
                         )
@@ -259,30 +258,31 @@ class SocketRequests:
         self.completion = (frame.id, self._track(frame.id, self._run_completion(frame), cancelled))
 
     async def _run_completion(self, frame: CompleteFrame) -> None:
+        from ..ai.results import CompleteResult  # loaded with the pipeline (deferred services)
+
         socket = self.socket
-        router = self.nexus.router
         batcher = DeltaBatcher(
             lambda text: socket.send(DeltaFrame(type="complete.delta", id=frame.id, text=text))
         )
-        text: list[str] = []
         model = ""
-        header = f"# {frame.path}\n" if frame.path and frame.language.lower() in ("python", "py") else ""
         try:
-            stream = router.stream(
-                "completion", prompt=header + frame.prefix[-4000:], stop=COMPLETION_STOP, user=socket.owner
+            user_id = await self.nexus.users.ensure(socket.owner, "")
+            stream = self.nexus.pipeline.complete_stream(
+                frame.prefix,
+                frame.suffix,
+                language=frame.language,
+                path=frame.path,
+                user_id=user_id,
+                owner=socket.owner,
             )
             async with aclosing(stream) as events:
                 async for event in events:
                     if isinstance(event, Delta):
-                        text.append(event.text)
                         batcher.add(event.text)
-                    elif isinstance(event, Restart):
-                        text.clear()
-                    elif isinstance(event, Done):
-                        model = event.meta.model
-            batcher.flush()
-            cleaned = clean_completion("".join(text), frame.prefix, frame.suffix)
-            socket.send(CompleteDoneFrame(id=frame.id, text=cleaned, model=model))
+                    elif isinstance(event, CompleteResult):
+                        batcher.flush()
+                        model = event.model
+                        socket.send(CompleteDoneFrame(id=frame.id, text=event.completion, model=model))
         except asyncio.CancelledError:
             batcher.flush()
             socket.send(CompleteDoneFrame(id=frame.id, text="", model=model, cancelled=True))
