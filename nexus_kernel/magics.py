@@ -21,9 +21,10 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from nexus_server_ext._version import __version__
 
 from .context import ErrorReport, InterpolationError, interpolate, last_error
+from .discovery import shared_transport
 from .output import Format, LiveOutput, footer, play, provenance_metadata
 from .progress import ProgressBar
-from .transport import TASKS, Provenance, Transport, TransportError, shared_transport
+from .transport import TASKS, Provenance, Transport, TransportError
 
 log = logging.getLogger(__name__)
 

@@ -36,11 +36,39 @@ def nexus_data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def jp_server_config(nexus_data_dir: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
-        "NexusApp": {"data_dir": str(nexus_data_dir)},
-    }
+def nexus_config(nexus_data_dir: Path) -> Any:
+    """Build a ``jp_server_config``: a server with NEXUS (and ``extensions``), its data in
+    ``nexus_data_dir``, ``routing`` (YAML text) as its routing file, ``server`` for ``ServerApp`` traits,
+    ``other`` for other classes' traits, and the rest as ``NexusApp`` traits."""
+
+    def make(
+        *,
+        routing: str | None = None,
+        server: dict[str, Any] | None = None,
+        extensions: dict[str, bool] | None = None,
+        other: dict[str, Any] | None = None,
+        **nexus: Any,
+    ) -> dict[str, Any]:
+        app: dict[str, Any] = {"data_dir": str(nexus_data_dir), **nexus}
+        if routing is not None:
+            path = nexus_data_dir / "routing.yaml"
+            path.write_text(routing)
+            app["routing_file"] = str(path)
+        return {
+            "ServerApp": {
+                "jpserver_extensions": {"nexus_server_ext": True, **(extensions or {})},
+                **(server or {}),
+            },
+            "NexusApp": app,
+            **(other or {}),
+        }
+
+    return make
+
+
+@pytest.fixture
+def jp_server_config(nexus_config: Any) -> dict[str, Any]:
+    return nexus_config()
 
 
 @pytest.fixture

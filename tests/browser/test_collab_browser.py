@@ -25,15 +25,15 @@ from conftest import ARTIFACTS, LabServer, running_lab
 from test_chat_panel import fresh_workspace, open_chat, write_notebook
 
 TESTS = Path(__file__).resolve().parents[1]
-COOKIE = "nexus-test-user"  # read by tests/collab/identity.py
+COOKIE = "nexus-test-user"  # read by tests/support/identity.py
 PROMPT = "Write a Python function add(a, b) that returns the sum of a and b."
 
 
 @pytest.fixture(scope="module", params=["rtc", "single-user"])
 def team_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     args = (
-        "--ServerApp.identity_provider_class=collab.identity.TeamIdentityProvider",
-        "--ServerApp.authorizer_class=collab.identity.NotebookTeamAuthorizer",
+        "--ServerApp.identity_provider_class=support.identity.TeamIdentityProvider",
+        "--ServerApp.authorizer_class=support.identity.NotebookTeamAuthorizer",
         "--YDocExtension.document_save_delay=0.5",
     )
     if request.param == "single-user":

@@ -15,8 +15,7 @@ from typing import Any
 
 import nbformat
 import pytest
-
-from .identity import NotebookTeamAuthorizer, TeamIdentityProvider
+from support.identity import NotebookTeamAuthorizer, TeamIdentityProvider
 
 WS = "nexus/api/v1/ws"
 ALICE = {"Authorization": "token user-alice"}
@@ -34,23 +33,13 @@ tasks:
 
 
 @pytest.fixture
-def jp_server_config(nexus_data_dir: Path) -> dict[str, Any]:
-    routing = nexus_data_dir / "routing.yaml"
-    routing.write_text(ROUTING)
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"nexus_server_ext": True},
-            "identity_provider_class": TeamIdentityProvider,
-            "authorizer_class": NotebookTeamAuthorizer,
-        },
-        "NexusApp": {
-            "data_dir": str(nexus_data_dir),
-            "routing_file": str(routing),
-            "chat_max_tokens": 12,
-            "intent_llm_tie_breaker": False,
-            "memory_refresh_interval_s": 0,
-        },
-    }
+def jp_server_config(nexus_config: Any) -> dict[str, Any]:
+    return nexus_config(
+        routing=ROUTING,
+        server={"identity_provider_class": TeamIdentityProvider, "authorizer_class": NotebookTeamAuthorizer},
+        chat_max_tokens=12,
+        intent_llm_tie_breaker=False,
+    )
 
 
 @pytest.fixture

@@ -15,11 +15,8 @@ from nexus_server_ext.core.lsp import LanguageServers
 
 
 @pytest.fixture
-def jp_server_config(nexus_data_dir: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True, "jupyter_lsp": True}},
-        "NexusApp": {"data_dir": str(nexus_data_dir)},
-    }
+def jp_server_config(nexus_config: Any) -> dict[str, Any]:
+    return nexus_config(extensions={"jupyter_lsp": True})
 
 
 @pytest.fixture

@@ -8,25 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_server.auth.identity import IdentityProvider, User
 from sqlalchemy import select
+from support.identity import HeaderIdentityProvider
 
 from nexus_server_ext.store.models import Message
-
-
-class HeaderIdentityProvider(IdentityProvider):
-    """``Authorization: token user-<name>`` signs in as <name> (like JupyterHub users)."""
-
-    def get_user(self, handler: Any) -> User | None:
-        auth = handler.request.headers.get("Authorization", "")
-        if auth.startswith("token user-"):
-            name = auth.removeprefix("token user-")
-            return User(username=name, name=name, display_name=name.title())
-        return None
-
-    def is_token_authenticated(self, handler: Any) -> bool:
-        return True
-
 
 ALICE = {"Authorization": "token user-alice"}
 BOB = {"Authorization": "token user-bob"}
@@ -59,21 +44,13 @@ class TaxCalculator:
 
 
 @pytest.fixture
-def jp_server_config(nexus_data_dir: Path) -> dict[str, Any]:
-    routing = nexus_data_dir / "routing.yaml"
-    routing.write_text(ROUTING)
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"nexus_server_ext": True},
-            "identity_provider_class": HeaderIdentityProvider,
-        },
-        "NexusApp": {
-            "data_dir": str(nexus_data_dir),
-            "routing_file": str(routing),
-            "chat_max_tokens": 6,
-            "intent_llm_tie_breaker": False,
-        },
-    }
+def jp_server_config(nexus_config: Any) -> dict[str, Any]:
+    return nexus_config(
+        routing=ROUTING,
+        server={"identity_provider_class": HeaderIdentityProvider},
+        chat_max_tokens=6,
+        intent_llm_tie_breaker=False,
+    )
 
 
 def body(r: Any) -> Any:

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from jupyter_server.auth.identity import IdentityProvider, User
 from sqlalchemy import select
+from support.identity import HeaderIdentityProvider
 
 from nexus_server_ext.store.models import AuditEvent
 
@@ -79,20 +79,6 @@ async def test_changes_and_refusals_are_audited(jp_fetch: Any, nexus_services: A
         ]
     )
     assert rows == [("create", "ok", 201), ("delete", "ok", 204), ("create", "refused", 400)]
-
-
-class HeaderIdentityProvider(IdentityProvider):
-    """Test identities: ``Authorization: token user-<name>`` signs in as <name> (like JupyterHub users)."""
-
-    def get_user(self, handler: Any) -> User | None:
-        auth = handler.request.headers.get("Authorization", "")
-        if auth.startswith("token user-"):
-            name = auth.removeprefix("token user-")
-            return User(username=name, name=name, display_name=name.title())
-        return None
-
-    def is_token_authenticated(self, handler: Any) -> bool:
-        return True  # header tokens, like JupyterHub's API tokens, need no XSRF cookie
 
 
 class TestTwoUsers:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 from sqlalchemy import Text, select
-from test_chat import HeaderIdentityProvider
+from support.identity import HeaderIdentityProvider
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port

@@ -35,18 +35,8 @@ tasks:
 
 
 @pytest.fixture
-def jp_server_config(nexus_data_dir: Any) -> dict[str, Any]:
-    routing = nexus_data_dir / "routing.yaml"
-    routing.write_text(ROUTING)
-    return {
-        "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
-        "NexusApp": {
-            "data_dir": str(nexus_data_dir),
-            "routing_file": str(routing),
-            "chat_max_tokens": 6,
-            "intent_llm_tie_breaker": False,
-        },
-    }
+def jp_server_config(nexus_config: Any) -> dict[str, Any]:
+    return nexus_config(routing=ROUTING, chat_max_tokens=6, intent_llm_tie_breaker=False)
 
 
 async def read(ws: Any, timeout: float = 120) -> dict[str, Any]:

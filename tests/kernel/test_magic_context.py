@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from nexus_kernel.context import InterpolationError, interpolate, last_error
-from nexus_kernel.transport import TransportError, choose_transport, discover_server
+from nexus_kernel.discovery import choose_transport, discover_server
+from nexus_kernel.transport import TransportError
 
 
 def test_interpolation_inserts_values_and_keeps_escaped_braces() -> None:

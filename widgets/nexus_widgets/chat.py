@@ -9,7 +9,8 @@ from typing import Any
 import anywidget
 import traitlets
 
-from nexus_kernel.transport import Transport, TransportError, shared_transport
+from nexus_kernel.discovery import shared_transport
+from nexus_kernel.transport import Transport, TransportError
 
 HERE = Path(__file__).parent
 

@@ -14,7 +14,8 @@ from typing import Any
 import anywidget
 import traitlets
 
-from nexus_kernel.transport import RECENT, Transport, shared_transport
+from nexus_kernel.discovery import shared_transport
+from nexus_kernel.transport import RECENT, Transport
 
 HERE = Path(__file__).parent
 FALLBACK_OUTCOMES = {"error", "invalid", "circuit_open", "repaired"}

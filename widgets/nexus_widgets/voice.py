@@ -17,8 +17,9 @@ from typing import Any
 import anywidget
 import traitlets
 
+from nexus_kernel.discovery import shared_transport
 from nexus_kernel.server_transport import ServerTransport
-from nexus_kernel.transport import Transport, TransportError, shared_transport
+from nexus_kernel.transport import Transport, TransportError
 
 HERE = Path(__file__).parent
 MAX_AUDIO_BYTES = 25 * 1024 * 1024

@@ -34,6 +34,10 @@ class TeamIdentityProvider(IdentityProvider):
         return handler.get_cookie(COOKIE) is None
 
 
+# Tests that only use headers call it by what they use.
+HeaderIdentityProvider = TeamIdentityProvider
+
+
 class NotebookTeamAuthorizer(Authorizer):
     """Everyone may use NEXUS; carol may not open notebooks (``contents``) or run kernels."""
 
