@@ -335,7 +335,7 @@ class NexusApp(ExtensionApp):
             )
         router = None
         if routing is not None:
-            from .ai.health_status import register_engine_health
+            from .ai.engine_status import register_engine_health
             from .ai.router import ModelRouter
 
             router = ModelRouter(
@@ -385,7 +385,7 @@ class NexusApp(ExtensionApp):
             services.when_ready(lambda: loop.call_soon_threadsafe(_start_following, services))
 
     def _preload_model(self, router: ModelRouter, only_first: bool = False) -> None:
-        from .ai.health_status import preload
+        from .ai.engine_status import preload
 
         self.log.info("NEXUS: loading the local model in the background")
         preload(router, only_first)

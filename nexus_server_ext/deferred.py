@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
-    from .core.setup import build_core
+    from .core.build import build_core
     from .projects.manager import ProjectManager
     from .security.audit import AuditLog
     from .store.conversations import ConversationStore

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .collab.documents import NotebookEditor
     from .commands import CommandRegistry
     from .components import ComponentRegistry
-    from .core.core import ConsciousnessCore
+    from .core.consciousness import ConsciousnessCore
     from .core.follower import MemoryFollower
     from .core.indexer import Indexer
     from .core.learn_tasks import LearnJobs

@@ -49,7 +49,7 @@ HEAVY_MODULES = (
     "sqlalchemy",
     "alembic",
     "nexus_server_ext.store.models",
-    "nexus_server_ext.core.core",
+    "nexus_server_ext.core.consciousness",
     "nexus_server_ext.ai.pipeline",
 )
 MODEL_LIBRARIES = ("libllama", "libtorch")  # llama.cpp for the bundled GGUF; transformers for others
@@ -196,7 +196,7 @@ def test_a_ready_server_is_light_and_the_first_client_loads_the_model(
     assert [lib for lib in MODEL_LIBRARIES if lib in server.maps()], "the model's library is not mapped"
     # The stores, the core, the intent embedder and the vector memory are readied in the background
     # too, so the first question waits for none of them.
-    until(lambda: "nexus_server_ext.core.core" in server.modules(), 120, "the deferred services")
+    until(lambda: "nexus_server_ext.core.consciousness" in server.modules(), 120, "the deferred services")
     until(lambda: "chromadb" in server.maps(), 120, "the vector memory")
 
 

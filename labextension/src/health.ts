@@ -25,7 +25,7 @@ export const LOADING_LABEL = 'NEXUS: loading model...';
 /**
  * The server's `local_model` detail starts with the engine's state (`loading`,
  * `loaded on ...`, `not loaded; ...`, `failed to load: ...`); see
- * nexus_server_ext/ai/health_status.py.
+ * nexus_server_ext/ai/engine_status.py.
  */
 export function modelLoading(status: IStatusLike): boolean {
   return status.components.some(c => c.name === 'local_model' && c.state === 'ok' && c.detail.startsWith('loading'));

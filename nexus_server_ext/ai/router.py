@@ -23,8 +23,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mappi
 from contextlib import aclosing
 from typing import Any, cast
 
+from .breaker import ProviderHealth
 from .engines.base import EngineBusy
-from .health import ProviderHealth
 from .providers import Provider, build_providers
 from .routing import ChainStep, RoutingConfig
 from .types import (

@@ -25,7 +25,7 @@ from .intent import Intent
 from .plugin_answers import PluginCall
 
 if TYPE_CHECKING:
-    from .core import ConsciousnessCore
+    from .consciousness import ConsciousnessCore
 
 DEFAULT_REQUEST = {
     "explain": "Explain this code.",

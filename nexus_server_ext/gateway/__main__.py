@@ -92,7 +92,7 @@ async def serve(args: argparse.Namespace) -> None:
     app = make_app(router, auth=auth, usage=usage, prefix=args.prefix)
     server = app.listen(args.port, args.host, max_body_size=2 * 1024 * 1024)
     if args.preload:  # in the background: /v1/status answers (engine "loading") meanwhile
-        from ..ai.health_status import preload
+        from ..ai.engine_status import preload
 
         preload(router)
     log.info("NEXUS gateway: auth %s, quotas in %s", auth.mode, usage.backend)

@@ -1,4 +1,4 @@
-"""Build the consciousness core's services from ``NexusApp``'s traits (kept out of app.py)."""
+"""Build the consciousness core and its services (memory, learning, context) from ``NexusApp`` traits."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from ..projects.watcher import FileWatcher
 from ..store.conversations import ConversationStore
 from ..store.database import Database
 from ..tasks import TaskScheduler
+from .consciousness import ConsciousnessCore
 from .context import ContextManager
-from .core import ConsciousnessCore
 from .follower import STATE_FILE, MemoryFollower
 from .indexer import Indexer
 from .intent import IntentClassifier, llm_tie_breaker
