@@ -1,34 +1,14 @@
-"""What the model is told per intent, and how context, examples and history become messages."""
+"""How a chat's context, examples and history become messages (the prompt table is ``ai.prompts``)."""
 
 from __future__ import annotations
 
+from ..ai.prompts import SYSTEM, TASK_FOR_INTENT, system_prompt
 from ..ai.types import ChatMessage
 from .context import ContextBundle
 from .error_facts import ErrorFacts
 from .memory import Hit
 
-TASK_FOR_INTENT = {
-    "chat": "natural_language",
-    "explain": "code_analysis",
-    "fix": "code_generation",
-    "generate": "code_generation",
-    "refactor": "code_generation",
-    "test": "code_generation",
-}
-
-CODER = "You are NEXUS, a coding assistant inside Jupyter. "
-
-SYSTEM = {
-    "chat": "You are NEXUS, a helpful assistant inside Jupyter. Answer briefly and precisely.",
-    "explain": CODER + "Explain what the code or error means, briefly.",
-    "fix": CODER + "Find the bug and answer with the corrected code "
-    "in one fenced ```python block, then one sentence on what was wrong.",
-    "generate": CODER + "Answer with one fenced ```python code block "
-    "that does what is asked, then at most two sentences of explanation.",
-    "refactor": CODER + "Rewrite the code to be clearer without "
-    "changing what it does; answer with one fenced ```python block.",
-    "test": CODER + "Write pytest tests for the code in one fenced ```python block.",
-}
+__all__ = ["SYSTEM", "TASK_FOR_INTENT", "build_messages", "sources_footer"]
 
 GROUNDED = (
     "The user already sees these facts above your answer: do not repeat them; explain what they mean "
@@ -46,7 +26,7 @@ def build_messages(
     facts: ErrorFacts | None = None,
 ) -> list[ChatMessage]:
     """``facts``: an error computed from the kernel; the model is told to build on them, not guess."""
-    system = SYSTEM.get(intent, SYSTEM["chat"]) + (CITE if context.hits else "")
+    system = system_prompt(intent) + (CITE if context.hits else "")
     if facts is not None:
         system += "\n\n" + facts.prompt_text() + "\n" + GROUNDED
     if context.pieces:

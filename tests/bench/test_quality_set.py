@@ -186,11 +186,11 @@ def test_the_scorer_accepts_the_written_cause_and_rejects_vague_answers() -> Non
 
 def test_the_benchmark_sends_what_nexus_sends() -> None:
     bench = _load("quality", "quality.py")
-    from nexus_server_ext.core.prompts import SYSTEM
+    from nexus_server_ext.ai.prompts import system_prompt
 
     task = BY_ID["is_prime"]
     system, user = bench.generation_messages(task)
-    assert system.content == SYSTEM["generate"]
+    assert system.content == system_prompt("generate")
     assert user.content == task.request
 
     case = next(c for c in CASES if c.id == "index_out_of_range")
