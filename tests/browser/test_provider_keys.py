@@ -18,6 +18,20 @@ def secrets(lab: Any, method: str = "GET", path: str = "secrets") -> Any:
     return json.loads(body) if body else None
 
 
+def run_from_palette(page: Any, label: str) -> None:
+    """Open the command palette (the shortcut may arrive before JupyterLab listens: retry) and run."""
+    palette = page.locator(".lm-CommandPalette-input")
+    for _ in range(10):
+        page.keyboard.press("Control+Shift+C")
+        try:
+            palette.wait_for(state="visible", timeout=3_000)
+            break
+        except Exception:  # playwright's TimeoutError: not open yet
+            continue
+    palette.fill(label)
+    page.keyboard.press("Enter")
+
+
 def accept(page: Any) -> None:
     page.locator(".jp-Dialog .jp-mod-accept").click()
 
@@ -25,10 +39,7 @@ def accept(page: Any) -> None:
 def test_set_a_provider_key_from_the_palette(lab_server: Any, page: Any) -> None:
     page.goto(lab_server.lab_url())
     page.locator(".jp-nexus-health").wait_for(timeout=60_000)
-    page.keyboard.press("Control+Shift+C")
-    palette = page.locator(".lm-CommandPalette-input")
-    palette.fill("Set provider API key")
-    page.keyboard.press("Enter")
+    run_from_palette(page, "Set provider API key")
 
     choose = page.locator(".jp-Dialog select")  # which provider: each says whose key it uses now
     choose.wait_for(timeout=10_000)
@@ -55,9 +66,7 @@ def test_set_a_provider_key_from_the_palette(lab_server: Any, page: Any) -> None
     # the picker now says the user's own key is in use, with the day it was set
     page.goto(lab_server.lab_url())
     page.locator(".jp-nexus-health").wait_for(timeout=60_000)
-    page.keyboard.press("Control+Shift+C")
-    palette.fill("Set provider API key")
-    page.keyboard.press("Enter")
+    run_from_palette(page, "Set provider API key")
     choose.wait_for(timeout=10_000)
     assert any(
         t.startswith("openai: uses your own key, set ") for t in choose.locator("option").all_text_contents()
