@@ -72,7 +72,7 @@ def server_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[An
         kernel = call(url + "api/kernels", token, "POST", {"name": "python3"})
         client = BlockingKernelClient()
         client.load_connection_file(str(runtime / f"kernel-{kernel['id']}.json"))
-        client.start_channels()
+        client.start_channels(hb=False)  # the server owns the kernel; its heartbeat is not ours to judge
         client.wait_for_ready(timeout=120)
         assert run_cell(client, "%load_ext nexus_kernel").status == "ok"
         yield client, url, token, base

@@ -50,7 +50,7 @@ def jp_server_config(nexus_data_dir: Path) -> dict[str, Any]:
             "rate_limit_per_minute": 1.0,
             "rate_limit_burst": 2,
             "rate_limits": {
-                "chat": {"per_minute": 60, "burst": 5},
+                "chat": {"per_minute": 1, "burst": 5},  # no refill while the test runs
                 "completion": {"per_minute": 600, "burst": 60},
             },
         },
