@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
+import type { IRouteStep } from '../src/api';
 import { AnswerState, codeBlocks } from '../src/chat/answer';
 
 const done = {
@@ -14,7 +15,7 @@ const done = {
   ttft_ms: 120,
   latency_ms: 900,
   tokens_out: 12,
-  fallback_path: [] as Record<string, unknown>[],
+  fallback_path: [] as IRouteStep[],
   citations: [],
   cancelled: false
 };
