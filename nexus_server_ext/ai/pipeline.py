@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -52,6 +53,18 @@ def build_messages(task: str, prompt: str, context: dict[str, Any], language: st
     parts.append(prompt)
     system = task_system_prompt(task, language)
     return [ChatMessage("system", system), ChatMessage("user", "\n\n".join(parts))]
+
+
+@dataclass
+class Attempt:
+    """What one model answer said (after any mid-stream restart) and how it ended."""
+
+    parts: list[str] = field(default_factory=list)
+    meta: GenerationMeta | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 class AIPipeline:
@@ -180,17 +193,13 @@ class AIPipeline:
         user = owner or str(user_id or "")
         record = partial(self._record, task, started=started, user_id=user_id, intent=intent)
         record = partial(record, conversation_id=conversation_id)
-        answer: list[str] = []
-        meta: GenerationMeta | None = None
+        attempt = Attempt()
         tokens_out = 0
         try:
-            async for event in self._answer(task, messages, max_tokens, path, chain, user, cancel):
-                if isinstance(event, Done):
-                    meta = event.meta
-                    continue
-                answer.clear() if isinstance(event, Restart) else answer.append(event.text)
+            async for event in self._answer(task, messages, max_tokens, path, chain, user, cancel, attempt):
                 yield event
-            problem = validate_code(extract_code("".join(answer), language)) if repair and meta else None
+            meta = attempt.meta
+            problem = validate_code(extract_code(attempt.text, language)) if repair and meta else None
             if meta is not None and problem is not None:  # one repair, on the same model
                 tokens_out += meta.tokens_out
                 mark(path, "invalid", problem)
@@ -203,19 +212,15 @@ class AIPipeline:
                 )
                 fix = [
                     *messages,
-                    ChatMessage("assistant", "".join(answer)),
+                    ChatMessage("assistant", attempt.text),
                     ChatMessage("user", REPAIR_REQUEST.format(problem=problem, language=language)),
                 ]
-                answer.clear()
                 same = self._from(task, chain, meta)
-                meta = None
-                async for event in self._answer(task, fix, max_tokens, path, same, user, cancel):
-                    if isinstance(event, Done):
-                        meta = event.meta
-                        continue
-                    answer.clear() if isinstance(event, Restart) else answer.append(event.text)
+                attempt = Attempt()
+                async for event in self._answer(task, fix, max_tokens, path, same, user, cancel, attempt):
                     yield event
-                problem = validate_code(extract_code("".join(answer), language)) if meta else problem
+                meta = attempt.meta
+                problem = validate_code(extract_code(attempt.text, language)) if meta else problem
                 if meta is not None:
                     mark(path, "repaired" if problem is None else "invalid", problem)
         except NoModelAvailable:
@@ -230,7 +235,7 @@ class AIPipeline:
         tokens_out += meta.tokens_out if meta else 0
         interaction_id = await record(meta, path, outcome, tokens_out)
         latency = (time.perf_counter() - started) * 1000
-        yield Streamed(meta, path, interaction_id, latency, outcome, "".join(answer))
+        yield Streamed(meta, path, interaction_id, latency, outcome, attempt.text)
 
     async def _answer(
         self,
@@ -241,10 +246,19 @@ class AIPipeline:
         chain: list[ChainStep] | None,
         user: str,
         cancel: asyncio.Event | None,
-    ) -> AsyncGenerator[Delta | Restart | Done, None]:
+        attempt: Attempt,
+    ) -> AsyncGenerator[Delta | Restart, None]:
+        """One model answer: its events for the client, its text and meta into ``attempt``."""
         events = self.router.stream(task, messages, max_tokens=max_tokens, path=path, chain=chain, user=user)
         async with aclosing(events) as answer:
             async for event in until(answer, cancel) if cancel is not None else answer:
+                if isinstance(event, Done):
+                    attempt.meta = event.meta
+                    continue
+                if isinstance(event, Restart):
+                    attempt.parts.clear()
+                else:
+                    attempt.parts.append(event.text)
                 yield event
 
     def _from(self, task: str, chain: list[ChainStep] | None, meta: GenerationMeta) -> list[ChainStep]:

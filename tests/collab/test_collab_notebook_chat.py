@@ -16,20 +16,14 @@ from typing import Any
 import nbformat
 import pytest
 from support.identity import NotebookTeamAuthorizer, TeamIdentityProvider
+from support.routing import bundled_routing
 
 WS = "nexus/api/v1/ws"
 ALICE = {"Authorization": "token user-alice"}
 BOB = {"Authorization": "token user-bob"}
 CAROL = {"Authorization": "token user-carol"}
 
-ROUTING = """
-providers:
-  local: {kind: local, model: "bundled:SmolLM2-135M-Instruct"}
-tasks:
-  natural_language:
-    chain: [{provider: local, model: SmolLM2-135M-Instruct}]
-    limits: {timeout_s: 300, max_tokens: 12}
-"""
+ROUTING = bundled_routing(max_tokens=12)
 
 
 @pytest.fixture

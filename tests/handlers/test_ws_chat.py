@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from support.routing import bundled_routing
 
 from nexus_server_ext.handlers.rooms import DeltaBatcher
 from nexus_server_ext.store.models import Interaction
@@ -15,23 +16,7 @@ from nexus_server_ext.store.models import Interaction
 WS = "nexus/api/v1/ws"
 
 
-ROUTING = """
-providers:
-  local: {kind: local, model: "bundled:SmolLM2-135M-Instruct"}
-tasks:
-  natural_language:
-    chain: [{provider: local, model: SmolLM2-135M-Instruct}]
-    limits: {timeout_s: 300, max_tokens: 6}
-  completion:
-    chain: [{provider: local, model: SmolLM2-135M-Instruct}]
-    limits: {timeout_s: 300, max_tokens: 6}
-  code_analysis:
-    chain: [{provider: local, model: SmolLM2-135M-Instruct}]
-    limits: {timeout_s: 300, max_tokens: 6}
-  code_generation:
-    chain: [{provider: local, model: SmolLM2-135M-Instruct}]
-    limits: {timeout_s: 300, max_tokens: 6}
-"""
+ROUTING = bundled_routing(("natural_language", "completion", "code_analysis", "code_generation"))
 
 
 @pytest.fixture
