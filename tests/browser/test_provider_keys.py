@@ -22,9 +22,11 @@ def run_from_palette(page: Any, label: str) -> None:
     """Open the command palette (the shortcut may arrive before JupyterLab listens: retry) and run."""
     palette = page.locator(".lm-CommandPalette-input")
     for _ in range(10):
+        if palette.is_visible():  # the shortcut toggles: never press it on an open palette
+            break
         page.keyboard.press("Control+Shift+C")
         try:
-            palette.wait_for(state="visible", timeout=3_000)
+            palette.wait_for(state="visible", timeout=5_000)
             break
         except Exception:  # playwright's TimeoutError: not open yet
             continue
