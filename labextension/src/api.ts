@@ -1,6 +1,6 @@
 /**
  * NEXUS server types and calls. The interfaces mirror the pydantic models in
- * nexus_server_ext/api_models.py: change both together.
+ * nexus_server_ext/api_models/: change both together.
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
@@ -86,7 +86,7 @@ export function fetchStatus(): Promise<IStatusReply> {
   return requestAPI<IStatusReply>('status');
 }
 
-// -- websocket chat and completion protocol (mirrors the same section of api_models.py) -------------
+// -- websocket chat and completion protocol (mirrors api_models/chat.py) -------------
 export type ContextKind =
   | 'cell'
   | 'neighbours'
@@ -255,7 +255,7 @@ export interface IChatDoneFrame {
   cancelled: boolean;
 }
 
-/** Mirrors HistoryTurn in api_models.py. */
+/** Mirrors HistoryTurn in api_models/. */
 export interface IHistoryTurn {
   role: 'user' | 'assistant';
   content: string;
@@ -442,7 +442,7 @@ export function generate(body: IGenerateRequest): Promise<IGenerateReply> {
   return requestAPI('generate', { method: 'POST', body: JSON.stringify(body) });
 }
 
-/** Mirrors MetricsPoint in api_models.py. */
+/** Mirrors MetricsPoint in api_models/. */
 export interface IMetricsPoint {
   at: string;
   requests: number;
@@ -470,7 +470,7 @@ export function fetchMetricsSummary(): Promise<IMetricsSummary> {
   return requestAPI('metrics/summary');
 }
 
-/** Mirrors CommandResult in api_models.py. */
+/** Mirrors CommandResult in api_models/. */
 export interface ICommandResult {
   command: string;
   target: 'frontend' | 'intent' | 'server';
@@ -485,7 +485,7 @@ export function runCommand(name: string, text: string | null, args: Record<strin
   return requestAPI(`commands/${encodeURIComponent(name)}`, { method: 'POST', body: JSON.stringify({ text, args }) });
 }
 
-/** Mirrors FeedbackRequest in api_models.py. */
+/** Mirrors FeedbackRequest in api_models/. */
 export interface IFeedbackRequest {
   interaction_id: number;
   kind: 'up' | 'down' | 'accepted' | 'rejected' | 'edited';
@@ -499,7 +499,7 @@ export function sendFeedback(body: IFeedbackRequest): Promise<unknown> {
 }
 
 // -- voice --------------------------------------------------------------------------------------------
-/** Mirrors VoiceCommandOut in api_models.py. */
+/** Mirrors VoiceCommandOut in api_models/. */
 export interface IVoiceCommand {
   name: string;
   title: string;
@@ -544,7 +544,7 @@ export interface IVoiceReply {
   command?: IVoiceDecision | null;
 }
 
-// -- provider API keys (mirrors the "provider secrets" section of api_models.py) ---------------------
+// -- provider API keys (mirrors api_models/secrets.py) ---------------------------------------------
 export type SecretScope = 'user' | 'server';
 
 /** A key to store; no response ever contains it again. */
@@ -599,7 +599,7 @@ export function deleteProviderSecret(provider: string, scope: SecretScope = 'use
 // -- background tasks and the events NEXUS puts on Jupyter's event bus (event_schemas/*/v1.yaml) ----
 export type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 
-/** Mirrors TaskOut in api_models.py. */
+/** Mirrors TaskOut in api_models/. */
 export interface ITask {
   id: string;
   kind: string;
@@ -624,7 +624,7 @@ export function cancelTask(id: string): Promise<ITask> {
   return requestAPI(`tasks/${id}/cancel`, { method: 'POST' });
 }
 
-/** Mirrors LearnProgressOut in api_models.py. */
+/** Mirrors LearnProgressOut in api_models/. */
 export interface ILearnProgress {
   id: string;
   task_id?: string | null;
