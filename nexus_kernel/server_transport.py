@@ -91,6 +91,12 @@ class ServerTransport(Transport):
         if max_tokens:
             body["max_tokens"] = max_tokens
         reply = self._request("POST", "generate", body)
+        return reply, self._provenance(task, prompt, context, reply, started)
+
+    def _provenance(
+        self, task: str, prompt: str, context: dict[str, Any], reply: dict[str, Any], started: float
+    ) -> Provenance:
+        """Where an answer came from, from the server's reply (``POST /generate`` or ``generate.done``)."""
         prov = Provenance(
             task,
             self.name,
@@ -104,7 +110,7 @@ class ServerTransport(Transport):
             list(reply.get("fallback_path") or []),
         )
         RECENT.append(prov)
-        return reply, prov
+        return prov
 
     async def _frames(self, frame: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """The server's frames about ``frame``'s request, until its ``generate.done`` or ``error``.
@@ -177,19 +183,7 @@ class ServerTransport(Transport):
             elif kind == "generate.done":
                 if data.get("cancelled"):
                     raise KeyboardInterrupt
-                prov = Provenance(
-                    task,
-                    self.name,
-                    prompt_hash(task, prompt, context),
-                    data.get("model", ""),
-                    data.get("provider", ""),
-                    (time.perf_counter() - started) * 1000,
-                    data.get("ttft_ms"),
-                    int(data.get("tokens_out") or 0),
-                    data.get("interaction_id"),
-                    list(data.get("fallback_path") or []),
-                )
-                RECENT.append(prov)
+                prov = self._provenance(task, prompt, context, data, started)
                 yield AnswerEvent("done", data.get("text", ""), prov)
                 return
         raise TransportError("the NEXUS server ended the answer without a final frame")
