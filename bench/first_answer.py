@@ -23,11 +23,10 @@ import json
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from server_start import TOKEN, free_port, get, server_command
+from server_start import TOKEN, exchange, free_port, get, open_socket, server_command
 
 QUESTION = "Write a Python function that reverses a string."
 PREFIXES = [
@@ -43,32 +42,16 @@ PREFIXES = [
 
 
 async def chat_timings(port: int) -> dict[str, float]:
-    from tornado.httpclient import HTTPRequest
-    from tornado.websocket import websocket_connect
-
-    url = f"ws://127.0.0.1:{port}/nexus/api/v1/ws"
-    socket = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {TOKEN}"}))
-    frame_id = uuid.uuid4().hex[:12]
-    asked = time.perf_counter()
-    socket.write_message(json.dumps({"type": "chat", "id": frame_id, "text": QUESTION}))
-    text, first, code = "", 0.0, 0.0
-    while True:
-        message = await asyncio.wait_for(socket.read_message(), 300)
-        if message is None:
-            raise RuntimeError("the websocket closed")
-        frame = json.loads(message)
-        if frame.get("id") != frame_id:
-            continue
+    socket = await open_socket(port)
+    text, first, code, done = "", 0.0, 0.0, 0.0
+    async for elapsed, frame in exchange(socket, {"type": "chat", "text": QUESTION}, "chat.done"):
         if frame["type"] == "chat.delta":
             text += frame["text"]
-            first = first or time.perf_counter() - asked
+            first = first or elapsed
             if not code and "def " in text and "\n" in text.split("def ", 1)[1]:
-                code = time.perf_counter() - asked  # a whole first line of code is on screen
+                code = elapsed  # a whole first line of code is on screen
         elif frame["type"] == "chat.done":
-            done = time.perf_counter() - asked
-            break
-        elif frame["type"] == "error":
-            raise RuntimeError(frame["message"])
+            done = elapsed
     socket.close()
     return {
         "first_text_s": round(first, 3),

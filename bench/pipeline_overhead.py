@@ -1,16 +1,21 @@
-"""NEXUS overhead against the raw engine: TTFT and tokens/s, same prompts, greedy, same max tokens.
+"""What the NEXUS pipeline costs on top of the model: the local engine called directly against the
+same engine behind each way a user reaches it, same messages, greedy, same token limit, one run.
 
-Paths measured in one run, on one loaded engine:
-  raw       - ``model.generate`` with a streamer, no NEXUS code at all
-  engine    - ``LocalEngine.stream`` (queue, thread hand-off, cancellation checks)
-  router    - ``ModelRouter.stream`` (chain walk, timeouts, health)
-  generate  - ``POST /nexus/api/v1/generate`` on a real Jupyter server (HTTP, auth, pipeline, DB row)
-  gateway   - ``POST /v1/chat/completions`` streaming from the NEXUS gateway (HTTP + SSE)
+Paths (the server is a real ``jupyter server`` with NEXUS on its embedded defaults, the bundled
+GGUF on llama.cpp, rate limits off; it and this process run one at a time, never together):
+  direct     - the NEXUS llama.cpp engine in this process (``engine.stream``): the baseline
+  generate   - ``POST /nexus/api/v1/generate`` (HTTP, auth, body parsing, pipeline, interaction row);
+               not streamed, so its first token is the server's own measurement and tokens/s is
+               taken over the whole HTTP call after it
+  ws_generate - the websocket ``generate`` frame (what the ``%nexus`` magics use), first
+               ``generate.delta`` as the client sees it
+  ws_chat    - the websocket ``chat`` frame (intent, context, conversation storage, pipeline),
+               first ``chat.delta`` as the client sees it; its baseline is the direct engine on the
+               messages a chat builds (the intent's system prompt and the question: a fresh user
+               has no memory, history or notebook context)
+Goals: every path within 5 % of the direct tokens/s and within 50 ms of its first token.
 
-Prints JSON. Goal: NEXUS within 5 % of raw tokens/s and within 50 ms of raw TTFT.
-
-  python bench/pipeline_overhead.py [--max-tokens 32] [--repeats 3]
-  python bench/pipeline_overhead.py --device cuda --random-init-params 0.5e9   # GPU: random ~0.5B model
+  python bench/pipeline_overhead.py [--max-tokens 48] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -19,87 +24,27 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+from server_start import TOKEN, exchange, free_port, get, open_socket, server_command
+
+# Explanations, not code: code answers may be validated and repaired, which is not overhead.
 PROMPTS = [
-    "Write a Python function that reverses a string.",
     "Explain what a Python list comprehension is.",
-    "Write a function that returns the n-th Fibonacci number.",
+    "What does the zip function do in Python?",
+    "Explain the difference between a list and a tuple in Python.",
 ]
 
-
-def random_engine(params: float, device: str) -> Any:
-    """A LocalEngine holding a randomly initialised Llama of about ``params`` parameters (no download)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from nexus_server_ext.ai.engines import get_engine, resolve_source
-
-    directory, gguf = resolve_source("")
-    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=gguf)
-    hidden, layers = (1024, 24) if params >= 3e8 else (576, 30)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=hidden * 4,
-        num_hidden_layers=layers,
-        num_attention_heads=16,
-        num_key_value_heads=4,
-    )
-    model = LlamaForCausalLM(config).to(dtype=torch.float16 if device == "cuda" else torch.float32)
-    engine = get_engine(f"random:{params:g}", device, backend="transformers")
-    engine.model, engine.tokenizer, engine.device = model.to(device).eval(), tokenizer, device
-    engine.state, engine.load_seconds = "loaded", 0.0
-    return engine
+Run = tuple[float, int, float]  # (first token s, tokens, total s)
 
 
-def raw_run(engine: Any, prompt: str, max_tokens: int) -> tuple[float, int, float]:
-    """(ttft s, tokens, total s) for plain ``generate`` with a minimal streamer."""
-    import torch
-
-    from nexus_server_ext.ai.types import ChatMessage, GenerationRequest
-
-    ids = engine.encode(GenerationRequest(messages=[ChatMessage("user", prompt)])).to(engine.device)
-    marks: list[float] = []
-
-    class Streamer:
-        def put(self, _value: Any) -> None:
-            marks.append(time.perf_counter())
-
-        def end(self) -> None:
-            pass
-
-    started = time.perf_counter()
-    with torch.inference_mode():
-        out = engine.model.generate(
-            ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=max_tokens,
-            min_new_tokens=max_tokens,
-            do_sample=False,
-            streamer=Streamer(),
-            pad_token_id=engine.tokenizer.eos_token_id,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-        )
-    total = time.perf_counter() - started
-    return marks[1] - started, int(out.shape[1] - ids.shape[1]), total
-
-
-async def timed(events: Any, is_token: Any, started: float | None = None) -> tuple[float, int, float]:
-    started = started or time.perf_counter()
-    ttft, tokens = None, 0
-    async for item in events:
-        n = is_token(item)
-        if n:
-            ttft = ttft if ttft is not None else time.perf_counter() - started
-            tokens += n
-    return ttft or 0.0, tokens, time.perf_counter() - started
-
-
-def summary(runs: list[tuple[float, int, float]]) -> dict[str, float]:
+def speed(runs: list[Run]) -> dict[str, float]:
     return {
         "ttft_ms": round(statistics.median(r[0] for r in runs) * 1000, 1),
         "tokens_per_s": round(statistics.median((r[1] - 1) / max(r[2] - r[0], 1e-9) for r in runs), 2),
@@ -107,173 +52,146 @@ def summary(runs: list[tuple[float, int, float]]) -> dict[str, float]:
     }
 
 
+async def direct(engine: Any, messages: list[Any], n: int) -> Run:
+    from nexus_server_ext.ai.types import Delta, GenerationRequest, Usage
+
+    started = time.perf_counter()
+    first, tokens = 0.0, 0
+    async for item in engine.stream(GenerationRequest(messages=messages, max_tokens=n)):
+        if isinstance(item, Delta):
+            first = first or time.perf_counter() - started
+        elif isinstance(item, Usage):
+            tokens = item.tokens_out
+    return first, tokens, time.perf_counter() - started
+
+
+async def http_generate(client: Any, base: str, prompt: str, n: int) -> Run:
+    started = time.perf_counter()
+    reply = await client.post(
+        f"{base}/generate",
+        json={"prompt": prompt, "task": "natural_language", "max_tokens": n},
+        headers={"Authorization": f"token {TOKEN}"},
+    )
+    total = time.perf_counter() - started
+    body = reply.json()
+    if reply.status_code != 200:
+        raise RuntimeError(f"/generate answered {reply.status_code}: {body}")
+    return (body.get("ttft_ms") or 0) / 1000, int(body["tokens_out"]), total
+
+
+async def websocket(socket: Any, frame: dict[str, Any], delta: str, done: str) -> tuple[Run, dict[str, Any]]:
+    """One frame's answer: (client-side first delta, tokens, total) and the done frame (with the
+    chat's intent)."""
+    first, seen = 0.0, {}
+    async for elapsed, reply in exchange(socket, frame, done):
+        if reply["type"] == "chat.started":
+            seen["intent"] = reply["intent"]
+        elif reply["type"] == delta:
+            first = first or elapsed
+        elif reply["type"] == done:
+            return (first, int(reply["tokens_out"]), elapsed), {**reply, **seen}
+    raise RuntimeError(f"no {done} frame")
+
+
+def start_server(port: int, root: Path, n: int) -> subprocess.Popen[bytes]:
+    command = [
+        *server_command(port, root),
+        f"--NexusApp.data_dir={root / '.nexus'}",
+        "--NexusApp.preload_local_model=start",
+        f"--NexusApp.chat_max_tokens={n}",
+        "--RateLimiter.per_minute=0",
+    ]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for_server(port: int) -> None:
+    for _ in range(600):
+        try:
+            if get(f"http://127.0.0.1:{port}/api/status", timeout=1.0)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the server did not start")
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    from nexus_server_ext.ai.engines import get_engine
-    from nexus_server_ext.ai.router import ModelRouter
-    from nexus_server_ext.ai.routing import parse_routing
-    from nexus_server_ext.ai.types import ChatMessage, Delta, GenerationRequest
+    import httpx
 
-    if args.random_init_params:
-        engine = random_engine(args.random_init_params, args.device)
-    else:
-        engine = get_engine("", args.device, backend="transformers")
-        engine.load()
+    from nexus_server_ext.ai.engines import bundled_gguf, get_engine
+    from nexus_server_ext.ai.pipeline import build_messages
+    from nexus_server_ext.ai.prompts import system_prompt
+    from nexus_server_ext.ai.types import ChatMessage
+
     n = args.max_tokens
-    raw = {
-        "providers": {"local": {"kind": "local", "device": args.device}},
-        "tasks": {
-            "natural_language": {
-                "chain": [{"provider": "local", "model": "m"}],
-                "limits": {"max_tokens": n, "timeout_s": 600},
-            }
-        },
-    }
-    from pathlib import Path
+    engine = get_engine(str(bundled_gguf()), "cpu", backend="llama_cpp")
+    engine.load()
+    await direct(engine, [ChatMessage("user", "hi")], 4)  # warm-up
 
-    router = ModelRouter(parse_routing(raw, Path("bench.yaml")))
-    router.providers["local"].engine = engine  # type: ignore[attr-defined]
-    results: dict[str, list[tuple[float, int, float]]] = {k: [] for k in ("raw", "engine", "router")}
-    raw_run(engine, PROMPTS[0], 4)  # warm-up
-    for _ in range(args.repeats):
-        for prompt in PROMPTS:
-            msgs = [ChatMessage("user", prompt)]
-            results["raw"].append(raw_run(engine, prompt, n))
-            req = GenerationRequest(messages=msgs, max_tokens=n)
-            results["engine"].append(await timed(engine.stream(req), lambda i: isinstance(i, Delta)))
-            results["router"].append(
-                await timed(
-                    router.stream("natural_language", msgs, max_tokens=n), lambda e: isinstance(e, Delta)
-                )
-            )
-    if not args.random_init_params:
-        results.update(await http_paths(engine, n, args.repeats))
-    out: dict[str, Any] = {
-        "device": engine.device,
+    root = Path(tempfile.mkdtemp())
+    port = free_port()
+    server = start_server(port, root, n)
+    runs: dict[str, list[Run]] = {
+        k: [] for k in ("direct", "generate", "ws_generate", "direct_chat", "ws_chat")
+    }
+    try:
+        wait_for_server(port)  # the first /generate below waits for the model's load
+        base = f"http://127.0.0.1:{port}/nexus/api/v1"
+        socket = await open_socket(port)
+        async with httpx.AsyncClient(timeout=600) as client:
+            await http_generate(client, base, "hi", 4)  # warm-up: the server's first call
+            await websocket(socket, {"type": "chat", "text": "hi"}, "chat.delta", "chat.done")
+            for _ in range(args.repeats):  # alternating, so every path sees the same machine
+                for prompt in PROMPTS:
+                    messages = build_messages("natural_language", prompt, {}, "python")
+                    runs["direct"].append(await direct(engine, messages, n))
+                    runs["generate"].append(await http_generate(client, base, prompt, n))
+                    frame = {
+                        "type": "generate",
+                        "task": "natural_language",
+                        "prompt": prompt,
+                        "max_tokens": n,
+                    }
+                    run, _ = await websocket(socket, frame, "generate.delta", "generate.done")
+                    runs["ws_generate"].append(run)
+                    chat = {"type": "chat", "text": prompt}  # a new conversation each time: no history
+                    run, done = await websocket(socket, chat, "chat.delta", "chat.done")
+                    runs["ws_chat"].append(run)
+                    chat_messages = [
+                        ChatMessage("system", system_prompt(done["intent"])),
+                        ChatMessage("user", prompt),
+                    ]
+                    runs["direct_chat"].append(await direct(engine, chat_messages, n))
+        socket.close()
+    finally:
+        server.terminate()
+        server.wait(30)
+    paths = {k: speed(v) for k, v in runs.items()}
+    goals: dict[str, bool] = {}
+    for path, baseline in (("generate", "direct"), ("ws_generate", "direct"), ("ws_chat", "direct_chat")):
+        here, base = paths[path], paths[baseline]
+        here["baseline"] = baseline  # type: ignore[assignment]
+        here["tokens_per_s_vs_baseline_pct"] = round(
+            100 * (here["tokens_per_s"] / base["tokens_per_s"] - 1), 1
+        )
+        here["ttft_vs_baseline_ms"] = round(here["ttft_ms"] - base["ttft_ms"], 1)
+        goals[f"{path}: tokens/s within 5%"] = here["tokens_per_s_vs_baseline_pct"] >= -5
+        goals[f"{path}: first token within 50 ms"] = here["ttft_vs_baseline_ms"] <= 50
+    return {
+        "benchmark": "pipeline_overhead",
+        "model": Path(str(bundled_gguf())).name,
         "max_tokens": n,
         "prompts": len(PROMPTS),
         "repeats": args.repeats,
-        "paths": {k: summary(v) for k, v in results.items() if v},
+        "paths": paths,
+        "goals": goals,
     }
-    base = out["paths"]["raw"]
-    for s in out["paths"].values():
-        s["tokens_per_s_vs_raw_pct"] = round(100 * (s["tokens_per_s"] / base["tokens_per_s"] - 1), 1)
-        s["ttft_vs_raw_ms"] = round(s["ttft_ms"] - base["ttft_ms"], 1)
-    return out
-
-
-async def http_paths(engine: Any, n: int, repeats: int) -> dict[str, list[tuple[float, int, float]]]:
-    """The gateway over HTTP (SSE) in this process; /generate on a real Jupyter server in a thread."""
-    import httpx
-    from tornado.httpserver import HTTPServer
-    from tornado.testing import bind_unused_port
-
-    from nexus_server_ext.ai.router import ModelRouter
-    from nexus_server_ext.ai.routing import load_routing
-    from nexus_server_ext.gateway import make_app
-
-    router = ModelRouter(load_routing())
-    sock, port = bind_unused_port()
-    server = HTTPServer(make_app(router, "bench"))
-    server.add_sockets([sock])
-    results: dict[str, list[tuple[float, int, float]]] = {"gateway": [], "generate": []}
-
-    async def sse(response: Any) -> Any:
-        async for line in response.aiter_lines():
-            if line.startswith("data: ") and line != "data: [DONE]":
-                yield json.loads(line[6:])
-
-    def token_count(chunk: Any) -> int:
-        return int(any(c["delta"].get("content") for c in chunk.get("choices", [])))
-
-    async with httpx.AsyncClient(timeout=600) as client:
-        for _ in range(repeats):
-            for prompt in PROMPTS:
-                body = {
-                    "model": "nexus-local",
-                    "messages": [{"role": "user", "content": prompt}],
-                    "max_tokens": n,
-                    "stream": True,
-                }
-                sent = time.perf_counter()  # tornado sends headers with the first token: time from here
-                async with client.stream(
-                    "POST",
-                    f"http://127.0.0.1:{port}/v1/chat/completions",
-                    json=body,
-                    headers={"Authorization": "Bearer bench"},
-                ) as r:
-                    results["gateway"].append(await timed(sse(r), token_count, sent))
-        results["generate"] = await jupyter_generate(client, n, repeats)
-    server.stop()
-    return results
-
-
-async def jupyter_generate(client: Any, n: int, repeats: int) -> list[tuple[float, int, float]]:
-    """/generate is not streamed: TTFT as measured by the server's pipeline, tokens/s over the whole
-    HTTP call (so HTTP, auth, rate limit, post-processing and the interaction row all count against it)."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    from tornado.testing import bind_unused_port
-
-    sock, port = bind_unused_port()
-    sock.close()
-    data = tempfile.mkdtemp()
-    token = "benchtoken"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--allow-root",
-            "--no-browser",
-            f"--port={port}",
-            f"--IdentityProvider.token={token}",
-            f"--NexusApp.data_dir={data}",
-            "--NexusApp.preload_local_model=True",
-            "--NexusApp.rate_limit_per_minute=0",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ},
-    )
-    runs = []
-    try:
-        url = f"http://127.0.0.1:{port}/nexus/api/v1/generate"
-        headers = {"Authorization": f"token {token}"}
-        for _ in range(600):
-            try:
-                r = await client.post(
-                    url, json={"prompt": "hi", "task": "natural_language", "max_tokens": 1}, headers=headers
-                )
-                if r.status_code == 200:
-                    break
-            except Exception:
-                pass
-            await asyncio.sleep(1)
-        for _ in range(repeats):
-            for prompt in PROMPTS:
-                started = time.perf_counter()
-                r = await client.post(
-                    url, json={"prompt": prompt, "task": "natural_language", "max_tokens": n}, headers=headers
-                )
-                total = time.perf_counter() - started
-                reply = r.json()
-                ttft = (reply.get("ttft_ms") or 0) / 1000
-                runs.append((ttft, int(reply["tokens_out"]), total))
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    return runs
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--random-init-params", type=float, default=0.0)
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

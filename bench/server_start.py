@@ -18,6 +18,7 @@ first client's ``/nexus/api/v1/status`` the local model reports loaded (no gener
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import socket
@@ -28,6 +29,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,37 @@ def get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return exc.code, b""
     except OSError:
         return 0, b""
+
+
+async def open_socket(port: int) -> Any:
+    """The NEXUS websocket of the server on ``port``, as the JupyterLab page opens it."""
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    url = f"ws://127.0.0.1:{port}/nexus/api/v1/ws"
+    return await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {TOKEN}"}))
+
+
+async def exchange(
+    socket: Any, frame: dict[str, Any], last: str
+) -> AsyncIterator[tuple[float, dict[str, Any]]]:
+    """Send ``frame`` with a new id; yield (seconds since sending, reply) for its replies up to the
+    ``last`` type, inclusive. An error frame or a closed socket raises."""
+    frame_id = uuid.uuid4().hex[:12]
+    sent = time.perf_counter()
+    socket.write_message(json.dumps({**frame, "id": frame_id}))
+    while True:
+        message = await asyncio.wait_for(socket.read_message(), 300)
+        if message is None:
+            raise RuntimeError("the websocket closed")
+        reply = json.loads(message)
+        if reply.get("id") != frame_id:
+            continue
+        if reply["type"] == "error":
+            raise RuntimeError(f"{frame['type']} frame refused: {reply.get('message')}")
+        yield time.perf_counter() - sent, reply
+        if reply["type"] == last:
+            return
 
 
 def server_command(port: int, root: Path) -> list[str]:

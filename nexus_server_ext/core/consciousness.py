@@ -92,9 +92,10 @@ class ConsciousnessCore:
 
     async def warm_up(self) -> None:
         """Load what the first question needs besides the model (the intent embedder, the vector
-        memory) so that it costs nothing more than generation. Called when JupyterLab first connects."""
+        memory) so that it costs nothing more than generation. Called when JupyterLab first connects.
+        Language servers are not started here: they start with the first question about code, at a
+        lower CPU priority, so they never compete with the model for the first answer."""
         await asyncio.to_thread(self.classifier.scores, "warm up")
-        await self.context.language_servers.warm_up("python")  # the diagnostics of the first question
         if self.memory is not None:
             await self.memory.asearch("", "warm up", 1)
 

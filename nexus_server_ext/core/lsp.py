@@ -12,15 +12,19 @@ virtual-document shadow writes files for servers that need them on disk.
 
 Everything is asynchronous on the server's event loop (jupyter-lsp reads and
 writes the process's pipes off the loop); a request waits at most
-``timeout_s``, and a server still starting is left to start in the background
-and answers the next request. Without a server for the language the report says
-so plainly.
+``timeout_s``. A server starts when the first request for its language comes, at
+a lower CPU priority (pylsp needs seconds of CPU to start, which must not slow
+the answer being generated), and a request waits at most ``start_wait_s`` for a
+server still starting: that answer goes without diagnostics and the next one has
+them. Without a server for the language the report says so plainly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -36,15 +40,28 @@ log = logging.getLogger(__name__)
 DIAGNOSTICS_LIMIT = 20
 
 
+def low_priority(argv: list[str]) -> list[str]:
+    """``argv`` run under ``nice`` where there is one: a starting server yields the CPU to generation."""
+    nice = shutil.which("nice") if os.name == "posix" else None
+    return [nice, "-n", "10", *argv] if nice and argv and argv[0] != nice else list(argv)
+
+
 class LanguageServers(LoggingConfigurable):
     """The AI context's way to the language servers jupyter-lsp knows (see the module docstring)."""
 
     def __init__(
-        self, serverapp: Any, *, timeout_s: float = 4.0, ignore_sources: list[str] | None = None, **kw: Any
+        self,
+        serverapp: Any,
+        *,
+        timeout_s: float = 4.0,
+        start_wait_s: float = 0.0,
+        ignore_sources: list[str] | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__(**kw)
         self.serverapp = serverapp
         self.timeout_s = timeout_s
+        self.start_wait_s = start_wait_s
         self.ignore_sources = set(ignore_sources or [])
         self._connections: dict[str, ServerConnection] = {}
         self._starting: dict[str, asyncio.Task[None]] = {}
@@ -80,13 +97,18 @@ class LanguageServers(LoggingConfigurable):
                 return key, dict(spec)
         return None
 
-    async def warm_up(self, language: str = "python") -> None:
-        """Start the language's server in the background (the first chat should not wait for it)."""
-        if self.manager is None or not await self._manager_ready(30.0):
+    def _start_when_found(self, language: str) -> None:
+        """Start the language's server once jupyter-lsp has found the installed ones (in the background)."""
+        if f"found:{language}" in self._starting:
             return
-        found = self.server_for(language)
-        if found is not None:
-            self._connection(*found)
+
+        async def start() -> None:
+            if await self._manager_ready(START_TIMEOUT_S):
+                found = self.server_for(language)
+                if found is not None and found[0] not in self._connections:
+                    self._connection(*found)
+
+        self._starting[f"found:{language}"] = asyncio.ensure_future(start())
 
     def _connection(self, key: str, spec: dict[str, Any]) -> ServerConnection:
         connection = self._connections.get(key)
@@ -99,6 +121,7 @@ class LanguageServers(LoggingConfigurable):
         manager = self.manager
         existing = (getattr(manager, "sessions", None) or {}).get(key)
         session_class = type(existing) if existing is not None else LanguageServerSession
+        spec = {**spec, "argv": low_priority(list(spec.get("argv") or []))}
         connection = ServerConnection(self, key, spec, session_class)
         self._connections[key] = connection
         self._starting[key] = asyncio.ensure_future(connection.start(self.root.as_uri()))
@@ -126,7 +149,8 @@ class LanguageServers(LoggingConfigurable):
         """Diagnostics in the current cell or file, and facts about the names on the current line."""
         if self.manager is None:
             return LspReport(note="jupyter-lsp is not enabled on this server, so there are no diagnostics.")
-        if not await self._manager_ready(self.timeout_s):
+        if not await self._manager_ready(max(self.start_wait_s, 0.1)):  # it looks on a thread at start
+            self._start_when_found(document.language)
             return LspReport(note="jupyter-lsp is still looking for language servers; ask again in a moment.")
         found = self.server_for(document.language)
         if found is None:
@@ -135,16 +159,23 @@ class LanguageServers(LoggingConfigurable):
                 "so there are no diagnostics or type facts for this code."
             )
         connection = self._connection(*found)
-        deadline = time.monotonic() + self.timeout_s
         report = LspReport(server=connection.name)
-        try:
-            await asyncio.wait_for(asyncio.shield(connection.ready), self.timeout_s)
-        except asyncio.TimeoutError:
-            report.note = f"The {connection.name} language server is still starting; ask again in a moment."
+        if not connection.ready.done():  # starting: this answer waits at most start_wait_s for it
+            try:
+                await asyncio.wait_for(asyncio.shield(connection.ready), max(self.start_wait_s, 0.001))
+            except asyncio.TimeoutError:
+                report.note = (
+                    f"The {connection.name} language server is starting; "
+                    "the next answer will have its diagnostics."
+                )
+                return report
+            except Exception:
+                pass  # reported just below
+        failed = connection.ready.exception()
+        if failed is not None:
+            report.note = f"The {connection.name} language server could not start ({type(failed).__name__})."
             return report
-        except Exception as exc:
-            report.note = f"The {connection.name} language server could not start ({type(exc).__name__})."
-            return report
+        deadline = time.monotonic() + self.timeout_s
         uri = self._uri(document)
         async with connection.lock(uri):
             published = await connection.show(uri, document.language, document.text)
@@ -239,7 +270,9 @@ class StandaloneLanguageServers:
         manager = LanguageServerManager()
         manager.initialize()
         host = SimpleNamespace(language_server_manager=manager, root_dir=str(root))
-        self.servers = LanguageServers(host, timeout_s=timeout_s, ignore_sources=["pycodestyle", "mccabe"])
+        self.servers = LanguageServers(
+            host, timeout_s=timeout_s, start_wait_s=timeout_s, ignore_sources=["pycodestyle", "mccabe"]
+        )
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="nexus-lsp", daemon=True).start()
 

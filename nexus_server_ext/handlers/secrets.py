@@ -98,7 +98,9 @@ class SecretHandler(NexusHandler):
     async def owner_id(self) -> int | None:
         return await self.user_id() if self.scope == "user" else None
 
-    async def put_key(self, provider: str) -> None:
+    @web.authenticated
+    @authorized
+    async def put(self, provider: str) -> None:
         self.check_provider(provider)
         body = self.read_model(ProviderSecretIn)
         state = await self.nexus.secrets.put(provider, await self.owner_id(), body.api_key)
@@ -106,7 +108,9 @@ class SecretHandler(NexusHandler):
             ProviderSecretOut(provider=provider, scope=self.scope, set=True, updated_at=state.updated_at)
         )
 
-    async def delete_key(self, provider: str) -> None:
+    @web.authenticated
+    @authorized
+    async def delete(self, provider: str) -> None:
         self.check_provider(provider)
         if not await self.nexus.secrets.delete(provider, await self.owner_id()):
             raise NexusError(404, "not_found", f"No {self.scope} key is stored for this provider.")
@@ -130,16 +134,6 @@ class UserSecretHandler(SecretHandler):
         ),
     }
 
-    @web.authenticated
-    @authorized
-    async def put(self, provider: str) -> None:
-        await self.put_key(provider)
-
-    @web.authenticated
-    @authorized
-    async def delete(self, provider: str) -> None:
-        await self.delete_key(provider)
-
 
 class ServerSecretHandler(SecretHandler):
     auth_resource = "nexus:admin"
@@ -159,16 +153,6 @@ class ServerSecretHandler(SecretHandler):
             description="Requires `write` permission on `nexus:admin`.",
         ),
     }
-
-    @web.authenticated
-    @authorized
-    async def put(self, provider: str) -> None:
-        await self.put_key(provider)
-
-    @web.authenticated
-    @authorized
-    async def delete(self, provider: str) -> None:
-        await self.delete_key(provider)
 
 
 default_handlers = [

@@ -115,7 +115,7 @@ async def test_notebook_cells_neighbours_and_diagnostics(jp_serverapp: Any, jp_r
         "nbformat_minor": 5,
     }
     (jp_root_dir / "analysis.ipynb").write_text(json.dumps(notebook))
-    servers = LanguageServers(jp_serverapp, timeout_s=60)  # the first request starts pylsp
+    servers = LanguageServers(jp_serverapp, timeout_s=60, start_wait_s=60)  # the first request starts pylsp
     manager = ContextManager(jp_serverapp, None, language_servers=servers)
     request = ChatContext(notebook_path="analysis.ipynb", cell_id="b", selection="sum(values)")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,9 @@ def jp_server_config(nexus_config: Any) -> dict[str, Any]:
 @pytest.fixture
 def context(jp_serverapp: Any) -> Iterator[ContextManager]:
     # a generous wait: the first request starts pylsp, which takes seconds on a busy machine
-    servers = LanguageServers(jp_serverapp, timeout_s=60, ignore_sources=["pycodestyle", "mccabe"])
+    servers = LanguageServers(
+        jp_serverapp, timeout_s=60, start_wait_s=60, ignore_sources=["pycodestyle", "mccabe"]
+    )
     try:
         yield ContextManager(jp_serverapp, None, language_servers=servers)
     finally:
@@ -91,3 +94,34 @@ async def test_a_language_without_a_server_says_so(context: ContextManager, jp_r
         "No language server for r is installed (jupyter-lsp found none), so there are no diagnostics "
         "or type facts for this code."
     ]
+
+
+async def test_the_first_answer_does_not_wait_for_a_starting_server(
+    jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """The shipped default: a question that arrives while pylsp starts goes on without diagnostics
+    (the note says so); the server starts at a lower CPU priority and the next question has them."""
+    import os
+
+    (jp_root_dir / "late.ipynb").write_text(notebook([("a", "total = sum(prices)")]))
+    await jp_serverapp.language_server_manager.ready()  # it has looked for servers, as a second after start
+    servers = LanguageServers(jp_serverapp, timeout_s=60)  # start_wait_s: the default, no wait
+    manager = ContextManager(jp_serverapp, None, language_servers=servers)
+    request = ChatContext(notebook_path="late.ipynb", cell_id="a")
+    try:
+        first = await manager.gather("alice", "why", request)
+        connection = servers._connections["pylsp"]
+        assert not connection.ready.done()  # the answer went on while the server was still starting
+        notes = [p.text for p in first.pieces if p.kind == "diagnostics"]
+        assert notes == [
+            "The python-lsp-server (pylsp) language server is starting; the next answer will have its "
+            "diagnostics."
+        ]
+        pid = connection.session.process.pid
+        assert os.getpriority(os.PRIO_PROCESS, pid) > os.getpriority(os.PRIO_PROCESS, 0)  # niced
+        await asyncio.wait_for(asyncio.shield(connection.ready), 60)
+        second = await manager.gather("alice", "why", request)
+    finally:
+        servers.stop()
+    diagnostics = [p.text for p in second.pieces if p.label.startswith("Diagnostics from")]
+    assert len(diagnostics) == 1 and "undefined name 'prices'" in diagnostics[0]
