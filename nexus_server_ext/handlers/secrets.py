@@ -79,7 +79,10 @@ class SecretsHandler(NexusHandler):
 
 
 class SecretHandler(NexusHandler):
-    """Setting and deleting one provider's key; the scope (own or server-wide) is the subclass's."""
+    """Setting and deleting one provider's key; the scope (own or server-wide) is the subclass's.
+    Each subclass declares its own decorated verbs: jupyter_server's ``@authorized`` remembers the
+    resource of the first handler that calls a decorated method, so one shared method would check
+    the wrong resource for the other scope."""
 
     scope: ClassVar[SecretScope] = "user"
 
@@ -98,9 +101,7 @@ class SecretHandler(NexusHandler):
     async def owner_id(self) -> int | None:
         return await self.user_id() if self.scope == "user" else None
 
-    @web.authenticated
-    @authorized
-    async def put(self, provider: str) -> None:
+    async def put_key(self, provider: str) -> None:
         self.check_provider(provider)
         body = self.read_model(ProviderSecretIn)
         state = await self.nexus.secrets.put(provider, await self.owner_id(), body.api_key)
@@ -108,9 +109,7 @@ class SecretHandler(NexusHandler):
             ProviderSecretOut(provider=provider, scope=self.scope, set=True, updated_at=state.updated_at)
         )
 
-    @web.authenticated
-    @authorized
-    async def delete(self, provider: str) -> None:
+    async def delete_key(self, provider: str) -> None:
         self.check_provider(provider)
         if not await self.nexus.secrets.delete(provider, await self.owner_id()):
             raise NexusError(404, "not_found", f"No {self.scope} key is stored for this provider.")
@@ -134,6 +133,16 @@ class UserSecretHandler(SecretHandler):
         ),
     }
 
+    @web.authenticated
+    @authorized
+    async def put(self, provider: str) -> None:
+        await self.put_key(provider)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, provider: str) -> None:
+        await self.delete_key(provider)
+
 
 class ServerSecretHandler(SecretHandler):
     auth_resource = "nexus:admin"
@@ -153,6 +162,16 @@ class ServerSecretHandler(SecretHandler):
             description="Requires `write` permission on `nexus:admin`.",
         ),
     }
+
+    @web.authenticated
+    @authorized
+    async def put(self, provider: str) -> None:
+        await self.put_key(provider)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, provider: str) -> None:
+        await self.delete_key(provider)
 
 
 default_handlers = [
