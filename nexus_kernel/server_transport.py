@@ -57,9 +57,15 @@ class ServerTransport(Transport):
         self.headers = {"Authorization": f"token {info.token}"} if info.token else {}
         self.client = httpx.Client(base_url=info.url, headers=self.headers, timeout=timeout)
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         try:
-            response = self.client.request(method, f"{API}/{path}", json=body)
+            response = self.client.request(method, f"{API}/{path}", json=body, params=params)
         except httpx.HTTPError as exc:
             raise TransportError(
                 f"cannot reach the NEXUS server at {self.info.url} ({type(exc).__name__})"
@@ -237,17 +243,10 @@ class ServerTransport(Transport):
         )
 
     def search(self, query: str, k: int = 5) -> list[Found]:
-        try:
-            response = self.client.get(f"{API}/memory", params={"q": query[:2000], "k": k})
-        except httpx.HTTPError as exc:
-            raise TransportError(
-                f"cannot reach the NEXUS server at {self.info.url} ({type(exc).__name__})"
-            ) from None
-        if response.status_code >= 400:
-            raise TransportError(f"the NEXUS server answered {response.status_code}: {_message(response)}")
+        found = self._request("GET", "memory", params={"q": query[:2000], "k": k})
         return [
             Found(h["source"], h.get("lines"), float(h["score"]), h.get("text", ""))
-            for h in response.json().get("results", [])
+            for h in found.get("results", [])
         ]
 
     def forget(self) -> str:
