@@ -232,7 +232,7 @@ async def jupyter_generate(client: Any, n: int, repeats: int) -> list[tuple[floa
             f"--IdentityProvider.token={token}",
             f"--NexusApp.data_dir={data}",
             "--NexusApp.preload_local_model=True",
-            "--NexusApp.rate_limit_per_minute=0",
+            "--RateLimiter.per_minute=0",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -14,7 +14,7 @@ Everything is asynchronous on the server's event loop (jupyter-lsp reads and
 writes the process's pipes off the loop); a request waits at most
 ``timeout_s``, and a server still starting is left to start in the background
 and answers the next request. Without a server for the language the report says
-so plainly.
+so plainly. Settings: ``c.LanguageServers.timeout_s`` and ``ignore_sources``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from traitlets import Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .diagnostics import SEVERITY, Diagnostic, LspReport, SourceDocument
@@ -39,13 +40,21 @@ DIAGNOSTICS_LIMIT = 20
 class LanguageServers(LoggingConfigurable):
     """The AI context's way to the language servers jupyter-lsp knows (see the module docstring)."""
 
-    def __init__(
-        self, serverapp: Any, *, timeout_s: float = 4.0, ignore_sources: list[str] | None = None, **kw: Any
-    ) -> None:
-        super().__init__(**kw)
+    timeout_s = Float(
+        4.0,
+        help="Seconds a chat request waits for the language server (jupyter-lsp) to report diagnostics "
+        "and hover/definition facts; a server still starting answers the next request.",
+    ).tag(config=True)
+    ignore_sources = List(
+        Unicode(),
+        default_value=["pycodestyle", "pydocstyle", "mccabe", "autopep8", "yapf"],
+        help="Diagnostic sources (style checkers) left out of the AI context; bugs matter there, not style.",
+    ).tag(config=True)
+
+    def __init__(self, serverapp: Any, **kwargs: Any) -> None:
+        """``kwargs``: ``parent``/``config`` or the settings (``timeout_s=60``)."""
+        super().__init__(**kwargs)
         self.serverapp = serverapp
-        self.timeout_s = timeout_s
-        self.ignore_sources = set(ignore_sources or [])
         self._connections: dict[str, ServerConnection] = {}
         self._starting: dict[str, asyncio.Task[None]] = {}
 
