@@ -28,11 +28,12 @@ class StrictLimiter(RateLimiter):
 
 def service_classes() -> dict[str, type]:
     """Every class that owns a moved setting, by name (the ``*_class`` defaults and the language servers)."""
-    classes = {
-        (cls := import_item(trait.default_value)).__name__: cls
-        for trait in NexusApp.class_own_traits(config=True).values()
-        if isinstance(trait, ServiceClass)
-    }
+    classes: dict[str, type] = {}
+    for trait in NexusApp.class_own_traits(config=True).values():
+        if isinstance(trait, ServiceClass):
+            default = trait.default_value  # a dotted name until an app first reads the trait
+            cls = default if isinstance(default, type) else import_item(default)
+            classes[cls.__name__] = cls
     classes["LanguageServers"] = import_item("nexus_server_ext.core.lsp.LanguageServers")
     return classes
 
