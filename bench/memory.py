@@ -55,7 +55,13 @@ def run(
 ) -> tuple[dict[str, Any], Any]:
     """Index and query once; with ``vectors`` (from an earlier run) the embedding step is skipped."""
     with tempfile.TemporaryDirectory() as folder:
-        memory = VectorMemory(Path(folder), hnsw=params)
+        memory = VectorMemory(
+            Path(folder),
+            chroma_host="",  # the embedded store, whatever NEXUS_CHROMA_URL says
+            hnsw_ef_construction=params.ef_construction,
+            hnsw_ef_search=params.ef_search,
+            hnsw_max_neighbors=params.max_neighbors,
+        )
         started = time.perf_counter()
         if vectors is None:
             by_source: dict[str, list[Chunk]] = {}

@@ -54,7 +54,7 @@ from nexus_server_ext.core.prompts import build_messages
 
 DEFAULT_MODEL = "bundled:SmolLM2-135M-Instruct"
 QUESTION = "Why does this cell raise an error?"  # a user's chat message; NEXUS reads it as "explain"
-CONTEXT_BUDGET = 1500  # NexusApp.context_budget_tokens' default
+CONTEXT_BUDGET = 1500  # ContextManager.budget_tokens' default
 MAX_TOKENS = 384
 
 

@@ -82,7 +82,7 @@ def start_server(data_dir: Path, args: argparse.Namespace) -> tuple[subprocess.P
     cmd = [
         sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
         f"--ServerApp.token={token}", "--ServerApp.jpserver_extensions={'nexus_server_ext': True}",
-        f"--NexusApp.data_dir={data_dir}", "--NexusApp.rate_limit_per_minute=0",
+        f"--NexusApp.data_dir={data_dir}", "--RateLimiter.per_minute=0",
         f"--Transcriber.model={args.model}", f"--Transcriber.device={args.device}",
         f"--Transcriber.beam_size={args.beam_size}", f"--ServerApp.root_dir={data_dir}",
     ]  # fmt: skip

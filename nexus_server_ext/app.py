@@ -1,8 +1,13 @@
 """``NexusApp``: the Jupyter server extension that hosts every NEXUS service.
 
-Each knob is a documented trait, settable in ``jupyter_server_config.py`` as
+The app's own knobs (storage, encryption, audit, limits of the web layer) are
+documented traits, settable in ``jupyter_server_config.py`` as
 ``c.NexusApp.<name>`` or on the command line as ``--NexusApp.<name>=...``; the
-most common ones also read an environment variable (``NEXUS_*``).
+most common ones also read an environment variable (``NEXUS_*``). Each service
+owns its settings (``c.RateLimiter.per_minute``, ``c.VectorMemory.chroma_host``...):
+it is created with ``parent=`` the app, and a ``*_class`` trait here replaces it
+with a subclass. ``MOVED_SETTINGS`` keeps the settings' old ``NexusApp`` names
+working for one release.
 """
 
 from __future__ import annotations
@@ -13,11 +18,11 @@ import getpass
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import SplitResult, urlsplit
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Int, TraitError, Type, Unicode, default, validate
+from traitlets.config import Config
 
 from ._version import __version__
 from .ai.embeddings import Embedder
@@ -35,7 +40,6 @@ from .plugins import BUILTIN_INTENTS, IntentRegistry, load_plugins
 from .projects.watcher import FileWatcher
 from .registry import Limits, NexusServices
 from .security.keyring import KEY_FILE_NAME, CryptoError, KeyRing, load_keyring
-from .security.ratelimit import DEFAULT_CLASS_LIMITS, RateLimiter
 from .store.database import Database, StorageError
 from .voice.mapper import VoiceCommandMapper
 from .voice.transcriber import Transcriber, TranscriberUnavailable
@@ -54,13 +58,52 @@ PRELOAD_ALIASES = {
 }
 
 
-def chroma_url() -> SplitResult:
-    """``NEXUS_CHROMA_URL`` (the one variable deployments set for a Chroma server), parsed."""
-    raw = os.environ.get("NEXUS_CHROMA_URL", "").strip()
-    url = urlsplit(raw if "://" in raw or not raw else f"http://{raw}")
-    if raw and (url.scheme not in ("http", "https") or not url.hostname):
-        raise ValueError(f"NEXUS_CHROMA_URL must look like http://HOST:PORT, not {raw!r}")
-    return url
+# Settings that moved from NexusApp to the service that uses them: old NexusApp name -> (class, new
+# name). A value configured under the old name still reaches the service, with a warning, for one
+# release (``NexusApp._move_old_settings``); then this table goes.
+MOVED_SETTINGS: dict[str, tuple[str, str]] = {
+    "breaker_failure_threshold": ("ModelRouter", "failure_threshold"),
+    "breaker_cooldown_s": ("ModelRouter", "cooldown_s"),
+    "rate_limit_per_minute": ("RateLimiter", "per_minute"),
+    "rate_limit_burst": ("RateLimiter", "burst"),
+    "rate_limits": ("RateLimiter", "classes"),
+    "chroma_host": ("VectorMemory", "chroma_host"),
+    "chroma_port": ("VectorMemory", "chroma_port"),
+    "chroma_ssl": ("VectorMemory", "chroma_ssl"),
+    "memory_hnsw_ef_search": ("VectorMemory", "hnsw_ef_search"),
+    "memory_hnsw_ef_construction": ("VectorMemory", "hnsw_ef_construction"),
+    "memory_hnsw_max_neighbors": ("VectorMemory", "hnsw_max_neighbors"),
+    "context_budget_tokens": ("ContextManager", "budget_tokens"),
+    "memory_results": ("ContextManager", "memory_results"),
+    "memory_min_score": ("ContextManager", "min_memory_score"),
+    "lsp_timeout_s": ("LanguageServers", "timeout_s"),
+    "lsp_ignore_sources": ("LanguageServers", "ignore_sources"),
+    "intent_margin": ("IntentClassifier", "margin"),
+    "intent_llm_tie_breaker": ("IntentClassifier", "llm_tie_breaker"),
+    "adaptive_routing": ("LearningSystem", "adaptive_routing"),
+    "routing_min_samples": ("LearningSystem", "min_samples"),
+    "routing_demote_below": ("LearningSystem", "demote_below"),
+    "routing_max_shift": ("LearningSystem", "max_shift"),
+}
+
+
+class ServiceClass(Type):
+    """A ``Type`` trait for a replaceable service, its default and base class given by dotted name.
+
+    ``Type`` imports both when the app is created; this imports them when the trait is first read or
+    set, so a service built on first use (``deferred.py``) is not imported by the server start.
+    """
+
+    def __init__(self, name: str, help: str) -> None:
+        super().__init__(default_value=name, klass=name, help=help)
+        self.tag(config=True)
+
+    def instance_init(self, obj: Any) -> None:
+        pass  # resolved in validate, on first use
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        self._resolve_classes()
+        return super().validate(obj, value)
 
 
 class NexusApp(ExtensionApp):
@@ -97,14 +140,6 @@ class NexusApp(ExtensionApp):
         "embedder, vector memory) in the background. Env NEXUS_PRELOAD_MODEL (1 means start, 0 means never).",
     ).tag(config=True)
 
-    breaker_failure_threshold = Int(
-        3, help="Consecutive failures after which a model provider is skipped (its circuit breaker opens)."
-    ).tag(config=True)
-
-    breaker_cooldown_s = Float(
-        30.0, help="Seconds an open circuit breaker waits before letting one trial request through."
-    ).tag(config=True)
-
     max_body_bytes = Int(
         1024 * 1024, help="Largest request body accepted by NEXUS endpoints that do not set their own limit."
     ).tag(config=True)
@@ -113,21 +148,6 @@ class NexusApp(ExtensionApp):
         256 * 1024,
         help="Largest websocket frame a client may send: a larger one is answered with an error frame "
         "(the socket stays open); one over four times this is not read and closes the socket (code 1009).",
-    ).tag(config=True)
-
-    rate_limit_per_minute = Float(
-        120.0, help="Sustained AI requests per user per minute (0 disables rate limiting)."
-    ).tag(config=True)
-
-    rate_limit_burst = Int(30, help="AI requests a user may make at once before the rate limit applies.").tag(
-        config=True
-    )
-
-    rate_limits = Dict(
-        default_value=DEFAULT_CLASS_LIMITS,
-        help="Per-endpoint-class token buckets, e.g. {'chat': {'per_minute': 60, 'burst': 15}, "
-        "'completion': {...}, 'voice': {...}}. Classes not listed use rate_limit_per_minute / "
-        "rate_limit_burst; per_minute 0 disables a class.",
     ).tag(config=True)
 
     encryption_key = Unicode(
@@ -154,85 +174,88 @@ class NexusApp(ExtensionApp):
         "as JupyterHub's names users.",
     ).tag(config=True)
 
-    # -- consciousness core: memory, context, intent, learning ------------------------------------
-    chroma_host = Unicode(
-        help="Host of a Chroma server for the vector memory (a team's shared memory). Empty means an "
-        "embedded chromadb in data_dir/memory. Default: the host of env NEXUS_CHROMA_URL "
-        "(e.g. http://nexus-chroma:8000, which also sets chroma_port and chroma_ssl).",
-    ).tag(config=True)
-    chroma_port = Int(
-        help="Port of the Chroma server (with chroma_host). Default: NEXUS_CHROMA_URL's port, else 8000."
-    ).tag(config=True)
-    chroma_ssl = Bool(
-        help="Use HTTPS to reach the Chroma server. Default: true when NEXUS_CHROMA_URL is https://."
-    ).tag(config=True)
-    memory_hnsw_ef_search = Int(
-        128,
-        help="HNSW search breadth of the vector memory; well above the results asked for keeps recall@5 "
-        "at exact-search level (bench/memory.py measures it).",
-    ).tag(config=True)
-    memory_hnsw_ef_construction = Int(
-        200, help="HNSW construction breadth (index quality vs ingest speed)."
-    ).tag(config=True)
-    memory_hnsw_max_neighbors = Int(32, help="HNSW links per vector (graph degree, 'M').").tag(config=True)
-    memory_results = Int(4, help="Memory chunks retrieved into the context of a chat request.").tag(
-        config=True
-    )
-    memory_min_score = Float(
-        0.2, help="Cosine similarity below which a retrieved chunk is not put into the context."
-    ).tag(config=True)
     memory_follow_files = Bool(
         True,
         help="Learned files and folders follow the disk: the file watcher re-indexes edited files, "
         "learns new files in learned folders and forgets deleted ones (off: learn again to update).",
     ).tag(config=True)
-    lsp_timeout_s = Float(
-        4.0,
-        help="Seconds a chat request waits for the language server (jupyter-lsp) to report diagnostics "
-        "and hover/definition facts; a server still starting answers the next request.",
-    ).tag(config=True)
-    lsp_ignore_sources = List(
-        Unicode(),
-        default_value=["pycodestyle", "pydocstyle", "mccabe", "autopep8", "yapf"],
-        help="Diagnostic sources (style checkers) left out of the AI context; bugs matter there, not style.",
-    ).tag(config=True)
-    context_budget_tokens = Int(
-        1500, help="Tokens of context (cells, kernel state, diagnostics, memories) a chat request may use."
-    ).tag(config=True)
     chat_max_tokens = Int(
         0, help="Tokens a chat answer may have (0: the task's limit in the routing file)."
     ).tag(config=True)
-    intent_margin = Float(
-        0.02, help="When the two likeliest intents score within this margin, the LLM breaks the tie."
-    ).tag(config=True)
-    intent_llm_tie_breaker = Bool(True, help="Ask the LLM to break near-ties between intents.").tag(
-        config=True
+
+    # -- the services, each configured by its own class's traits (c.<Class>.<trait>) ----------------
+    router_class = ServiceClass(
+        "nexus_server_ext.ai.router.ModelRouter",
+        help="The model router (a ModelRouter subclass): walks a task's chain of models, with circuit "
+        "breakers (c.ModelRouter.*).",
     )
-    adaptive_routing = Bool(
-        True, help="Let feedback, invalid answers and latency move a model down its task's chain."
-    ).tag(config=True)
-    routing_min_samples = Int(3, help="Recent answers a model needs before feedback can move it.").tag(
-        config=True
+    rate_limiter_class = ServiceClass(
+        "nexus_server_ext.security.ratelimit.RateLimiter",
+        help="The per-user rate limiter (a RateLimiter subclass; c.RateLimiter.*).",
     )
-    routing_demote_below = Float(
-        -0.3, help="Score (mean feedback - invalid rate - latency penalty) below which a model moves down."
-    ).tag(config=True)
-    routing_max_shift = Int(1, help="Most places adaptive routing may move a model down its chain.").tag(
-        config=True
+    memory_class = ServiceClass(
+        "nexus_server_ext.core.memory.VectorMemory",
+        help="The vector memory of learned files and accepted examples (a VectorMemory subclass; "
+        "c.VectorMemory.*).",
+    )
+    context_manager_class = ServiceClass(
+        "nexus_server_ext.core.context.ContextManager",
+        help="What a chat request is told about the notebook, kernel and memory (a ContextManager "
+        "subclass; c.ContextManager.*, and c.LanguageServers.* for its language servers).",
+    )
+    intent_classifier_class = ServiceClass(
+        "nexus_server_ext.core.intent.IntentClassifier",
+        help="Classifies chat messages into intents (an IntentClassifier subclass; c.IntentClassifier.*).",
+    )
+    learning_class = ServiceClass(
+        "nexus_server_ext.core.learning.LearningSystem",
+        help="Feedback, adaptive routing and few-shot examples (a LearningSystem subclass; "
+        "c.LearningSystem.*).",
     )
 
-    @default("chroma_host")
-    def _default_chroma_host(self) -> str:
-        return chroma_url().hostname or ""
+    def _load_config(
+        self, cfg: Config, section_names: list[str] | None = None, traits: dict[str, Any] | None = None
+    ) -> None:
+        """Load config as traitlets does, but without the moved settings' old names: they are no
+        traits here any more, and ``_move_old_settings`` warns about each once (traitlets would warn
+        that it does not know them every time config is loaded)."""
+        if "NexusApp" in cfg and MOVED_SETTINGS.keys() & cfg["NexusApp"].keys():
+            cfg = Config(cfg)  # a shallow copy: only its NexusApp section is replaced
+            cfg["NexusApp"] = Config({k: v for k, v in cfg["NexusApp"].items() if k not in MOVED_SETTINGS})
+        super()._load_config(cfg, section_names=section_names, traits=traits)
 
-    @default("chroma_port")
-    def _default_chroma_port(self) -> int:
-        url = chroma_url()
-        return url.port or (443 if url.scheme == "https" else 8000)
+    def _move_old_settings(self) -> None:
+        """Copy each setting configured under its old ``NexusApp`` name to its service's class
+        (unless that is configured itself), with one warning naming the new spelling."""
+        if "NexusApp" not in self.config:
+            return
+        old = self.config["NexusApp"]
+        for name, (owner, new) in MOVED_SETTINGS.items():
+            if name not in old:
+                continue
+            section = self.config[owner]
+            if new in section:
+                self.log.warning(
+                    "NEXUS: c.NexusApp.%s is ignored: its new name, c.%s.%s, is set too", name, owner, new
+                )
+                continue
+            section[new] = old[name]
+            self.log.warning(
+                "NEXUS: c.NexusApp.%s is now c.%s.%s (--%s.%s=... on the command line); "
+                "the old name will stop working in the next release",
+                name,
+                owner,
+                new,
+                owner,
+                new,
+            )
 
-    @default("chroma_ssl")
-    def _default_chroma_ssl(self) -> bool:
-        return chroma_url().scheme == "https"
+    def _prepare_config(self) -> None:
+        """ExtensionApp's ``nexus_config`` setting (every own trait's value), without the ``*_class``
+        traits: reading those imports the services, which the server start leaves to first use."""
+        names = [n for n, t in self.class_own_traits().items() if not isinstance(t, ServiceClass)]
+        self.extension_config = Config({n: getattr(self, n) for n in names})
+        self.settings[f"{self.name}_config"] = self.extension_config
 
     @default("owner_name")
     def _default_owner_name(self) -> str:
@@ -274,6 +297,7 @@ class NexusApp(ExtensionApp):
     def initialize_settings(self) -> None:
         """The light services only: what needs SQLAlchemy or the core is built on first use
         (``deferred.py``), and the local model loads when ``preload_local_model`` says."""
+        self._move_old_settings()
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         database = Database(self.database_url)
         components = ComponentRegistry()
@@ -336,11 +360,8 @@ class NexusApp(ExtensionApp):
         router = None
         if routing is not None:
             from .ai.engine_status import register_engine_health
-            from .ai.router import ModelRouter
 
-            router = ModelRouter(
-                routing, failure_threshold=self.breaker_failure_threshold, cooldown_s=self.breaker_cooldown_s
-            )
+            router = self.router_class(routing, parent=self)
             register_engine_health(components, router)
 
         from .deferred import build_deferred
@@ -349,9 +370,7 @@ class NexusApp(ExtensionApp):
             version=__version__,
             config=Limits(max_body_bytes=self.max_body_bytes, max_ws_frame_bytes=self.max_ws_frame_bytes),
             database=database,
-            rate_limiter=RateLimiter(
-                self.rate_limit_per_minute, self.rate_limit_burst, classes=self.rate_limits
-            ),
+            rate_limiter=self.rate_limiter_class(parent=self),
             components=components,
             commands=commands,
             routing=routing,

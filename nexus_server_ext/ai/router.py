@@ -11,6 +11,10 @@ The public API the chat core, the magics and the gateway use::
     async for event in router.stream("natural_language", messages, max_tokens=200):
         match event:  # Delta(text) | Restart(...) | Done(meta)
             ...
+
+Its circuit-breaker settings are ``c.ModelRouter.failure_threshold`` and
+``c.ModelRouter.cooldown_s`` (a provider in the routing file may set its own);
+``NexusApp.router_class`` replaces the class.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from contextlib import aclosing
 from typing import Any, cast
+
+from traitlets import Float, Int
+from traitlets.config import LoggingConfigurable
 
 from .breaker import ProviderHealth
 from .engines.base import EngineBusy
@@ -48,21 +55,30 @@ log = logging.getLogger(__name__)
 KeyLookup = Callable[[str], Awaitable[dict[str, str]]]
 
 
-class ModelRouter:
+class ModelRouter(LoggingConfigurable):
+    failure_threshold = Int(
+        3,
+        help="Consecutive failures after which a model provider is skipped (its circuit breaker opens); "
+        "a provider's own failure_threshold in the routing file wins.",
+    ).tag(config=True)
+
+    cooldown_s = Float(
+        30.0,
+        help="Seconds an open circuit breaker waits before letting one trial request through; "
+        "a provider's own cooldown_s in the routing file wins.",
+    ).tag(config=True)
+
     def __init__(
-        self,
-        routing: RoutingConfig,
-        providers: dict[str, Provider] | None = None,
-        *,
-        failure_threshold: int = 3,
-        cooldown_s: float = 30.0,
+        self, routing: RoutingConfig, providers: dict[str, Provider] | None = None, **kwargs: Any
     ) -> None:
+        """``kwargs``: ``parent``/``config``, or the settings themselves (``failure_threshold=5``)."""
+        super().__init__(**kwargs)
         self.routing = routing
         self.providers = providers if providers is not None else build_providers(routing.providers)
         self.health: dict[str, ProviderHealth] = {
             name: ProviderHealth(
-                int(routing.providers.get(name, {}).get("failure_threshold") or failure_threshold),
-                float(routing.providers.get(name, {}).get("cooldown_s", cooldown_s)),
+                int(routing.providers.get(name, {}).get("failure_threshold") or self.failure_threshold),
+                float(routing.providers.get(name, {}).get("cooldown_s", self.cooldown_s)),
             )
             for name in self.providers
         }

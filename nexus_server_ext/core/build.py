@@ -1,10 +1,16 @@
-"""Build the consciousness core and its services (memory, learning, context) from ``NexusApp`` traits."""
+"""Build the consciousness core and its services (memory, learning, context, intent).
+
+Each service is the class ``NexusApp`` names (``memory_class``...), created with
+``parent=`` the app so that it reads its own settings (``c.VectorMemory.*``...);
+what is passed here is what is not a setting: the stores, the router, the app's
+own data dir.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..ai.pipeline import AIPipeline
 from ..ai.router import ModelRouter
@@ -20,9 +26,11 @@ from .indexer import Indexer
 from .intent import IntentClassifier, llm_tie_breaker
 from .learn_tasks import LearnJobs
 from .learning import LearningSystem
-from .lsp import LanguageServers
-from .memory import HnswParams, VectorMemory
+from .memory import VectorMemory
 from .plugin_answers import PluginAnswers
+
+if TYPE_CHECKING:
+    from ..app import NexusApp
 
 
 @dataclass
@@ -36,7 +44,7 @@ class CoreServices:
 
 
 def build_core(
-    app: Any,
+    app: NexusApp,
     database: Database,
     conversations: ConversationStore,
     router: ModelRouter | None,
@@ -46,46 +54,24 @@ def build_core(
     plugins: PluginAnswers | None = None,
     pipeline: AIPipeline | None = None,
 ) -> CoreServices:
-    memory = VectorMemory(
-        Path(app.data_dir) / "memory",
-        host=app.chroma_host,
-        port=app.chroma_port,
-        ssl=app.chroma_ssl,
-        hnsw=HnswParams(
-            app.memory_hnsw_ef_construction, app.memory_hnsw_ef_search, app.memory_hnsw_max_neighbors
-        ),
-        keyring=database.keyring,  # the conversations' key: learned text is encrypted at rest too
-    )
+    """The core's services, of the classes ``app`` names, each configured by its own class's traits."""
+    memory_class: type[VectorMemory] = app.memory_class
+    learning_class: type[LearningSystem] = app.learning_class
+    # The conversations' key: learned text is encrypted at rest too.
+    memory = memory_class(Path(app.data_dir) / "memory", keyring=database.keyring, parent=app)
     root = getattr(app.serverapp, "root_dir", None) or "."
     indexer = Indexer(memory, root)
     follower = MemoryFollower(
         indexer, watcher, Path(app.data_dir) / STATE_FILE, events, enabled=app.memory_follow_files
     )
     learn_jobs = LearnJobs(indexer, scheduler, events, follower)
-    learning = LearningSystem(
-        database,
-        memory,
-        router.routing if router else None,
-        enabled=app.adaptive_routing,
-        min_samples=app.routing_min_samples,
-        demote_below=app.routing_demote_below,
-        max_shift=app.routing_max_shift,
-    )
+    learning = learning_class(database, memory, router.routing if router else None, parent=app)
     if router is None or pipeline is None:
         return CoreServices(memory, indexer, learn_jobs, follower, learning, None)
-    classifier = IntentClassifier(
-        margin=app.intent_margin, tie_breaker=llm_tie_breaker(router) if app.intent_llm_tie_breaker else None
-    )
-    context = ContextManager(
-        app.serverapp,
-        memory,
-        language_servers=LanguageServers(
-            app.serverapp, timeout_s=app.lsp_timeout_s, ignore_sources=app.lsp_ignore_sources
-        ),
-        budget_tokens=app.context_budget_tokens,
-        memory_results=app.memory_results,
-        min_memory_score=app.memory_min_score,
-    )
+    classifier_class: type[IntentClassifier] = app.intent_classifier_class
+    context_class: type[ContextManager] = app.context_manager_class
+    classifier = classifier_class(tie_breaker=llm_tie_breaker(router), parent=app)
+    context = context_class(app.serverapp, memory, parent=app)
     core = ConsciousnessCore(
         database=database,
         conversations=conversations,

@@ -13,6 +13,9 @@ Budget: pieces are admitted in ``PRIORITY`` order (what the user pointed at
 first, background last); each is capped at ``PIECE_SHARE`` of the budget and a
 piece that does not fit is truncated (tracebacks keep their tail, everything
 else its head) or, below 32 tokens of room, dropped.
+
+Its settings are ``c.ContextManager.*`` traits (the language servers' are
+``c.LanguageServers.*``); ``NexusApp.context_manager_class`` replaces the class.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_server.utils import ensure_async
+from traitlets import Float, Int
+from traitlets.config import LoggingConfigurable
 
 from .diagnostics import SourceDocument, language_of_file
 from .error_facts import ErrorFacts, from_traceback_text
@@ -113,27 +118,35 @@ def facts_from_state(state: dict[str, Any]) -> ErrorFacts | None:
     )
 
 
-class ContextManager:
+class ContextManager(LoggingConfigurable):
+    budget_tokens = Int(
+        1500, help="Tokens of context (cells, kernel state, diagnostics, memories) a chat request may use."
+    ).tag(config=True)
+    memory_results = Int(4, help="Memory chunks retrieved into the context of a chat request.").tag(
+        config=True
+    )
+    min_memory_score = Float(
+        0.2, help="Cosine similarity below which a retrieved chunk is not put into the context."
+    ).tag(config=True)
+
     def __init__(
         self,
         serverapp: Any,
         memory: VectorMemory | None,
         *,
         language_servers: LanguageServers | None = None,
-        budget_tokens: int = 1500,
         neighbours_before: int = 2,
         neighbours_after: int = 1,
-        memory_results: int = 4,
-        min_memory_score: float = 0.2,
+        **kwargs: Any,
     ) -> None:
+        """``kwargs``: ``parent``/``config`` or the settings; without ``language_servers``, the context
+        makes its own (configured by ``c.LanguageServers``, as this manager's child)."""
+        super().__init__(**kwargs)
         self.serverapp = serverapp
         self.memory = memory
-        self.language_servers = language_servers or LanguageServers(serverapp)
-        self.budget_tokens = budget_tokens
+        self.language_servers = language_servers or LanguageServers(serverapp, parent=self)
         self.before = neighbours_before
         self.after = neighbours_after
-        self.memory_results = memory_results
-        self.min_memory_score = min_memory_score
 
     async def gather(self, owner: str, query: str, request: Any, *, use_memory: bool = True) -> ContextBundle:
         """Every context piece for a request (``request`` is a ``ChatContext``), fitted to the budget."""

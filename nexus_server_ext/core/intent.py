@@ -7,6 +7,8 @@ intent, a k-nearest-neighbour vote that tolerates one odd example). Only when
 the best two intents are within ``margin`` of each other is the LLM asked to
 choose between those two; its answer must name one of them or is ignored.
 Plugins add slash commands and example phrases through ``register``.
+Settings: ``c.IntentClassifier.margin`` and ``llm_tie_breaker``;
+``NexusApp.intent_classifier_class`` replaces the class.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ import re
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+
+from traitlets import Bool, Float
+from traitlets.config import LoggingConfigurable
 
 log = logging.getLogger(__name__)
 
@@ -191,9 +197,18 @@ class Intent:
 TieBreaker = Callable[[str, list[str]], Awaitable[str | None]]
 
 
-class IntentClassifier:
-    def __init__(self, margin: float = 0.02, tie_breaker: TieBreaker | None = None) -> None:
-        self.margin = margin
+class IntentClassifier(LoggingConfigurable):
+    margin = Float(
+        0.02, help="When the two likeliest intents score within this margin, the LLM breaks the tie."
+    ).tag(config=True)
+    llm_tie_breaker = Bool(
+        True, help="Ask the LLM to break near-ties between intents (off: the embedding's choice stands)."
+    ).tag(config=True)
+
+    def __init__(self, tie_breaker: TieBreaker | None = None, **kwargs: Any) -> None:
+        """``tie_breaker``: asks a model to choose (``llm_tie_breaker(router)``), used while the
+        ``llm_tie_breaker`` setting is on; ``kwargs``: ``parent``/``config`` or the settings."""
+        super().__init__(**kwargs)
         self.tie_breaker = tie_breaker
         self.slash = dict(SLASH_COMMANDS)
         self.slash_help = dict(SLASH_HELP)
@@ -273,7 +288,7 @@ class IntentClassifier:
         ranked = await asyncio.to_thread(self.scores, text)
         (best, top), (second, runner_up) = ranked[0], ranked[1]
         alternatives = tuple((i, round(s, 4)) for i, s in ranked[:3])
-        if top - runner_up < self.margin and self.tie_breaker is not None:
+        if top - runner_up < self.margin and self.tie_breaker is not None and self.llm_tie_breaker:
             try:
                 choice = await self.tie_breaker(text, [best, second])
             except Exception:  # the tie-breaker is an optimisation; the embedding answer stands

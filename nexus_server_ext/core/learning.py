@@ -11,6 +11,9 @@
 - Examples memory: an accepted (or up-voted, or edited) answer is stored with its
   prompt in the owner's examples collection; similar later requests get it as a
   few-shot example.
+
+Settings: ``c.LearningSystem.*`` (``adaptive_routing``, ``min_samples``,
+``demote_below``, ``max_shift``); ``NexusApp.learning_class`` replaces the class.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from traitlets import Bool, Float, Int
+from traitlets.config import LoggingConfigurable
 
 from ..ai.routing import ChainStep, RoutingConfig
 from ..store.database import Database
@@ -55,25 +60,28 @@ class Preference:
     scores: list[StepScore] = field(default_factory=list)
 
 
-class LearningSystem:
+class LearningSystem(LoggingConfigurable):
+    adaptive_routing = Bool(
+        True, help="Let feedback, invalid answers and latency move a model down its task's chain."
+    ).tag(config=True)
+    min_samples = Int(3, help="Recent answers a model needs before feedback can move it.").tag(config=True)
+    demote_below = Float(
+        -0.3, help="Score (mean feedback - invalid rate - latency penalty) below which a model moves down."
+    ).tag(config=True)
+    max_shift = Int(1, help="Most places adaptive routing may move a model down its chain.").tag(config=True)
+
     def __init__(
         self,
         database: Database,
         memory: VectorMemory | None,
         routing: RoutingConfig | None,
-        *,
-        enabled: bool = True,
-        min_samples: int = 3,
-        demote_below: float = -0.3,
-        max_shift: int = 1,
+        **kwargs: Any,
     ) -> None:
+        """``kwargs``: ``parent``/``config`` or the settings (``adaptive_routing=False``)."""
+        super().__init__(**kwargs)
         self.database = database
         self.memory = memory
         self.routing = routing
-        self.enabled = enabled
-        self.min_samples = min_samples
-        self.demote_below = demote_below
-        self.max_shift = max_shift
 
     # -- feedback -------------------------------------------------------------------------------
     async def record(
@@ -127,8 +135,8 @@ class LearningSystem:
     # -- routing preference ---------------------------------------------------------------------
     async def preference(self, task: str, latency_budget_ms: float | None = None) -> Preference:
         chain = self.routing.chain(task) if self.routing else []
-        if not self.enabled or len(chain) < 2:
-            return Preference(task, chain, False, "adaptive routing is off" if not self.enabled else "")
+        if not self.adaptive_routing or len(chain) < 2:
+            return Preference(task, chain, False, "" if self.adaptive_routing else "adaptive routing is off")
         budget = latency_budget_ms or (self.routing.limits(task).latency_budget_ms if self.routing else None)
         scores = await self.database.run(lambda s: [self._score(s, task, step, budget) for step in chain])
         order = list(chain)

@@ -16,7 +16,8 @@ writes the process's pipes off the loop); a request waits at most
 a lower CPU priority (pylsp needs seconds of CPU to start, which must not slow
 the answer being generated), and a request waits at most ``start_wait_s`` for a
 server still starting: that answer goes without diagnostics and the next one has
-them. Without a server for the language the report says so plainly.
+them. Without a server for the language the report says so plainly. Settings:
+``c.LanguageServers.timeout_s``, ``start_wait_s`` and ``ignore_sources``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from traitlets import Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .diagnostics import SEVERITY, Diagnostic, LspReport, SourceDocument
@@ -49,20 +51,27 @@ def low_priority(argv: list[str]) -> list[str]:
 class LanguageServers(LoggingConfigurable):
     """The AI context's way to the language servers jupyter-lsp knows (see the module docstring)."""
 
-    def __init__(
-        self,
-        serverapp: Any,
-        *,
-        timeout_s: float = 4.0,
-        start_wait_s: float = 0.0,
-        ignore_sources: list[str] | None = None,
-        **kw: Any,
-    ) -> None:
-        super().__init__(**kw)
+    timeout_s = Float(
+        4.0,
+        help="Seconds a chat request waits for the language server (jupyter-lsp) to report diagnostics "
+        "and hover/definition facts once the server runs.",
+    ).tag(config=True)
+    start_wait_s = Float(
+        0.0,
+        help="Seconds a chat request waits for a language server that is still starting (it starts with "
+        "the first question about code in its language, at a lower CPU priority). 0: that answer goes "
+        "without diagnostics and says so; the next one has them.",
+    ).tag(config=True)
+    ignore_sources = List(
+        Unicode(),
+        default_value=["pycodestyle", "pydocstyle", "mccabe", "autopep8", "yapf"],
+        help="Diagnostic sources (style checkers) left out of the AI context; bugs matter there, not style.",
+    ).tag(config=True)
+
+    def __init__(self, serverapp: Any, **kwargs: Any) -> None:
+        """``kwargs``: ``parent``/``config`` or the settings (``timeout_s=60``)."""
+        super().__init__(**kwargs)
         self.serverapp = serverapp
-        self.timeout_s = timeout_s
-        self.start_wait_s = start_wait_s
-        self.ignore_sources = set(ignore_sources or [])
         self._connections: dict[str, ServerConnection] = {}
         self._starting: dict[str, asyncio.Task[None]] = {}
 

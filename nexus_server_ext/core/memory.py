@@ -2,7 +2,8 @@
 
 Why this shape:
 - embedded ``PersistentClient`` by default (a folder in the NEXUS data dir), an
-  ``HttpClient`` to a Chroma server when ``host`` is set, so a team can share one;
+  ``HttpClient`` to a Chroma server when ``chroma_host`` is set (or ``NEXUS_CHROMA_URL``),
+  so a team can share one;
 - every read and delete goes through ``_where(owner, ...)``: there is no method
   that queries without an owner, so one user can never retrieve another's chunks;
 - HNSW parameters are set on purpose (cosine space, ``ef_search`` well above the
@@ -14,16 +15,23 @@ Why this shape:
   plaintext, so chromadb never sees it); owner and source path stay clear
   because every query filters on them. ``security/rotate_key.py`` re-encrypts;
 - all methods block (embedding, disk): callers use the ``a*`` wrappers or a thread.
+
+Its settings are ``c.VectorMemory.*`` traits; ``NexusApp.memory_class`` replaces the class.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, urlsplit
+
+from traitlets import Bool, Int, Unicode, default
+from traitlets.config import LoggingConfigurable
 
 if TYPE_CHECKING:
     from ..security.keyring import KeyRing
@@ -85,27 +93,65 @@ class Hit:
         return f"{self.source} ({where})" if where else self.source
 
 
+def chroma_url() -> SplitResult:
+    """``NEXUS_CHROMA_URL`` (the one variable deployments set for a Chroma server), parsed."""
+    raw = os.environ.get("NEXUS_CHROMA_URL", "").strip()
+    url = urlsplit(raw if "://" in raw or not raw else f"http://{raw}")
+    if raw and (url.scheme not in ("http", "https") or not url.hostname):
+        raise ValueError(f"NEXUS_CHROMA_URL must look like http://HOST:PORT, not {raw!r}")
+    return url
+
+
 def _id(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
-class VectorMemory:
+class VectorMemory(LoggingConfigurable):
+    chroma_host = Unicode(
+        help="Host of a Chroma server for the vector memory (a team's shared memory). Empty means an "
+        "embedded chromadb in data_dir/memory. Default: the host of env NEXUS_CHROMA_URL "
+        "(e.g. http://nexus-chroma:8000, which also sets chroma_port and chroma_ssl).",
+    ).tag(config=True)
+    chroma_port = Int(
+        help="Port of the Chroma server (with chroma_host). Default: NEXUS_CHROMA_URL's port, else 8000."
+    ).tag(config=True)
+    chroma_ssl = Bool(
+        help="Use HTTPS to reach the Chroma server. Default: true when NEXUS_CHROMA_URL is https://."
+    ).tag(config=True)
+    hnsw_ef_search = Int(
+        128,
+        help="HNSW search breadth; well above the results asked for keeps recall@5 at exact-search "
+        "level (bench/memory.py measures it).",
+    ).tag(config=True)
+    hnsw_ef_construction = Int(200, help="HNSW construction breadth (index quality vs ingest speed).").tag(
+        config=True
+    )
+    hnsw_max_neighbors = Int(32, help="HNSW links per vector (graph degree, 'M').").tag(config=True)
+
+    @default("chroma_host")
+    def _default_chroma_host(self) -> str:
+        return chroma_url().hostname or ""
+
+    @default("chroma_port")
+    def _default_chroma_port(self) -> int:
+        url = chroma_url()
+        return url.port or (443 if url.scheme == "https" else 8000)
+
+    @default("chroma_ssl")
+    def _default_chroma_ssl(self) -> bool:
+        return chroma_url().scheme == "https"
+
     def __init__(
         self,
         path: str | Path | None = None,
         *,
-        host: str = "",
-        port: int = 8000,
-        ssl: bool = False,
-        hnsw: HnswParams | None = None,
         collection_prefix: str = "",
         keyring: KeyRing | None = None,
+        **kwargs: Any,
     ) -> None:
+        """``path``: the embedded store's folder; ``kwargs``: ``parent``/``config`` or the settings."""
+        super().__init__(**kwargs)
         self.path = Path(path) if path else None
-        self.host = host
-        self.port = port
-        self.ssl = ssl
-        self.hnsw = hnsw or HnswParams()
         self.prefix = collection_prefix
         self.keyring = keyring
         self._embedding_function: Any = None
@@ -114,8 +160,14 @@ class VectorMemory:
         self._collections: dict[str, Any] = {}
 
     @property
+    def hnsw(self) -> HnswParams:
+        return HnswParams(self.hnsw_ef_construction, self.hnsw_ef_search, self.hnsw_max_neighbors)
+
+    @property
     def backend(self) -> str:
-        return f"chroma server {self.host}:{self.port}" if self.host else "embedded chromadb"
+        if self.chroma_host:
+            return f"chroma server {self.chroma_host}:{self.chroma_port}"
+        return "embedded chromadb"
 
     # -- plumbing -------------------------------------------------------------------------------
     def _collection(self, name: str) -> Any:
@@ -129,9 +181,9 @@ class VectorMemory:
 
             if self._client is None:
                 settings = Settings(anonymized_telemetry=False)
-                if self.host:
+                if self.chroma_host:
                     self._client = chromadb.HttpClient(
-                        host=self.host, port=self.port, ssl=self.ssl, settings=settings
+                        host=self.chroma_host, port=self.chroma_port, ssl=self.chroma_ssl, settings=settings
                     )
                 else:
                     assert self.path is not None, "an embedded memory needs a path"

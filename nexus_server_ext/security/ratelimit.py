@@ -5,6 +5,9 @@ own rate and burst, so a user typing fast (many inline completions) does not use
 up their chat quota. In-process and lock-free (the tornado loop is
 single-threaded); gateway replicas that must share one quota use a
 Redis-backed limiter with the same interface.
+
+Its settings are ``c.RateLimiter.*`` traits (``per_minute``, ``burst``,
+``classes``); ``NexusApp.rate_limiter_class`` replaces the class.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from traitlets import Dict, Float, Int, TraitError, observe, validate
+from traitlets.config import LoggingConfigurable
 
 DEFAULT_CLASS = "default"
 
@@ -51,30 +57,57 @@ class _Bucket:
     updated: float
 
 
-class RateLimiter:
-    def __init__(
-        self,
-        per_minute: float,
-        burst: int,
-        clock: Callable[[], float] = time.monotonic,
-        classes: Mapping[str, Any] | None = None,
-    ) -> None:
+class RateLimiter(LoggingConfigurable):
+    """Token buckets per (endpoint class, user); ``acquire`` says whether a request may go ahead."""
+
+    per_minute = Float(
+        120.0, help="Sustained AI requests per user per minute (0 disables rate limiting)."
+    ).tag(config=True)
+
+    burst = Int(30, help="AI requests a user may make at once before the rate limit applies.").tag(
+        config=True
+    )
+
+    classes = Dict(
+        default_value=DEFAULT_CLASS_LIMITS,
+        help="Per-endpoint-class token buckets, e.g. {'chat': {'per_minute': 60, 'burst': 15}, "
+        "'completion': {...}, 'voice': {...}}. Classes not listed use per_minute / burst; "
+        "per_minute 0 disables a class.",
+    ).tag(config=True)
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, **kwargs: Any) -> None:
+        """Settings (``per_minute``, ``burst``, ``classes``) come from the config or as keywords."""
+        super().__init__(**kwargs)
         self._clock = clock
-        self.policies: dict[str, BucketPolicy] = {DEFAULT_CLASS: BucketPolicy(per_minute, max(1, burst))}
-        for name, value in (classes or {}).items():
-            self.policies[name] = (
-                value if isinstance(value, BucketPolicy) else BucketPolicy.parse(name, value)
-            )
+        self.policies = self._policies()
         self._buckets: dict[tuple[str, str], _Bucket] = {}
+
+    @validate("classes")
+    def _check_classes(self, proposal: Any) -> dict[str, Any]:
+        for name, value in proposal["value"].items():
+            if not isinstance(value, BucketPolicy):
+                try:
+                    BucketPolicy.parse(name, value)
+                except ValueError as exc:
+                    raise TraitError(str(exc)) from exc
+        return dict(proposal["value"])
+
+    @observe("per_minute", "burst", "classes")
+    def _settings_changed(self, change: Any) -> None:
+        if hasattr(self, "_buckets"):  # changed after start: new policies, full buckets
+            self.policies = self._policies()
+            self._buckets.clear()
+
+    def _policies(self) -> dict[str, BucketPolicy]:
+        policies = {DEFAULT_CLASS: BucketPolicy(self.per_minute, max(1, self.burst))}
+        for name, value in self.classes.items():
+            policies[name] = value if isinstance(value, BucketPolicy) else BucketPolicy.parse(name, value)
+        return policies
 
     # Kept for callers written against the single-bucket limiter.
     @property
     def rate(self) -> float:
         return self.policies[DEFAULT_CLASS].rate
-
-    @property
-    def burst(self) -> int:
-        return self.policies[DEFAULT_CLASS].burst
 
     def policy(self, endpoint_class: str) -> BucketPolicy:
         return self.policies.get(endpoint_class) or self.policies[DEFAULT_CLASS]

@@ -5,7 +5,7 @@ and the old ones kept for reading; (2) re-encrypt every ``EncryptedText``
 column in one transaction (rows written before encryption was enabled are
 encrypted now too); (3) re-encrypt the vector memory's text (learned chunks,
 accepted examples) in chromadb, the embedded one in the data dir or the Chroma
-server named by ``NEXUS_CHROMA_HOST``; (4) rewrite the key file with the new
+server the server uses (``NEXUS_CHROMA_URL``, or ``--chroma-host``); (4) rewrite the key file with the new
 key alone. A crash after (1) leaves a key ring that still reads every row and
 record; rerunning finishes.
 
@@ -20,6 +20,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -101,12 +102,14 @@ def rotate(
     return RotationReport(old.primary_id, final.primary_id, rows, columns, records)
 
 
-def open_memory(data_dir: Path, host: str = "", port: int = 8000, ssl: bool = False) -> VectorMemory | None:
-    """The vector memory the server uses: a Chroma server, or the embedded one in the data dir."""
-    if host:
-        return VectorMemory(host=host, port=port, ssl=ssl)
-    folder = data_dir / "memory"
-    return VectorMemory(folder) if folder.is_dir() else None
+def open_memory(
+    data_dir: Path, host: str | None = None, port: int | None = None, ssl: bool | None = None
+) -> VectorMemory | None:
+    """The vector memory the server uses: a Chroma server, or the embedded one in the data dir (None
+    when there is none). Unset arguments take ``VectorMemory``'s defaults (``NEXUS_CHROMA_URL``)."""
+    given: dict[str, Any] = {"chroma_host": host, "chroma_port": port, "chroma_ssl": ssl}
+    memory = VectorMemory(data_dir / "memory", **{k: v for k, v in given.items() if v is not None})
+    return memory if memory.chroma_host or (data_dir / "memory").is_dir() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,11 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key-file", default="", help=f"default: <data dir>/{KEY_FILE_NAME}")
     parser.add_argument(
         "--chroma-host",
-        default=os.environ.get("NEXUS_CHROMA_HOST", ""),
-        help="Chroma server of the vector memory (default: the embedded one in <data dir>/memory)",
+        default=os.environ.get("NEXUS_CHROMA_HOST") or None,
+        help="Chroma server of the vector memory (default: the host of NEXUS_CHROMA_URL, else the "
+        "embedded one in <data dir>/memory)",
     )
-    parser.add_argument("--chroma-port", type=int, default=8000)
-    parser.add_argument("--chroma-ssl", action="store_true")
+    parser.add_argument(
+        "--chroma-port", type=int, default=None, help="default: NEXUS_CHROMA_URL's, else 8000"
+    )
+    parser.add_argument("--chroma-ssl", action="store_true", default=None)
     args = parser.parse_args(argv)
 
     data_dir = Path(args.data_dir) if args.data_dir else _default_data_dir()

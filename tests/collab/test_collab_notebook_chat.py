@@ -32,7 +32,7 @@ def jp_server_config(nexus_config: Any) -> dict[str, Any]:
         routing=ROUTING,
         server={"identity_provider_class": TeamIdentityProvider, "authorizer_class": NotebookTeamAuthorizer},
         chat_max_tokens=12,
-        intent_llm_tie_breaker=False,
+        other={"IntentClassifier": {"llm_tie_breaker": False}},
     )
 
 

@@ -231,14 +231,8 @@ async def test_permitted_user_succeeds(
 
 class TestDeniedByAuthorizer:
     @pytest.fixture
-    def jp_server_config(self, nexus_data_dir: Any) -> dict[str, Any]:
-        return {
-            "ServerApp": {
-                "jpserver_extensions": {"nexus_server_ext": True},
-                "authorizer_class": DenyNexusAuthorizer,
-            },
-            "NexusApp": {"data_dir": str(nexus_data_dir)},
-        }
+    def jp_server_config(self, nexus_config: Any) -> dict[str, Any]:
+        return nexus_config(server={"authorizer_class": DenyNexusAuthorizer})
 
     @pytest.mark.parametrize("case", sorted(EXAMPLES), ids=lambda c: f"{c[1]}:{c[0]}")
     async def test_authorizer_denial_is_403_and_does_no_work(

@@ -49,7 +49,7 @@ def jp_server_config(nexus_config: Any) -> dict[str, Any]:
         routing=ROUTING,
         server={"identity_provider_class": HeaderIdentityProvider},
         chat_max_tokens=6,
-        intent_llm_tie_breaker=False,
+        other={"IntentClassifier": {"llm_tie_breaker": False}},
     )
 
 

@@ -83,14 +83,8 @@ async def test_changes_and_refusals_are_audited(jp_fetch: Any, nexus_services: A
 
 class TestTwoUsers:
     @pytest.fixture
-    def jp_server_config(self, nexus_data_dir: Any) -> dict[str, Any]:
-        return {
-            "ServerApp": {
-                "jpserver_extensions": {"nexus_server_ext": True},
-                "identity_provider_class": HeaderIdentityProvider,
-            },
-            "NexusApp": {"data_dir": str(nexus_data_dir)},
-        }
+    def jp_server_config(self, nexus_config: Any) -> dict[str, Any]:
+        return nexus_config(server={"identity_provider_class": HeaderIdentityProvider})
 
     async def test_each_user_sees_only_their_own_conversations(self, jp_fetch: Any) -> None:
         alice = {"Authorization": "token user-alice"}

@@ -100,17 +100,11 @@ async def path_values(jp_fetch: Any, nexus_services: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def jp_server_config(nexus_data_dir: Path) -> dict[str, Any]:
+def jp_server_config(nexus_config: Any) -> dict[str, Any]:
     """Rate limits off: these tests send hundreds of requests and must see each one's own answer."""
     off = {"per_minute": 0, "burst": 1}
-    return {
-        "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
-        "NexusApp": {
-            "data_dir": str(nexus_data_dir),
-            "rate_limit_per_minute": 0,
-            "rate_limits": {"chat": off, "completion": off, "voice": off, "default": off},
-        },
-    }
+    classes = {"chat": off, "completion": off, "voice": off, "default": off}
+    return nexus_config(other={"RateLimiter": {"per_minute": 0, "classes": classes}})
 
 
 @pytest.fixture
@@ -362,12 +356,9 @@ async def test_an_oversized_frame_is_refused_and_a_huge_one_closes_with_1009(
 # -- overload ------------------------------------------------------------------------------------------
 class TestBurst:
     @pytest.fixture
-    def jp_server_config(self, nexus_data_dir: Path) -> dict[str, Any]:
+    def jp_server_config(self, nexus_config: Any) -> dict[str, Any]:
         """The shipped rate limits and engine queue."""
-        return {
-            "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
-            "NexusApp": {"data_dir": str(nexus_data_dir)},
-        }
+        return nexus_config()
 
     async def test_a_burst_of_completions_gets_only_answers_supersessions_or_retry_after(
         self,

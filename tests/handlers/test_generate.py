@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,26 +80,18 @@ async def test_bad_input_is_a_clear_400(
 
 class TestNoModel:
     @pytest.fixture
-    def jp_server_config(self, nexus_data_dir: Path, unused_port: int) -> dict[str, Any]:
-        routing = nexus_data_dir / "routing.yaml"
-        routing.write_text(
-            yaml.safe_dump(
-                {
-                    "providers": {
-                        "down": {
-                            "kind": "openai",
-                            "base_url": f"http://127.0.0.1:{unused_port}/v1",
-                            "api_key": "sk-hidden",
-                        }
-                    },
-                    "tasks": {"code_generation": {"chain": [{"provider": "down", "model": "m"}]}},
+    def jp_server_config(self, nexus_config: Any, unused_port: int) -> dict[str, Any]:
+        routing = {
+            "providers": {
+                "down": {
+                    "kind": "openai",
+                    "base_url": f"http://127.0.0.1:{unused_port}/v1",
+                    "api_key": "sk-hidden",
                 }
-            )
-        )
-        return {
-            "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
-            "NexusApp": {"data_dir": str(nexus_data_dir), "routing_file": str(routing)},
+            },
+            "tasks": {"code_generation": {"chain": [{"provider": "down", "model": "m"}]}},
         }
+        return nexus_config(routing=yaml.safe_dump(routing))
 
     async def test_every_model_down_is_503_and_recorded(self, jp_fetch: Any, nexus_services: Any) -> None:
         code, reply = await post(jp_fetch, "generate", {"prompt": "x"})
@@ -113,15 +104,10 @@ class TestNoModel:
 
 class TestInvalidRouting:
     @pytest.fixture
-    def jp_server_config(self, nexus_data_dir: Path) -> dict[str, Any]:
-        routing = nexus_data_dir / "routing.yaml"
-        routing.write_text(
-            "providers: {local: {kind: local}}\ntasks: {completion: {chain: [], limits: {}}}\n"
+    def jp_server_config(self, nexus_config: Any) -> dict[str, Any]:
+        return nexus_config(
+            routing="providers: {local: {kind: local}}\ntasks: {completion: {chain: [], limits: {}}}\n"
         )
-        return {
-            "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
-            "NexusApp": {"data_dir": str(nexus_data_dir), "routing_file": str(routing)},
-        }
 
     async def test_endpoints_say_so_and_status_names_the_key(self, jp_fetch: Any) -> None:
         with pytest.raises(HTTPClientError) as err:

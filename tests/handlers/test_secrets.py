@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,13 +60,11 @@ def fake_openai(jp_asyncio_loop: Any) -> Iterator[tuple[str, list[str]]]:
 
 @pytest.fixture
 def jp_server_config(
-    nexus_data_dir: Path, fake_openai: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+    nexus_config: Any, fake_openai: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
     monkeypatch.setenv("NEXUS_TEST_OPENAI_KEY", KEYS[0])  # the routing file's key, from the environment
     monkeypatch.delenv("NEXUS_TEST_CLAUDE_KEY", raising=False)
-    routing = nexus_data_dir / "routing.yaml"
-    routing.write_text(
-        f"""
+    routing = f"""
 providers:
   local: {{kind: local, model: "bundled:SmolLM2-135M-Instruct"}}
   openai: {{kind: openai, base_url: "{fake_openai[0]}", api_key: "${{NEXUS_TEST_OPENAI_KEY:-}}"}}
@@ -80,15 +77,10 @@ tasks:
       - {{provider: local, model: s}}
     limits: {{timeout_s: 60, max_tokens: 4}}
 """
+    return nexus_config(
+        routing=routing,
+        server={"identity_provider_class": HeaderIdentityProvider, "authorizer_class": AliceAdministers},
     )
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"nexus_server_ext": True},
-            "identity_provider_class": HeaderIdentityProvider,
-            "authorizer_class": AliceAdministers,
-        },
-        "NexusApp": {"data_dir": str(nexus_data_dir), "routing_file": str(routing)},
-    }
 
 
 class Client:

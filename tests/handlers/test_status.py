@@ -39,15 +39,12 @@ def test_a_missing_extra_is_named_with_its_install_command() -> None:
 
 class TestSecretsStayHidden:
     @pytest.fixture
-    def jp_server_config(self, nexus_data_dir: Any, postgres_url: str, monkeypatch: Any) -> dict[str, Any]:
+    def jp_server_config(self, nexus_config: Any, postgres_url: str, monkeypatch: Any) -> dict[str, Any]:
         # trust auth ignores the password, so a real password-bearing URL still connects
         postgres_url = postgres_url.replace("postgres@", f"postgres:{SECRET}@")
         monkeypatch.setenv("OPENAI_API_KEY", SECRET)
         monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-        return {
-            "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
-            "NexusApp": {"data_dir": str(nexus_data_dir), "database_url": postgres_url},
-        }
+        return nexus_config(database_url=postgres_url)
 
     async def test_status_never_shows_keys_or_database_passwords(self, jp_fetch: Any) -> None:
         r = await jp_fetch("nexus/api/v1/status")
@@ -60,14 +57,8 @@ class TestSecretsStayHidden:
 
 class TestStorageDown:
     @pytest.fixture
-    def jp_server_config(self, nexus_data_dir: Any) -> dict[str, Any]:
-        return {
-            "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
-            "NexusApp": {
-                "data_dir": str(nexus_data_dir),
-                "database_url": f"postgresql://nexus:{SECRET}@127.0.0.1:1/nexus",
-            },
-        }
+    def jp_server_config(self, nexus_config: Any) -> dict[str, Any]:
+        return nexus_config(database_url=f"postgresql://nexus:{SECRET}@127.0.0.1:1/nexus")
 
     async def test_server_still_starts_and_says_storage_is_down(self, jp_fetch: Any) -> None:
         status = json.loads((await jp_fetch("nexus/api/v1/status")).body)

@@ -21,7 +21,9 @@ ROUTING = bundled_routing(("natural_language", "completion", "code_analysis", "c
 
 @pytest.fixture
 def jp_server_config(nexus_config: Any) -> dict[str, Any]:
-    return nexus_config(routing=ROUTING, chat_max_tokens=6, intent_llm_tie_breaker=False)
+    return nexus_config(
+        routing=ROUTING, chat_max_tokens=6, other={"IntentClassifier": {"llm_tie_breaker": False}}
+    )
 
 
 async def read(ws: Any, timeout: float = 120) -> dict[str, Any]:

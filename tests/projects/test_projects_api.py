@@ -22,7 +22,7 @@ async def create(jp_fetch: Any, **body: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def jp_server_config(nexus_data_dir: Path, tmp_path: Path) -> dict[str, Any]:
+def jp_server_config(nexus_config: Any) -> dict[str, Any]:
     """Routing whose code_analysis chain has no usable model, so commit messages use the summary."""
     import yaml
 
@@ -30,12 +30,7 @@ def jp_server_config(nexus_data_dir: Path, tmp_path: Path) -> dict[str, Any]:
 
     routing = yaml.safe_load(default_routing_file().read_text())
     routing["tasks"]["code_analysis"]["chain"] = [{"provider": "gateway", "model": "nexus-local"}]
-    path = tmp_path / "routing.yaml"
-    path.write_text(yaml.safe_dump(routing))
-    return {
-        "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
-        "NexusApp": {"data_dir": str(nexus_data_dir), "routing_file": str(path)},
-    }
+    return nexus_config(routing=yaml.safe_dump(routing))
 
 
 async def test_data_analysis_project_from_template_with_git(jp_fetch: Any, jp_root_dir: Path) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from traitlets import TraitError
 
 from nexus_server_ext.security.ratelimit import RateLimiter
 
@@ -22,7 +22,7 @@ class Clock:
 
 def test_classes_have_separate_buckets_and_refill() -> None:
     clock = Clock()
-    limiter = RateLimiter(60, 2, clock=clock, classes={"chat": {"per_minute": 6, "burst": 1}})
+    limiter = RateLimiter(clock, per_minute=60, burst=2, classes={"chat": {"per_minute": 6, "burst": 1}})
     assert limiter.acquire("ann", endpoint_class="chat") == 0
     wait = limiter.acquire("ann", endpoint_class="chat")
     assert wait == pytest.approx(10.0)  # 6 per minute: one token every 10 s
@@ -37,24 +37,21 @@ def test_classes_have_separate_buckets_and_refill() -> None:
 
 
 def test_bad_class_configuration_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="per_minute and burst"):
-        RateLimiter(60, 2, classes={"chat": {"burst": 3}})
+    with pytest.raises(TraitError, match="per_minute and burst"):
+        RateLimiter(per_minute=60, burst=2, classes={"chat": {"burst": 3}})
 
 
 @pytest.fixture
-def jp_server_config(nexus_data_dir: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
-        "NexusApp": {
-            "data_dir": str(nexus_data_dir),
-            "rate_limit_per_minute": 1.0,
-            "rate_limit_burst": 2,
-            "rate_limits": {
-                "chat": {"per_minute": 1, "burst": 5},  # no refill while the test runs
-                "completion": {"per_minute": 600, "burst": 60},
-            },
+def jp_server_config(nexus_config: Any) -> dict[str, Any]:
+    limits = {
+        "per_minute": 1.0,
+        "burst": 2,
+        "classes": {
+            "chat": {"per_minute": 1, "burst": 5},  # no refill while the test runs
+            "completion": {"per_minute": 600, "burst": 60},
         },
     }
+    return nexus_config(other={"RateLimiter": limits})
 
 
 async def test_server_answers_429_with_retry_after_per_class(jp_fetch: Any) -> None:

@@ -11,15 +11,9 @@ from nexus_server_ext.commands import Command
 
 
 @pytest.fixture
-def jp_server_config(nexus_data_dir: Any) -> dict[str, Any]:
+def jp_server_config(nexus_config: Any) -> dict[str, Any]:
     """Thirty-odd clips in a few seconds is a test, not a user: lift the voice rate limit here."""
-    return {
-        "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
-        "NexusApp": {
-            "data_dir": str(nexus_data_dir),
-            "rate_limits": {"voice": {"per_minute": 0, "burst": 1}},
-        },
-    }
+    return nexus_config(other={"RateLimiter": {"classes": {"voice": {"per_minute": 0, "burst": 1}}}})
 
 
 # (what is said, the command it must map to). Phrasings differ from the registry's on purpose.

@@ -141,15 +141,13 @@ async def test_interpret_maps_text_from_any_recogniser(jp_fetch: Any) -> None:
 
 class TestLimits:
     @pytest.fixture
-    def jp_server_config(self, nexus_data_dir: Any) -> dict[str, Any]:
-        return {
-            "ServerApp": {"jpserver_extensions": {"nexus_server_ext": True}},
-            "NexusApp": {
-                "data_dir": str(nexus_data_dir),
-                "rate_limits": {"voice": {"per_minute": 60, "burst": 2}},
-            },
-            "Transcriber": {"max_audio_bytes": 20_000, "max_audio_seconds": 2.0},
-        }
+    def jp_server_config(self, nexus_config: Any) -> dict[str, Any]:
+        return nexus_config(
+            other={
+                "RateLimiter": {"classes": {"voice": {"per_minute": 60, "burst": 2}}},
+                "Transcriber": {"max_audio_bytes": 20_000, "max_audio_seconds": 2.0},
+            }
+        )
 
     async def test_configured_size_and_duration_limits(self, audio: Any, transcribe: Any) -> None:
         big = await transcribe(b"\0" * 30_000, "audio/wav")
