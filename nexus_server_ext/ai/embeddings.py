@@ -12,6 +12,7 @@ import asyncio
 import importlib.util
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,12 @@ class _LoadedModel:
 _MODELS: dict[str, _LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
 
+# One chat message is embedded by the intent classifier, the memory search and the examples search:
+# the last few single texts are kept, so that costs one forward pass, not three.
+QUERY_CACHE_SIZE = 64
+_QUERIES: OrderedDict[tuple[str, int, str], np.ndarray] = OrderedDict()
+_QUERIES_LOCK = threading.Lock()
+
 
 def _load(path: str) -> _LoadedModel:
     """One loaded copy per model path per process (tests and several services share it)."""
@@ -129,7 +136,20 @@ class Embedder(LoggingConfigurable):
             import numpy as np
 
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        return self._model().encode(texts, self.batch_size, self.max_tokens)
+        if len(texts) != 1:
+            return self._model().encode(texts, self.batch_size, self.max_tokens)
+        key = (self.model_path, self.max_tokens, texts[0])
+        with _QUERIES_LOCK:
+            cached = _QUERIES.get(key)
+            if cached is not None:
+                _QUERIES.move_to_end(key)
+                return cached.copy()
+        vector = self._model().encode(texts, self.batch_size, self.max_tokens)
+        with _QUERIES_LOCK:
+            _QUERIES[key] = vector.copy()
+            while len(_QUERIES) > QUERY_CACHE_SIZE:
+                _QUERIES.popitem(last=False)
+        return vector
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The same, off the event loop."""

@@ -172,17 +172,17 @@ class ConsciousnessCore:
             (m.role, m.content)
             for m in await self.conversations.model_history(user_id, conversation_id, frame.notebook)
         ]
-        bundle, examples = await asyncio.gather(
+        bundle, examples, user_msg = await asyncio.gather(  # side by side: each waits on I/O or a thread
             self.context.gather(owner, intent.text, frame.context),
             self._examples(owner, intent.text),
-        )
-        user_msg = await self._store(
-            user_id,
-            frame,
-            conversation_id,
-            "user",
-            frame.text,
-            meta={"intent": intent.name, **author_meta(author)},
+            self._store(
+                user_id,
+                frame,
+                conversation_id,
+                "user",
+                frame.text,
+                meta={"intent": intent.name, **author_meta(author)},
+            ),
         )
         yield ChatStartedFrame(
             id=frame.id,

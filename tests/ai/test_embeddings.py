@@ -29,3 +29,28 @@ async def test_batches_and_concurrent_calls_agree() -> None:
 def test_missing_model_says_so(tmp_path: object) -> None:
     with pytest.raises(EmbeddingsUnavailable):
         Embedder(model_path=str(tmp_path) + "/nothing-here").embed_sync(["x"])
+
+
+def test_a_repeated_query_is_embedded_once_and_its_cached_vector_cannot_be_changed() -> None:
+    """A chat message is embedded by the classifier and by two memory searches: one forward pass."""
+    from nexus_server_ext.ai import embeddings
+
+    embedder = Embedder()
+    text = "why does my dataframe merge drop rows"
+    first = embedder.embed_sync([text])
+    calls = []
+    model = embedder._model()
+    original = model.encode
+    model.encode = lambda *a, **k: calls.append(a) or original(*a, **k)  # type: ignore[method-assign]
+    try:
+        first[0, :] = 0.0  # a caller scribbling on its result must not poison the cache
+        again = embedder.embed_sync([text])
+        assert calls == []  # served from the cache
+        assert np.allclose(again, Embedder(max_tokens=255).embed_sync([text]), atol=1e-5)
+        assert len(calls) == 1  # another setting is another key: computed
+        for i in range(embeddings.QUERY_CACHE_SIZE + 1):
+            embedder.embed_sync([f"query {i}"])
+        embedder.embed_sync([text])  # pushed out by newer queries: computed again
+        assert len(calls) == embeddings.QUERY_CACHE_SIZE + 3
+    finally:
+        model.encode = original  # type: ignore[method-assign]
