@@ -150,6 +150,37 @@ async def test_the_queue_is_bounded_and_says_when_to_retry(local_engine: Engine)
     assert await first_token_seconds(local_engine, short()) > 0
 
 
+async def test_requests_cancelled_while_they_wait_give_their_place_back_at_once(local_engine: Engine) -> None:
+    """Typing fast: each keystroke's completion replaces the last one while the model is still busy.
+    The replaced ones were waiting in the queue; their places come back when they are cancelled, not
+    when the model gets round to them, so the newest request is never refused as "busy"."""
+
+    async def wait_for_a_token(request: GenerationRequest) -> None:
+        async with aclosing(local_engine.stream(request)) as items:
+            async for item in items:
+                if isinstance(item, Delta):
+                    return
+
+    local_engine.max_queue = 3
+    try:
+        async with aclosing(local_engine.stream(LONG)) as running:
+            await running.__anext__()  # the model is busy with this one
+            for _ in range(6):  # six stale keystrokes, each waiting behind it, then replaced
+                stale = asyncio.ensure_future(wait_for_a_token(short()))
+                while local_engine.pending < 2:
+                    await asyncio.sleep(0.005)
+                stale.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await stale
+                assert local_engine.pending == 1  # only the running one: the place came back at once
+            newest = asyncio.ensure_future(wait_for_a_token(short()))
+            await asyncio.sleep(0.05)
+            assert not newest.done() or newest.exception() is None  # queued, not refused
+        await asyncio.wait_for(newest, 60)  # and answered once the long one is closed
+    finally:
+        local_engine.max_queue = 8
+
+
 async def test_one_users_burst_does_not_starve_another_user(local_engine: Engine) -> None:
     finished: list[str] = []
 

@@ -114,6 +114,18 @@ class FairQueue:
             self._size -= 1
             return job
 
+    def remove(self, job: Job) -> bool:
+        """Take ``job`` out if it is still waiting (True); False once a worker has it."""
+        with self._cond:
+            jobs = self._users.get(job.user)
+            if not jobs or job not in jobs:
+                return False
+            jobs.remove(job)
+            if not jobs:
+                del self._users[job.user]
+            self._size -= 1
+            return True
+
     def __len__(self) -> int:
         return self._size
 
@@ -211,6 +223,8 @@ class Engine(ABC):
             job.cancel.set()  # a no-op after a normal end; frees the engine after a cancel or error
             if job.on_cancel is not None:
                 job.on_cancel()
+            if self._queue.remove(job):  # cancelled while it waited: its place is free at once, so a
+                self._done(job, 0.0)  # burst of superseded completions never fills the queue
 
     def _submit(self, job: Job) -> None:
         self._queue.put(job)
