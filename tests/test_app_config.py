@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from traitlets.utils.importstring import import_item
 
-from nexus_server_ext.app import MOVED_SETTINGS, NexusApp, ServiceClass
+from nexus_server_ext.app import NexusApp
+from nexus_server_ext.app_settings import MOVED_SETTINGS, ServiceClass
 from nexus_server_ext.core.memory import VectorMemory
 from nexus_server_ext.security.ratelimit import RateLimiter
 

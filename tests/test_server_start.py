@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from support.processes import stop
 
 from nexus_server_ext.store.database import Database
 
@@ -166,12 +167,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
     yield start
     for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def loaded_heavy_libraries(maps: str) -> list[str]:

@@ -160,3 +160,17 @@ def load_keyring(configured_key: str, key_file: Path) -> KeyRing:
     ring = KeyRing(new_key())
     write_private(key_file, ring.dumps())
     return ring
+
+
+class UnusableKeyRing(KeyRing):
+    """Stands in for a key that could not be loaded: every encrypt/decrypt fails with the reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(b"\0" * 32)
+        self.reason = reason
+
+    def encrypt(self, plaintext: str) -> str:
+        raise CryptoError(self.reason)
+
+    def decrypt(self, stored: str) -> str:
+        raise CryptoError(self.reason)

@@ -25,6 +25,8 @@ from traitlets.config import LoggingConfigurable
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..api_models import ComponentStatus
+
 BUNDLED = "bundled:tiny.en"
 
 
@@ -267,3 +269,24 @@ class Transcriber(LoggingConfigurable):
             )
         transcript.timings_ms["queue_ms"] = round(waited, 2)
         return transcript
+
+
+def voice_status(transcriber: Transcriber) -> ComponentStatus:
+    """The voice component's live health (for ``/status``): installed, which model, loaded yet."""
+    from ..api_models import ComponentStatus
+
+    try:
+        model = transcriber.resolved_model()
+        device, compute = transcriber.resolved_device()
+    except TranscriberUnavailable as exc:
+        return ComponentStatus(
+            name="voice",
+            state="unavailable",
+            detail=str(exc),
+            install_hint='pip install "nexus-jupyter[voice]"',
+        )
+    state = "loaded" if transcriber.loaded else "loads on first use"
+    shown = transcriber.model if transcriber.model.startswith("bundled:") else Path(model).name
+    return ComponentStatus(
+        name="voice", state="ok", detail=f"Whisper {shown} on {device}/{compute}: {state}."
+    )

@@ -13,14 +13,18 @@ from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
 
-class FakeOpenAI(web.RequestHandler):
-    """``/v1/chat/completions`` whose behaviour the test sets: ok, 500, 429, break (mid-stream), malformed."""
+class FakeProvider(web.RequestHandler):
+    """A paid API's stand-in: ``state`` is shared with the test (what to do, what was received)."""
 
     def initialize(self, state: dict[str, Any]) -> None:
         self.state = state
 
     def check_xsrf_cookie(self) -> None:
         return None
+
+
+class FakeOpenAI(FakeProvider):
+    """``/v1/chat/completions`` whose behaviour the test sets: ok, 500, 429, break (mid-stream), malformed."""
 
     async def post(self, _path: str) -> None:
         self.state["calls"] += 1
@@ -51,14 +55,8 @@ class FakeOpenAI(web.RequestHandler):
         self.finish()
 
 
-class FakeAnthropic(web.RequestHandler):
+class FakeAnthropic(FakeProvider):
     """``/v1/messages`` speaking the Messages streaming protocol."""
-
-    def initialize(self, state: dict[str, Any]) -> None:
-        self.state = state
-
-    def check_xsrf_cookie(self) -> None:
-        return None
 
     async def post(self, _path: str) -> None:
         self.state["calls"] += 1

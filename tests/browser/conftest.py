@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.processes import stop
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -138,11 +139,7 @@ def running_lab(
             wait_for_local_model(url, token)
         yield LabServer(url=url, token=token, root=root, data_dir=data)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 15)
         log.close()
 
 

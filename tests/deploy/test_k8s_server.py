@@ -26,6 +26,7 @@ import httpx
 import pytest
 import tomllib
 import yaml
+from support.processes import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = ROOT / "deploy" / "k8s" / "values.yaml"
@@ -74,11 +75,7 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
     yield started
     for proc in reversed(started):
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def test_the_user_image_installs_what_free_text_chat_needs() -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from jupyter_client.blocking import BlockingKernelClient
 from kernel_helpers import fast_routing_file, free_port, run_cell
+from support.processes import stop
 
 
 def call(url: str, token: str, method: str = "GET", body: Any = None) -> Any:
@@ -79,11 +80,7 @@ def server_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[An
     finally:
         if client is not None:
             client.stop_channels()
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 30)
         log.close()
 
 

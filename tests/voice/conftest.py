@@ -81,7 +81,8 @@ class AudioFactory:
         run("sox", "-q", "-n", "-r", "16000", "-c", "1", str(wav), "trim", "0", str(seconds))
         return self.to_webm(wav).read_bytes()
 
-    def white_noise(self, seconds: float = 3.0) -> bytes:
+    def noise(self, seconds: float, colour: str, volume: str) -> Path:
+        """``seconds`` of sox's ``colour`` noise (whitenoise, pinknoise) at ``volume``, as 16 kHz WAV."""
         wav = self._path(".wav")
         run(
             "sox",
@@ -94,11 +95,14 @@ class AudioFactory:
             str(wav),
             "synth",
             str(seconds),
-            "whitenoise",
+            colour,
             "vol",
-            "0.5",
+            volume,
         )
-        return self.to_webm(wav).read_bytes()
+        return wav
+
+    def white_noise(self, seconds: float = 3.0) -> bytes:
+        return self.to_webm(self.noise(seconds, "whitenoise", "0.5")).read_bytes()
 
     def tones(self) -> bytes:
         """A plucked melody with harmonics: music-like, not speech."""
@@ -119,23 +123,7 @@ class AudioFactory:
 
     def long_recording(self, seconds: int) -> bytes:
         """Quiet noise for ``seconds``, as low-bitrate Opus (a 20-minute file is about 2 MB)."""
-        wav = self._path(".wav")
-        run(
-            "sox",
-            "-q",
-            "-n",
-            "-r",
-            "16000",
-            "-c",
-            "1",
-            str(wav),
-            "synth",
-            str(seconds),
-            "pinknoise",
-            "vol",
-            "0.05",
-        )
-        return self.to_webm(wav, bitrate="12k").read_bytes()
+        return self.to_webm(self.noise(seconds, "pinknoise", "0.05"), bitrate="12k").read_bytes()
 
 
 @pytest.fixture(scope="session")
