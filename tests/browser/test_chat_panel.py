@@ -120,8 +120,10 @@ def test_ask_for_code_see_it_stream_then_run_it_in_the_notebook(lab_server: Any,
     assert panel.locator(".jp-nexus-button.jp-mod-send").is_visible()
     assert panel.locator(".jp-nexus-thumb").count() == 2
 
-    # the conversation is listed and can be renamed
-    conversation_id = panel.locator(".jp-nexus-conversations").input_value()
+    # the conversation is listed (the list is fetched again once the answer has ended) and can be renamed
+    picker = panel.locator(".jp-nexus-conversations")
+    page.wait_for_function("select => select.value !== ''", arg=picker.element_handle(), timeout=10_000)
+    conversation_id = picker.input_value()
     assert len(conversation_id) == 32
 
     code = answer.locator(".jp-nexus-code pre").first.text_content().rstrip("\n")
