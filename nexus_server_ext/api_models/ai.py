@@ -51,7 +51,10 @@ class GenerateReply(ApiModel):
     valid: bool = Field(description="False when no model produced code that passes validation.")
     provider: str
     model: str
-    outcome: str = Field(description="ok | fallback | invalid")
+    outcome: str = Field(
+        description="ok | fallback | invalid | computed (a fix the error's facts settle, given without a "
+        "model: provider `nexus`, model `error facts`)"
+    )
     fallback_path: list[RouteStep]
     interaction_id: int | None
     ttft_ms: float | None

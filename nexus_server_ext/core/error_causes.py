@@ -190,8 +190,12 @@ def _name(s: Scene) -> str | None:
     if s.facts.exc_type == "UnboundLocalError":
         return f"`{name}` is assigned inside the function, so it is local there, and it is read before that"
     builtin = [b for b in dir(builtins) if b.islower() and not b.startswith("_")]
-    close = closest(name, s.known) or s.hint or closest(name, builtin, cutoff=0.75)
+    # the suggestion from the failing frame first (a function's parameters too), then the kernel's names
+    hint = s.hint if s.hint and s.hint != name else None
+    close = hint or closest(name, s.known) or closest(name, builtin, cutoff=0.75)
     if close:
+        if difflib.SequenceMatcher(None, name, close).ratio() >= 0.8:
+            s.facts.suggestion = close  # near enough to rename it for the user (``certain_fixes``)
         return f"`{name}` is not defined in this kernel; did you mean `{close}`?"
     return (
         f"`{name}` is not defined in this kernel: run the cell that defines it first, or check the spelling"

@@ -118,6 +118,7 @@ class ErrorFacts:
     variables: list[Variable] = field(default_factory=list)
     cause: str = ""
     cell: str = ""  # the failing cell's source, when known
+    suggestion: str | None = None  # for a NameError: the defined name it is surely a misspelling of
 
     @property
     def summary(self) -> str:

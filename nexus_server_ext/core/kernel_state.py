@@ -37,6 +37,11 @@ def summarize(ns):
         if isinstance(exc, AttributeError) and getattr(exc, "obj", None) is not None and exc.name:
             public = [a for a in dir(exc.obj) if not a.startswith("_")]
             hint = (difflib.get_close_matches(exc.name, public, 1, 0.6) or [None])[0]
+        elif isinstance(exc, NameError) and getattr(exc, "name", None) and frames:
+            frame = frames[-1][0]  # where the name was looked up: its locals, globals and builtins
+            seen = set(frame.f_locals) | set(frame.f_globals) | set(frame.f_builtins)
+            public = [n for n in seen if not n.startswith("_") and n not in ("In", "Out", "exit", "quit")]
+            hint = (difflib.get_close_matches(exc.name, public, 1, 0.6) or [None])[0]
     out = []
     for name, value in sorted(ns.items(), key=lambda item: item[0] not in on_line):
         if name.startswith("_") or name in ("In", "Out", "exit", "quit", "get_ipython"):
@@ -61,7 +66,8 @@ def summarize(ns):
         out.append(item)
         if len(out) >= 60:
             break
-    names = [n for n in ns if not n.startswith("_")][:500]
+    helpers = ("In", "Out", "exit", "quit", "get_ipython")  # IPython's, never what a user misspelt
+    names = [n for n in ns if not n.startswith("_") and n not in helpers][:500]
     return json.dumps(
         {"variables": out, "names": names, "error": err, "error_is_last": last, "error_hint": hint}
     )

@@ -28,6 +28,7 @@ from ..api_models import (
     TaskChainOut,
     TaskLimitsOut,
 )
+from ..core.certain_fixes import CertainFix, certain_fix
 from ..core.error_facts import from_traceback_text
 from ..errors import NexusError
 from .base import NexusHandler, Operation
@@ -59,6 +60,24 @@ def no_model(exc: NoModelAvailable) -> NexusError:
     return NexusError(503, "no_model_available", str(exc))
 
 
+def computed_reply(body: GenerateRequest, facts: str, fixed: CertainFix) -> GenerateReply:
+    """A fix the error's facts settle (``core.certain_fixes``), in the shape of a model's answer."""
+    return GenerateReply(
+        code=fixed.code,
+        explanation=f"{facts}\n\n{fixed.explanation}",
+        language=body.language,
+        valid=True,
+        provider="nexus",
+        model="error facts",
+        outcome="computed",
+        fallback_path=[],
+        interaction_id=None,
+        ttft_ms=None,
+        latency_ms=0.0,
+        tokens_out=0,
+    )
+
+
 class GenerateHandler(AIHandler):
     auth_resource = "nexus:generate"
     operations = {
@@ -85,6 +104,10 @@ class GenerateHandler(AIHandler):
                 facts = await core.context.kernel_error_facts(body.context.notebook_path)
             facts = facts or from_traceback_text(body.context.error)
         if facts is not None:
+            fixed = certain_fix(facts, body.context.code or facts.cell)
+            if fixed is not None:  # the facts settle the fix: no model needed, nothing to get wrong
+                self.write_model(computed_reply(body, facts.render_markdown(), fixed))
+                return
             context["error"] = f"{facts.prompt_text()}\n\n{body.context.error}"
         try:
             result = await self.pipeline().generate(

@@ -225,3 +225,56 @@ async def test_explain_fix_with_a_traceback_starts_with_the_facts(
     finally:
         client.stop_channels()
         await km.shutdown_kernel(session["kernel"]["id"], now=True)
+
+
+async def test_a_misspelt_name_is_fixed_from_the_facts_without_a_model(
+    jp_fetch: Any, jp_serverapp: Any, local_engine: Any
+) -> None:
+    """Explain / Fix on a NameError whose name is a near-miss of one that is defined: the fix is the
+    rename, computed, not generated (the bundled model rewrote this very cell into invalid code)."""
+    cell = "def area(width, height):\n    return width * heigth  # heigth in a comment stays\n\narea(2, 3)"
+    session = json.loads(
+        (
+            await jp_fetch(
+                "api/sessions",
+                method="POST",
+                body=json.dumps({"path": "shapes.ipynb", "type": "notebook", "kernel": {"name": "python3"}}),
+            )
+        ).body
+    )
+    km = jp_serverapp.kernel_manager
+    client = km.get_kernel(session["kernel"]["id"]).client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        assert await run_cell(client, cell) == "error"
+        body = {
+            "task": "code_generation",
+            "prompt": "Explain the error and fix the code.",
+            "context": {
+                "code": cell,
+                "error": "NameError: name 'heigth' is not defined",
+                "notebook_path": "shapes.ipynb",
+            },
+        }
+        code, reply = await post(jp_fetch, "generate", body)
+        assert code == 200, reply
+        assert reply["code"] == cell.replace("width * heigth", "width * height")  # the comment is kept
+        assert reply["valid"] and reply["outcome"] == "computed"
+        assert (reply["provider"], reply["model"], reply["tokens_out"]) == ("nexus", "error facts", 0)
+        assert reply["explanation"].startswith("**NameError**")
+        assert "renamed `heigth` to `height` on line 2" in reply["explanation"]
+
+        # a name with no near-miss is left to the model, told the facts
+        assert await run_cell(client, "total = count_of_rows + 1") == "error"
+        other = {
+            **body,
+            "context": {**body["context"], "code": "total = count_of_rows + 1", "error": "NameError"},
+            "max_tokens": 24,
+        }
+        code, reply = await post(jp_fetch, "generate", other)
+        assert code == 200, reply
+        assert reply["outcome"] != "computed" and reply["provider"] == "local"
+    finally:
+        client.stop_channels()
+        await km.shutdown_kernel(session["kernel"]["id"], now=True)

@@ -1,0 +1,72 @@
+"""Fixes computed from an error's facts, not generated: when the facts leave one answer, give it.
+
+A NameError whose name is a near-miss of one the kernel (or the failing function) defines, or of a
+builtin (``heigth`` where ``height`` is a parameter), is fixed by renaming that name in the cell: every
+use of it as a Python name, not inside strings or comments. It is not done when the cell itself assigns
+the name (then the misspelling may be meant), when magics hide the code from the tokenizer, or when the
+renamed cell would not parse. A small model asked for the same fix often rewrites the cell into
+something worse; this answer is certain and instant.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .error_facts import ErrorFacts
+
+_MISSING = re.compile(r"name '(\w+)' is not defined")
+
+
+@dataclass(frozen=True)
+class CertainFix:
+    code: str  # the whole cell, fixed
+    explanation: str  # Markdown: what was changed and why
+
+
+def certain_fix(facts: ErrorFacts, code: str) -> CertainFix | None:
+    """The fixed cell for ``facts`` raised by ``code``, or None when the facts do not settle it."""
+    if facts.exc_type != "NameError" or not facts.suggestion or not code.strip():
+        return None
+    missing = _MISSING.search(facts.message)
+    if not missing or not facts.suggestion.isidentifier():
+        return None
+    name, replacement = missing.group(1), facts.suggestion
+    # IPython magics and shell escapes are not Python: blanked, so positions stay where they are
+    lines = code.splitlines(keepends=True)
+    plain = ["\n" if line.lstrip().startswith(("%", "!")) else line for line in lines]
+    try:
+        tree = ast.parse("".join(plain))
+        tokens = list(tokenize.generate_tokens(io.StringIO("".join(plain)).readline))
+    except (SyntaxError, tokenize.TokenError, IndentationError):
+        return None
+    if any(
+        isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load) for n in ast.walk(tree)
+    ):
+        return None  # the cell assigns it: renaming could change what it means
+    places = [t.start for t in tokens if t.type == tokenize.NAME and t.string == name]
+    if not places:
+        return None
+    for row, column in reversed(places):  # right to left: earlier columns stay valid
+        line = lines[row - 1]
+        lines[row - 1] = line[:column] + replacement + line[column + len(name) :]
+    fixed = "".join(lines)
+    try:
+        ast.parse(
+            "".join("\n" if line.lstrip().startswith(("%", "!")) else line for line in fixed.splitlines(True))
+        )
+    except SyntaxError:
+        return None
+    rows = sorted({row for row, _ in places})
+    where = "line " + ", ".join(str(r) for r in rows) if len(rows) > 1 else f"line {rows[0]}"
+    where = where.replace("line ", "lines ", 1) if len(rows) > 1 else where
+    explanation = (
+        f"`{name}` is not defined, and `{replacement}` is: renamed `{name}` to `{replacement}` on {where} "
+        "of the cell. Nothing else was changed; run the cell to check."
+    )
+    return CertainFix(fixed, explanation)
