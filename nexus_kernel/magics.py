@@ -24,7 +24,7 @@ from .context import ErrorReport, InterpolationError, interpolate, last_error
 from .discovery import shared_transport
 from .output import Format, LiveOutput, footer, play, provenance_metadata
 from .progress import ProgressBar
-from .transport import TASKS, Provenance, Transport, TransportError
+from .transport import TASKS, Provenance, Transport, TransportError, prompt_hash
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,8 @@ class NexusMagics(Magics):
         context: dict[str, Any] = {}
         header = ""
         report = self._error_to_answer(name, opts.words, cell)
+        if report is not None and name == "fix" and self._computed_fix(report):
+            return
         if report is not None:
             context = report.as_context()
             header = report.facts.render_markdown() + "\n\n"  # computed facts first, the model's words after
@@ -218,6 +220,31 @@ class NexusMagics(Magics):
         if name == "explain" and cell is None and not words and self.previous_error is not None:
             return last_error(self.previous_error)
         return None
+
+    def _computed_fix(self, report: ErrorReport) -> bool:
+        """When the facts settle the fix (a misspelt name, ``certain_fixes``): show it and put the fixed
+        cell below, unrun, without asking a model. False when they do not."""
+        from IPython.display import display
+
+        from nexus_server_ext.core.certain_fixes import certain_fix
+
+        fixed = certain_fix(report.facts, report.facts.cell)
+        if fixed is None:
+            return False
+        if self.shell is not None:
+            self.shell.set_next_input(fixed.code.rstrip() + "\n", replace=False)
+        text = (
+            f"{report.facts.render_markdown()}\n\n{fixed.explanation}\n\nThe fixed cell is in the next cell "
+            "(not run).\n\n<sub>computed from the error's facts, no model</sub>"
+        )
+        prov = Provenance(
+            "code_analysis", "computed", prompt_hash("fix", report.summary, {}), "error facts", "nexus"
+        )
+        display(
+            {"text/markdown": text, "text/plain": fixed.code}, raw=True, metadata=provenance_metadata(prov)
+        )
+        self._remember(Turn("fix", report.summary, fixed.code, prov))
+        return True
 
     def _code_to_explain(self, words: list[str], cell: str | None) -> str:
         if cell is not None and cell.strip():

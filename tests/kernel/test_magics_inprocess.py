@@ -159,3 +159,17 @@ def test_learn_then_search_finds_the_right_file(kernel: Any, tmp_path: Path) -> 
     assert 'data-state="done"' in bar["text/html"] and "] done" in bar["text/plain"]
     found = run_cell(kernel, "hits = %nexus search \"when are invoices sent?\"\nhits[0]['source']")
     assert found.outputs[-1]["data"]["text/plain"].endswith("billing.md'")
+
+
+def test_fix_of_a_misspelt_name_is_computed_and_put_in_the_next_cell(kernel: Any) -> None:
+    """The facts settle it (`heigth` is a near-miss of the parameter `height`): no model, no guess."""
+    cell = "def area(width, height):\n    return width * heigth\n\narea(2, 3)"
+    assert run_cell(kernel, cell).status == "error"
+    run = run_cell(kernel, "%nexus fix")
+    assert run.status == "ok" and not run.errors, run.text()
+    shown = run.text().strip()
+    assert shown.startswith("**NameError**") and "renamed `heigth` to `height` on line 2" in shown
+    assert "no model" in shown
+    fixed = [p["text"] for p in run.payload if p.get("source") == "set_next_input"]
+    assert fixed == [cell.replace("heigth", "height") + "\n"]
+    assert run_cell(kernel, fixed[0]).status == "ok"  # the fixed cell runs
