@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -175,6 +177,22 @@ async def run_cell(client: Any, code: str) -> str:
             return str(reply["content"]["status"])
 
 
+@asynccontextmanager
+async def notebook_kernel(jp_fetch: Any, jp_serverapp: Any, path: str) -> AsyncIterator[Any]:
+    """A client of the kernel of a new session for the notebook ``path`` (as JupyterLab opens one)."""
+    body = json.dumps({"path": path, "type": "notebook", "kernel": {"name": "python3"}})
+    session = json.loads((await jp_fetch("api/sessions", method="POST", body=body)).body)
+    km = jp_serverapp.kernel_manager
+    client = km.get_kernel(session["kernel"]["id"]).client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        yield client
+    finally:
+        client.stop_channels()
+        await km.shutdown_kernel(session["kernel"]["id"], now=True)
+
+
 async def test_explain_fix_with_a_traceback_starts_with_the_facts(
     jp_fetch: Any, jp_serverapp: Any, local_engine: Any
 ) -> None:
@@ -201,20 +219,7 @@ async def test_explain_fix_with_a_traceback_starts_with_the_facts(
     first = reply["explanation"].split("\n\n")[0]
     assert first.startswith("**IndexError**") and "line 2" in first and "x[10]" in first
 
-    session = json.loads(
-        (
-            await jp_fetch(
-                "api/sessions",
-                method="POST",
-                body=json.dumps({"path": "lists.ipynb", "type": "notebook", "kernel": {"name": "python3"}}),
-            )
-        ).body
-    )
-    km = jp_serverapp.kernel_manager
-    client = km.get_kernel(session["kernel"]["id"]).client()
-    client.start_channels()
-    try:
-        await client.wait_for_ready(timeout=60)
+    async with notebook_kernel(jp_fetch, jp_serverapp, "lists.ipynb") as client:
         assert await run_cell(client, cell) == "error"
         code, reply = await post(
             jp_fetch, "generate", {**body, "context": {**body["context"], "notebook_path": "lists.ipynb"}}
@@ -222,9 +227,6 @@ async def test_explain_fix_with_a_traceback_starts_with_the_facts(
         assert code == 200, reply
         facts = reply["explanation"]
         assert facts.startswith("**IndexError**") and "`x` has 3 items" in facts and "index 10" in facts
-    finally:
-        client.stop_channels()
-        await km.shutdown_kernel(session["kernel"]["id"], now=True)
 
 
 async def test_a_misspelt_name_is_fixed_from_the_facts_without_a_model(
@@ -233,20 +235,7 @@ async def test_a_misspelt_name_is_fixed_from_the_facts_without_a_model(
     """Explain / Fix on a NameError whose name is a near-miss of one that is defined: the fix is the
     rename, computed, not generated (the bundled model rewrote this very cell into invalid code)."""
     cell = "def area(width, height):\n    return width * heigth  # heigth in a comment stays\n\narea(2, 3)"
-    session = json.loads(
-        (
-            await jp_fetch(
-                "api/sessions",
-                method="POST",
-                body=json.dumps({"path": "shapes.ipynb", "type": "notebook", "kernel": {"name": "python3"}}),
-            )
-        ).body
-    )
-    km = jp_serverapp.kernel_manager
-    client = km.get_kernel(session["kernel"]["id"]).client()
-    client.start_channels()
-    try:
-        await client.wait_for_ready(timeout=60)
+    async with notebook_kernel(jp_fetch, jp_serverapp, "shapes.ipynb") as client:
         assert await run_cell(client, cell) == "error"
         body = {
             "task": "code_generation",
@@ -275,6 +264,3 @@ async def test_a_misspelt_name_is_fixed_from_the_facts_without_a_model(
         code, reply = await post(jp_fetch, "generate", other)
         assert code == 200, reply
         assert reply["outcome"] != "computed" and reply["provider"] == "local"
-    finally:
-        client.stop_channels()
-        await km.shutdown_kernel(session["kernel"]["id"], now=True)
