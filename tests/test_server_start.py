@@ -190,10 +190,13 @@ def test_a_ready_server_is_light_and_the_first_client_loads_the_model(
     )
     assert detail.startswith("loaded on "), detail  # with no generation request at all
     assert [lib for lib in MODEL_LIBRARIES if lib in server.maps()], "the model's library is not mapped"
-    # The stores, the core, the intent embedder and the vector memory are readied in the background
-    # too, so the first question waits for none of them.
+    # The stores, the core and the intent embedder are readied in the background too, so the first
+    # question waits for none of them; the vector memory of a fresh data dir holds nothing, so the first
+    # question needs no chromadb at all (it is opened when something is learned).
     until(lambda: "nexus_server_ext.core.consciousness" in server.modules(), 120, "the deferred services")
-    until(lambda: "chromadb" in server.maps(), 120, "the vector memory")
+    until(lambda: "libtorch" in server.maps(), 120, "the intent embedder")
+    until(lambda: "nexus_server_ext.core.memory" in server.modules(), 120, "the vector memory's warm-up")
+    assert "chromadb" not in server.modules()
 
 
 def test_preload_never_leaves_the_model_to_the_first_request(start_server: Callable[..., Server]) -> None:

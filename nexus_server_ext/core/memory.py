@@ -284,7 +284,17 @@ class VectorMemory(LoggingConfigurable):
     def search(self, owner: str, query: str, k: int = 5, source: str | None = None) -> list[Hit]:
         return self._query(DOCS, owner, query, k, source=source)
 
+    def nothing_stored(self) -> bool:
+        """True when this embedded memory has never been written: its folder holds no database. The
+        first question in a fresh lab then needs neither chromadb (seconds to import on a small
+        machine, maybe still importing for the warm-up) nor an embedding to learn that."""
+        if self.chroma_host or self._client is not None or self.path is None:
+            return False
+        return not (self.path / "chroma.sqlite3").exists()
+
     def _query(self, name: str, owner: str, query: str, k: int, **extra: Any) -> list[Hit]:
+        if self.nothing_stored():
+            return []
         collection = self._collection(name)
         result = collection.query(
             query_texts=[query],
@@ -331,7 +341,7 @@ class VectorMemory(LoggingConfigurable):
         )
 
     def search_examples(self, owner: str, query: str, k: int = 2, min_score: float = 0.6) -> list[Hit]:
-        if not self._collection(EXAMPLES).count():
+        if self.nothing_stored() or not self._collection(EXAMPLES).count():
             return []
         return [h for h in self._query(EXAMPLES, owner, query, k) if h.score >= min_score]
 

@@ -179,3 +179,22 @@ def test_hnsw_settings_find_the_exact_top_5_on_near_duplicates(memory: VectorMem
         kth = np.sort(scores)[-5]
         agree += all(scores[int(i[1:])] >= kth - 1e-5 for i in got)
     assert agree / len(queries) >= 0.99
+
+
+def test_a_memory_never_written_answers_at_once_without_opening_chromadb(
+    project: Path, tmp_path: Path
+) -> None:
+    """A fresh lab's first question: nothing has been learned, so there is nothing to search, and the
+    answer does not wait for chromadb (which the warm-up may still be importing)."""
+    memory = VectorMemory(tmp_path / "fresh")
+    assert memory.search("alice", "how do I compute VAT on an invoice", 4) == []
+    assert memory.search_examples("alice", "how do I compute VAT on an invoice") == []
+    assert memory._client is None and not (tmp_path / "fresh").exists()  # chromadb was not opened
+    indexer = Indexer(memory, project)
+    assert indexer.run(indexer.start("alice", "proj")).state == "succeeded"
+    question = "how do I compute VAT on an invoice"
+    assert memory.search("alice", question, 3)[0].source == "proj/sales.py"  # written: searched as always
+    reopened = VectorMemory(tmp_path / "fresh")  # a restarted server: the database is there
+    assert (
+        not reopened.nothing_stored() and reopened.search("alice", question, 3)[0].source == "proj/sales.py"
+    )
