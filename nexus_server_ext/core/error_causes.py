@@ -212,6 +212,8 @@ def _attribute(s: Scene) -> str | None:
     users = re.findall(rf"\b(\w+)\.{attr}\b", s.facts.line)
     owner = f"`{users[0]}`" if users else "the object"
     suggestion = f"; did you mean `{s.hint}`?" if s.hint else ""
+    if s.hint and difflib.SequenceMatcher(None, attr, s.hint).ratio() >= 0.8:
+        s.facts.suggestion = s.hint  # one of the object's own attributes, near enough to rename
     if module:
         return f"the module `{kind}` has no attribute `{attr}`{suggestion}"
     if kind == "NoneType":

@@ -65,3 +65,30 @@ def test_only_name_errors_with_a_sure_suggestion_are_fixed() -> None:
     assert certain_fix(facts_of(code), code) is None  # an IndexError has no rename to make
     far = ErrorFacts("NameError", "name 'q' is not defined", suggestion=None)
     assert certain_fix(far, "print(q)") is None
+
+
+@pytest.mark.parametrize(
+    ("code", "fixed"),
+    [
+        ("x = [3, 1]\nx.apend(2)\nprint(x)", "x = [3, 1]\nx.append(2)\nprint(x)"),
+        (  # a module's attribute; every use on the failing line, none in the string
+            "import math\nprint(math.sqr(4) + math.sqr(9), 'math.sqr')",
+            "import math\nprint(math.sqrt(4) + math.sqrt(9), 'math.sqr')",
+        ),
+        (
+            "def shout(v):\n    return v.uper()\n\nshout('a')",
+            "def shout(v):\n    return v.upper()\n\nshout('a')",
+        ),
+    ],
+)
+def test_a_near_miss_of_an_attribute_the_object_has_is_renamed_on_the_failing_line(
+    code: str, fixed: str
+) -> None:
+    fix = certain_fix(facts_of(code), code)
+    assert fix is not None and fix.code == fixed
+    assert fix.explanation.startswith("`") and "renamed `." in fix.explanation
+
+
+def test_an_attribute_with_no_near_miss_is_left_to_the_model() -> None:
+    code = "s = 'abc'\ns.foo()"
+    assert certain_fix(facts_of(code), code) is None
