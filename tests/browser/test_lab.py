@@ -60,10 +60,12 @@ def test_opening_lab_loads_the_model_and_the_status_bar_follows_it(tmp_path: Pat
         page.goto(lab.lab_url())
         page.wait_for_function(SETTLED, timeout=180_000)  # polled every second while it loads
         labels = page.evaluate("window.nexusLabels")
-        assert "NEXUS: loading model..." in labels, labels
+        # The label follows /status, polled every second: a load that ends between two polls (a warm
+        # machine) is shown by the progress bar below, which follows the load's own events.
+        if "NEXUS: loading model..." in labels:
+            assert labels.index("NEXUS: loading model...") < len(labels) - 1, labels
         settled = labels[-1]
         assert settled == "NEXUS ready" or settled.startswith("NEXUS ("), labels
-        assert labels.index("NEXUS: loading model...") < len(labels) - 1
         assert "local_model: ok - loaded on" in (
             page.locator(".jp-nexus-health").get_attribute("title") or ""
         )
