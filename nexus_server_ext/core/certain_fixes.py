@@ -27,6 +27,20 @@ _MISSING = re.compile(r"name '(\w+)' is not defined")
 _NO_ATTRIBUTE = re.compile(r"(?:'[\w.]+' object|module '[\w.]+') has no attribute '(\w+)'")
 
 
+def python_only(code: str) -> str:
+    """``code`` with IPython magics and shell escapes blanked (they are not Python); lines keep their
+    numbers and columns."""
+    return "".join("\n" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines(True))
+
+
+def parses(code: str) -> bool:
+    try:
+        ast.parse(python_only(code))
+    except SyntaxError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class CertainFix:
     code: str  # the whole cell, fixed
@@ -43,12 +57,11 @@ def certain_fix(facts: ErrorFacts, code: str) -> CertainFix | None:
     if facts.exc_type != "NameError" or not missing:
         return None
     name, replacement = missing.group(1), facts.suggestion
-    # IPython magics and shell escapes are not Python: blanked, so positions stay where they are
     lines = code.splitlines(keepends=True)
-    plain = ["\n" if line.lstrip().startswith(("%", "!")) else line for line in lines]
+    plain = python_only(code)
     try:
-        tree = ast.parse("".join(plain))
-        tokens = list(tokenize.generate_tokens(io.StringIO("".join(plain)).readline))
+        tree = ast.parse(plain)
+        tokens = list(tokenize.generate_tokens(io.StringIO(plain).readline))
     except (SyntaxError, tokenize.TokenError, IndentationError):
         return None
     if any(
@@ -62,15 +75,10 @@ def certain_fix(facts: ErrorFacts, code: str) -> CertainFix | None:
         line = lines[row - 1]
         lines[row - 1] = line[:column] + replacement + line[column + len(name) :]
     fixed = "".join(lines)
-    try:
-        ast.parse(
-            "".join("\n" if line.lstrip().startswith(("%", "!")) else line for line in fixed.splitlines(True))
-        )
-    except SyntaxError:
+    if not parses(fixed):
         return None
     rows = sorted({row for row, _ in places})
-    where = "line " + ", ".join(str(r) for r in rows) if len(rows) > 1 else f"line {rows[0]}"
-    where = where.replace("line ", "lines ", 1) if len(rows) > 1 else where
+    where = f"lines {', '.join(map(str, rows))}" if len(rows) > 1 else f"line {rows[0]}"
     explanation = (
         f"`{name}` is not defined, and `{replacement}` is: renamed `{name}` to `{replacement}` on {where} "
         "of the cell. Nothing else was changed; run the cell to check."
@@ -107,11 +115,7 @@ def _attribute_fix(facts: ErrorFacts, code: str) -> CertainFix | None:
         line = line[:column] + replacement + line[column + len(attr) :]
     lines[row - 1] = line
     fixed = "".join(lines)
-    try:
-        ast.parse(
-            "".join("\n" if ln.lstrip().startswith(("%", "!")) else ln for ln in fixed.splitlines(True))
-        )
-    except SyntaxError:
+    if not parses(fixed):
         return None
     explanation = (
         f"`{attr}` is not an attribute of that object, and `{replacement}` is: renamed `.{attr}` to "

@@ -74,6 +74,7 @@ class LanguageServers(LoggingConfigurable):
         self.serverapp = serverapp
         self._connections: dict[str, ServerConnection] = {}
         self._starting: dict[str, asyncio.Task[None]] = {}
+        self._awaiting_discovery: dict[str, asyncio.Task[None]] = {}  # language -> start once found
 
     @property
     def manager(self) -> Any:
@@ -108,7 +109,7 @@ class LanguageServers(LoggingConfigurable):
 
     def _start_when_found(self, language: str) -> None:
         """Start the language's server once jupyter-lsp has found the installed ones (in the background)."""
-        if f"found:{language}" in self._starting:
+        if language in self._awaiting_discovery:
             return
 
         async def start() -> None:
@@ -117,7 +118,7 @@ class LanguageServers(LoggingConfigurable):
                 if found is not None and found[0] not in self._connections:
                     self._connection(*found)
 
-        self._starting[f"found:{language}"] = asyncio.ensure_future(start())
+        self._awaiting_discovery[language] = asyncio.ensure_future(start())
 
     def _connection(self, key: str, spec: dict[str, Any]) -> ServerConnection:
         connection = self._connections.get(key)
