@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from nexus_server_ext.core.chunking import SUFFIXES, chunk_file
-from nexus_server_ext.core.memory import Chunk, HnswParams, VectorMemory
+from nexus_server_ext.memory.chunking import SUFFIXES, chunk_file
+from nexus_server_ext.memory.vector_memory import Chunk, HnswParams, VectorMemory
 
 ROOT = Path(__file__).resolve().parents[1]
 TIE_EPS = 1e-5

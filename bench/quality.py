@@ -49,8 +49,8 @@ from quality_set import (
 
 from nexus_server_ext.ai.postprocess import extract_code
 from nexus_server_ext.ai.types import ChatMessage, Delta, GenerationRequest, Usage
-from nexus_server_ext.core.context import ContextBundle, ContextPiece, fit
-from nexus_server_ext.core.prompts import build_messages
+from nexus_server_ext.context.manager import ContextBundle, ContextPiece, fit
+from nexus_server_ext.chat.prompts import build_messages
 
 DEFAULT_MODEL = "bundled:SmolLM2-135M-Instruct"
 QUESTION = "Why does this cell raise an error?"  # a user's chat message; NEXUS reads it as "explain"
@@ -59,7 +59,7 @@ MAX_TOKENS = 384
 
 
 def has_error_facts() -> bool:
-    return importlib.util.find_spec("nexus_server_ext.core.error_facts") is not None
+    return importlib.util.find_spec("nexus_server_ext.diagnosis.facts") is not None
 
 
 def open_engine(source: str, backend: str) -> tuple[Any, str]:
@@ -83,9 +83,9 @@ def error_facts(captured: CapturedError) -> Any:
     if not has_error_facts() or not captured.kernel_state.get("error"):
         return None
     try:
-        from nexus_server_ext.core.context import facts_from_state
+        from nexus_server_ext.context.manager import facts_from_state
     except ImportError:  # error_facts without the context helper
-        from nexus_server_ext.core.error_facts import from_traceback_text
+        from nexus_server_ext.diagnosis.facts import from_traceback_text
 
         state = captured.kernel_state
         return from_traceback_text(state["error"], state.get("variables") or [], state.get("names") or [])
@@ -99,7 +99,7 @@ def language_servers() -> Any:
     """pylsp through jupyter-lsp, as a NEXUS server asks it, started once for the whole run."""
     global _LANGUAGE_SERVERS
     if _LANGUAGE_SERVERS is None:
-        from nexus_server_ext.core.lsp import StandaloneLanguageServers
+        from nexus_server_ext.context.lsp import StandaloneLanguageServers
 
         _LANGUAGE_SERVERS = StandaloneLanguageServers(Path.cwd())
     return _LANGUAGE_SERVERS
@@ -107,8 +107,8 @@ def language_servers() -> Any:
 
 def error_context(case: ErrorCase, captured: CapturedError) -> ContextBundle:
     """The context NEXUS gathers for a chat message about the cell that just raised."""
-    from nexus_server_ext.core.diagnostics import SourceDocument
-    from nexus_server_ext.core.kernel_state import render_variables
+    from nexus_server_ext.context.diagnostics import SourceDocument
+    from nexus_server_ext.context.kernel_state import render_variables
 
     output = f"{captured.exception}: {captured.message}"
     state = captured.kernel_state

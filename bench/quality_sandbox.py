@@ -93,7 +93,7 @@ def _innermost_cell_line(tb: Any, filename: str) -> int | None:
 def _kernel_state(namespace: dict[str, Any]) -> dict[str, Any]:
     """What NEXUS's kernel inspection reports (variables, names, the last error), by its own code."""
     try:
-        from nexus_server_ext.core.kernel_state import _SUMMARIZE
+        from nexus_server_ext.context.kernel_state import _SUMMARIZE
     except ImportError:
         return {}
     scope: dict[str, Any] = {}

@@ -15,7 +15,7 @@ DOCS = Path(__file__).resolve().parent
 
 # Configurable classes that are not replaceable services (those come from NexusApp's ``*_class`` traits).
 OTHER_CONFIGURABLES = (
-    "nexus_server_ext.core.lsp.LanguageServers",
+    "nexus_server_ext.context.lsp.LanguageServers",
     "nexus_server_ext.ai.embeddings.Embedder",
     "nexus_server_ext.voice.transcriber.Transcriber",
     "nexus_server_ext.voice.mapper.VoiceCommandMapper",

@@ -4,7 +4,7 @@
 (``{{`` and ``}}`` are literal braces); an unknown name is an error rather
 than a silently literal brace, because a typo would otherwise reach the model.
 For ``%nexus fix`` and ``%nexus explain`` an exception becomes an ``ErrorReport``:
-its facts (``nexus_server_ext.core.error_facts``: the failing line, the values on
+its facts (``nexus_server_ext.diagnosis.facts``: the failing line, the values on
 it, the cause), the cell's code and the traceback without colours.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from nexus_server_ext.core.error_facts import ErrorFacts, from_exception, is_user_file
+from nexus_server_ext.diagnosis.facts import ErrorFacts, from_exception, is_user_file
 
 _FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
 MAX_VALUE_CHARS = 2000

@@ -226,7 +226,7 @@ class NexusMagics(Magics):
         cell below, unrun, without asking a model. False when they do not."""
         from IPython.display import display
 
-        from nexus_server_ext.core.certain_fixes import certain_fix
+        from nexus_server_ext.diagnosis.certain_fixes import certain_fix
 
         fixed = certain_fix(report.facts, report.facts.cell)
         if fixed is None:

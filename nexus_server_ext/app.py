@@ -137,21 +137,21 @@ class NexusApp(ExtensionApp):
         help="The per-user rate limiter (a RateLimiter subclass; c.RateLimiter.*).",
     )
     memory_class = ServiceClass(
-        "nexus_server_ext.core.memory.VectorMemory",
+        "nexus_server_ext.memory.vector_memory.VectorMemory",
         help="The vector memory of learned files and accepted examples (a VectorMemory subclass; "
         "c.VectorMemory.*).",
     )
     context_manager_class = ServiceClass(
-        "nexus_server_ext.core.context.ContextManager",
+        "nexus_server_ext.context.manager.ContextManager",
         help="What a chat request is told about the notebook, kernel and memory (a ContextManager "
         "subclass; c.ContextManager.*, and c.LanguageServers.* for its language servers).",
     )
     intent_classifier_class = ServiceClass(
-        "nexus_server_ext.core.intent.IntentClassifier",
+        "nexus_server_ext.chat.intent.IntentClassifier",
         help="Classifies chat messages into intents (an IntentClassifier subclass; c.IntentClassifier.*).",
     )
     learning_class = ServiceClass(
-        "nexus_server_ext.core.learning.LearningSystem",
+        "nexus_server_ext.ai.learning.LearningSystem",
         help="Feedback, adaptive routing and few-shot examples (a LearningSystem subclass; "
         "c.LearningSystem.*).",
     )

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
-    from .core.build import build_core
+    from .build import build_core
     from .projects.manager import ProjectManager
     from .security.audit import AuditLog
     from .store.conversations import ConversationStore
@@ -51,7 +51,7 @@ def build_deferred(app: NexusApp, services: NexusServices) -> DeferredServices:
     if services.router is not None:  # keys stored through the secrets API reach the providers
         services.router.key_lookup = secrets.keys_for
     conversations = ConversationStore(database)
-    from .core.plugin_answers import PluginAnswers
+    from .chat.plugin_answers import PluginAnswers
 
     plugins = PluginAnswers(services.intents, services.commands)
     built = build_core(

@@ -32,12 +32,12 @@ if TYPE_CHECKING:
     from .collab.documents import NotebookEditor
     from .commands import CommandRegistry
     from .components import ComponentRegistry
-    from .core.consciousness import ConsciousnessCore
-    from .core.follower import MemoryFollower
-    from .core.indexer import Indexer
-    from .core.learn_tasks import LearnJobs
-    from .core.learning import LearningSystem
-    from .core.memory import VectorMemory
+    from .chat.consciousness import ConsciousnessCore
+    from .memory.follower import MemoryFollower
+    from .memory.indexer import Indexer
+    from .memory.learn_tasks import LearnJobs
+    from .ai.learning import LearningSystem
+    from .memory.vector_memory import VectorMemory
     from .handlers.rooms import Rooms
     from .plugins import IntentRegistry, PluginCatalog
     from .projects.manager import ProjectManager

@@ -15,7 +15,7 @@ from traitlets.utils.importstring import import_item
 
 from nexus_server_ext.app import NexusApp
 from nexus_server_ext.app_settings import MOVED_SETTINGS, ServiceClass
-from nexus_server_ext.core.memory import VectorMemory
+from nexus_server_ext.memory.vector_memory import VectorMemory
 from nexus_server_ext.security.ratelimit import RateLimiter
 
 
@@ -35,7 +35,7 @@ def service_classes() -> dict[str, type]:
             default = trait.default_value  # a dotted name until an app first reads the trait
             cls = default if isinstance(default, type) else import_item(default)
             classes[cls.__name__] = cls
-    classes["LanguageServers"] = import_item("nexus_server_ext.core.lsp.LanguageServers")
+    classes["LanguageServers"] = import_item("nexus_server_ext.context.lsp.LanguageServers")
     return classes
 
 
@@ -51,8 +51,8 @@ def test_the_service_classes_are_imported_on_first_use_only() -> None:
     """Creating the app (and ExtensionApp's config step) imports none of the deferred services."""
     code = (
         "import sys; from nexus_server_ext.app import NexusApp; app = NexusApp(); app._prepare_config(); "
-        "print('nexus_server_ext.core.learning' in sys.modules, 'sqlalchemy' in sys.modules); "
-        "app.learning_class; print('nexus_server_ext.core.learning' in sys.modules)"
+        "print('nexus_server_ext.ai.learning' in sys.modules, 'sqlalchemy' in sys.modules); "
+        "app.learning_class; print('nexus_server_ext.ai.learning' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False", "True"]

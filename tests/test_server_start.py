@@ -50,7 +50,7 @@ HEAVY_MODULES = (
     "sqlalchemy",
     "alembic",
     "nexus_server_ext.store.models",
-    "nexus_server_ext.core.consciousness",
+    "nexus_server_ext.chat.consciousness",
     "nexus_server_ext.ai.pipeline",
 )
 MODEL_LIBRARIES = ("libllama", "libtorch")  # llama.cpp for the bundled GGUF; transformers for others
@@ -193,9 +193,9 @@ def test_a_ready_server_is_light_and_the_first_client_loads_the_model(
     # The stores, the core and the intent embedder are readied in the background too, so the first
     # question waits for none of them; the vector memory of a fresh data dir holds nothing, so the first
     # question needs no chromadb at all (it is opened when something is learned).
-    until(lambda: "nexus_server_ext.core.consciousness" in server.modules(), 120, "the deferred services")
+    until(lambda: "nexus_server_ext.chat.consciousness" in server.modules(), 120, "the deferred services")
     until(lambda: "libtorch" in server.maps(), 120, "the intent embedder")
-    until(lambda: "nexus_server_ext.core.memory" in server.modules(), 120, "the vector memory's warm-up")
+    until(lambda: "nexus_server_ext.memory.vector_memory" in server.modules(), 120, "the vector memory's warm-up")
     assert "chromadb" not in server.modules()
 
 

@@ -100,7 +100,7 @@ class FeedbackHandler(NexusHandler):
     @authorized
     async def post(self) -> None:
         body = self.read_model(FeedbackRequest)
-        from ..core.learning import InteractionNotFound  # loaded by now (deferred services)
+        from ..ai.learning import InteractionNotFound  # loaded by now (deferred services)
 
         learning = self.nexus.learning
         if learning is None:

@@ -28,8 +28,8 @@ from ..api_models import (
     TaskChainOut,
     TaskLimitsOut,
 )
-from ..core.certain_fixes import CertainFix, certain_fix
-from ..core.error_facts import from_traceback_text
+from ..diagnosis.certain_fixes import CertainFix, certain_fix
+from ..diagnosis.facts import from_traceback_text
 from ..errors import NexusError
 from .base import NexusHandler, Operation
 

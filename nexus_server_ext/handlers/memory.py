@@ -16,9 +16,9 @@ from ..api_models import (
     MemoryHitOut,
     MemorySearchReply,
 )
-from ..core.indexer import Indexer, LearnProgress, LearnRefused
-from ..core.learn_tasks import LearnJobs
-from ..core.memory import VectorMemory
+from ..memory.indexer import Indexer, LearnProgress, LearnRefused
+from ..memory.learn_tasks import LearnJobs
+from ..memory.vector_memory import VectorMemory
 from ..errors import NexusError
 from .base import NexusHandler, Operation
 

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..core.memory import VectorMemory
+from ..memory.vector_memory import VectorMemory
 from ..store.database import Database
 from .crypto import KEY_FILE_NAME, CryptoError, EncryptedText, KeyRing, load_keyring, new_key, write_private
 

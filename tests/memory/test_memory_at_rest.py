@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from nexus_server_ext.core.memory import DOCS, EXAMPLES, Chunk, VectorMemory
+from nexus_server_ext.memory.vector_memory import DOCS, EXAMPLES, Chunk, VectorMemory
 from nexus_server_ext.security.crypto import CryptoError, KeyRing, load_keyring
 from nexus_server_ext.security.rotate_key import rotate
 from nexus_server_ext.store import Database

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .error_facts import ErrorFacts
+    from .facts import ErrorFacts
 
 _MISSING = re.compile(r"name '(\w+)' is not defined")
 _NO_ATTRIBUTE = re.compile(r"(?:'[\w.]+' object|module '[\w.]+') has no attribute '(\w+)'")

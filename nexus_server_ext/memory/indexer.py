@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .chunking import SUFFIXES, chunk_file
-from .memory import VectorMemory
+from .vector_memory import VectorMemory
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_FINISHED_JOBS = 200

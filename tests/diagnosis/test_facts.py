@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nexus_server_ext.core.error_facts import ErrorFacts, from_exception, from_traceback_text
+from nexus_server_ext.diagnosis.facts import ErrorFacts, from_exception, from_traceback_text
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from nexus_server_ext.core.chunking import chunk_markdown, chunk_notebook, chunk_python
-from nexus_server_ext.core.indexer import Indexer, LearnRefused
-from nexus_server_ext.core.memory import VectorMemory
+from nexus_server_ext.memory.chunking import chunk_markdown, chunk_notebook, chunk_python
+from nexus_server_ext.memory.indexer import Indexer, LearnRefused
+from nexus_server_ext.memory.vector_memory import VectorMemory
 
 SALES = '''"""Sales helpers."""
 import csv

@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session
 from traitlets import Bool, Float, Int
 from traitlets.config import LoggingConfigurable
 
-from ..ai.routing import ChainStep, RoutingConfig
+from .routing import ChainStep, RoutingConfig
 from ..store.database import Database
 from ..store.models import Feedback, Interaction, Message
-from .memory import VectorMemory
+from ..memory.vector_memory import VectorMemory
 
 RATINGS = {"up": 1, "accepted": 1, "down": -1, "rejected": -1, "edited": 0}
 WINDOW = 50  # recent interactions per chain step that count

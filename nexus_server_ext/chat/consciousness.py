@@ -42,12 +42,12 @@ from ..api_models import (
 )
 from ..store.conversations import ConversationNotFound, ConversationStore
 from ..store.database import Database
-from .context import ContextBundle, ContextManager
+from ..context.manager import ContextBundle, ContextManager
 from .intent import Intent, IntentClassifier
-from .learn_tasks import LearnJobs
-from .learning import LearningSystem
+from ..memory.learn_tasks import LearnJobs
+from ..ai.learning import LearningSystem
 from .local_answers import DEFAULT_REQUEST, answer_locally, author_meta
-from .memory import VectorMemory
+from ..memory.vector_memory import VectorMemory
 from .plugin_answers import PluginAnswers
 from .prompts import TASK_FOR_INTENT, build_messages, sources_footer
 

@@ -6,8 +6,8 @@ import linecache
 
 import pytest
 
-from nexus_server_ext.core.certain_fixes import certain_fix
-from nexus_server_ext.core.error_facts import ErrorFacts, from_exception
+from nexus_server_ext.diagnosis.certain_fixes import certain_fix
+from nexus_server_ext.diagnosis.facts import ErrorFacts, from_exception
 
 
 def facts_of(code: str, run: str | None = None) -> ErrorFacts:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .error_facts import ErrorFacts, Variable
+    from .facts import ErrorFacts, Variable
 
 
 @dataclass

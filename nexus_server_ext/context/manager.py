@@ -30,10 +30,10 @@ from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
 from .diagnostics import SourceDocument, language_of_file
-from .error_facts import ErrorFacts, from_traceback_text
+from ..diagnosis.facts import ErrorFacts, from_traceback_text
 from .kernel_state import inspect_kernel, render_variables
 from .lsp import LanguageServers
-from .memory import Hit, VectorMemory
+from ..memory.vector_memory import Hit, VectorMemory
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
-from .error_causes import cause_of, closest, names_on
+from .causes import cause_of, closest, names_on
 
 __all__ = ["ErrorFacts", "Variable", "from_exception", "from_traceback_text", "is_user_file", "names_on"]
 

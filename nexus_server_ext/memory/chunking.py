@@ -12,7 +12,7 @@ import ast
 import json
 import re
 
-from .memory import Chunk
+from .vector_memory import Chunk
 
 MAX_LINES = 60
 SUFFIXES = (".py", ".ipynb", ".md", ".txt", ".rst")

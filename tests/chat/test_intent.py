@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from nexus_server_ext.core.intent import IntentClassifier
+from nexus_server_ext.chat.intent import IntentClassifier
 
 from .intent_labels import HELD_OUT, LABELLED
 

@@ -12,25 +12,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..ai.pipeline import AIPipeline
-from ..ai.router import ModelRouter
-from ..events import NexusEvents
-from ..projects.watcher import FileWatcher
-from ..store.conversations import ConversationStore
-from ..store.database import Database
-from ..tasks import TaskScheduler
-from .consciousness import ConsciousnessCore
-from .context import ContextManager
-from .follower import STATE_FILE, MemoryFollower
-from .indexer import Indexer
-from .intent import IntentClassifier, llm_tie_breaker
-from .learn_tasks import LearnJobs
-from .learning import LearningSystem
-from .memory import VectorMemory
-from .plugin_answers import PluginAnswers
+from .ai.pipeline import AIPipeline
+from .ai.router import ModelRouter
+from .events import NexusEvents
+from .projects.watcher import FileWatcher
+from .store.conversations import ConversationStore
+from .store.database import Database
+from .tasks import TaskScheduler
+from .chat.consciousness import ConsciousnessCore
+from .context.manager import ContextManager
+from .memory.follower import STATE_FILE, MemoryFollower
+from .memory.indexer import Indexer
+from .chat.intent import IntentClassifier, llm_tie_breaker
+from .memory.learn_tasks import LearnJobs
+from .ai.learning import LearningSystem
+from .memory.vector_memory import VectorMemory
+from .chat.plugin_answers import PluginAnswers
 
 if TYPE_CHECKING:
-    from ..app import NexusApp
+    from .app import NexusApp
 
 
 @dataclass

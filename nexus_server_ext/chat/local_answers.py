@@ -20,7 +20,7 @@ from ..api_models import (
     MessageBroadcastFrame,
     ServerEventFrame,
 )
-from .indexer import LearnRefused
+from ..memory.indexer import LearnRefused
 from .intent import Intent
 from .plugin_answers import PluginCall
 

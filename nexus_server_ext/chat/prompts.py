@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ..ai.prompts import SYSTEM, TASK_FOR_INTENT, system_prompt
 from ..ai.types import ChatMessage
-from .context import ContextBundle
-from .error_facts import ErrorFacts
-from .memory import Hit
+from ..context.manager import ContextBundle
+from ..diagnosis.facts import ErrorFacts
+from ..memory.vector_memory import Hit
 
 __all__ = ["SYSTEM", "TASK_FOR_INTENT", "build_messages", "sources_footer"]
 
