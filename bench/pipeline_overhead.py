@@ -109,7 +109,7 @@ def start_server(port: int, root: Path, n: int) -> subprocess.Popen[bytes]:
         *server_command(port, root),
         f"--NexusApp.data_dir={root / '.nexus'}",
         "--NexusApp.preload_local_model=start",
-        f"--NexusApp.chat_max_tokens={n}",
+        f"--ConsciousnessCore.max_tokens={n}",
         "--RateLimiter.per_minute=0",
     ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -49,8 +49,8 @@ from quality_set import (
 
 from nexus_server_ext.ai.postprocess import extract_code
 from nexus_server_ext.ai.types import ChatMessage, Delta, GenerationRequest, Usage
-from nexus_server_ext.context.manager import ContextBundle, ContextPiece, fit
 from nexus_server_ext.chat.prompts import build_messages
+from nexus_server_ext.context.manager import ContextBundle, ContextPiece, fit
 
 DEFAULT_MODEL = "bundled:SmolLM2-135M-Instruct"
 QUESTION = "Why does this cell raise an error?"  # a user's chat message; NEXUS reads it as "explain"

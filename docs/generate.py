@@ -13,23 +13,12 @@ from typing import Any
 DOCS = Path(__file__).resolve().parent
 
 
-# Configurable classes that are not replaceable services (those come from NexusApp's ``*_class`` traits).
-OTHER_CONFIGURABLES = (
-    "nexus_server_ext.context.lsp.LanguageServers",
-    "nexus_server_ext.ai.embeddings.Embedder",
-    "nexus_server_ext.voice.transcriber.Transcriber",
-    "nexus_server_ext.voice.mapper.VoiceCommandMapper",
-    "nexus_server_ext.tasks.TaskScheduler",
-    "nexus_server_ext.projects.manager.ProjectManager",
-)
-
-
 def configurables() -> list[tuple[type, str]]:
     """(class, how it is replaced): NexusApp, its services in trait order, then the other configurables."""
     from traitlets.utils.importstring import import_item
 
     from nexus_server_ext.app import NexusApp
-    from nexus_server_ext.app_settings import ServiceClass
+    from nexus_server_ext.app_settings import OTHER_CONFIGURABLES, ServiceClass
 
     found: list[tuple[type, str]] = [(NexusApp, "")]
     for name, trait in NexusApp.class_own_traits(config=True).items():

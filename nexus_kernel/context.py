@@ -4,8 +4,9 @@
 (``{{`` and ``}}`` are literal braces); an unknown name is an error rather
 than a silently literal brace, because a typo would otherwise reach the model.
 For ``%nexus fix`` and ``%nexus explain`` an exception becomes an ``ErrorReport``:
-its facts (``nexus_server_ext.diagnosis.facts``: the failing line, the values on
-it, the cause), the cell's code and the traceback without colours.
+its facts (``nexus_server_ext.diagnosis``, the one Explain / Fix service: the
+failing line, the values on it, the cause, and a certain fix where the facts
+settle it), the cell's code and the traceback without colours.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from nexus_server_ext.diagnosis.facts import ErrorFacts, from_exception, is_user_file
+from nexus_server_ext.diagnosis.service import Diagnosed, diagnose
 
 _FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
 MAX_VALUE_CHARS = 2000
@@ -70,9 +72,13 @@ class ErrorReport:
     def summary(self) -> str:
         return self.facts.summary  # "ZeroDivisionError: division by zero"
 
+    def diagnose(self, *, fix: bool = False) -> Diagnosed:
+        """The Explain / Fix service's diagnosis (with ``fix``: the certain fix, if the facts settle it)."""
+        return diagnose(self.facts, fix=fix)
+
     def as_context(self) -> dict[str, str]:
         """The facts first (a small model follows them), then the traceback for the details."""
-        return {"code": self.facts.cell, "error": f"{self.facts.prompt_text()}\n\n{self.traceback.rstrip()}"}
+        return {"code": self.facts.cell, "error": self.diagnose().model_context(self.traceback)}
 
 
 def last_error(exc: BaseException | None = None) -> ErrorReport | None:

@@ -19,6 +19,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from nexus_server_ext._version import __version__
+from nexus_server_ext.diagnosis.service import COMPUTED_MODEL, COMPUTED_PROVIDER, Diagnosed
 
 from .context import ErrorReport, InterpolationError, interpolate, last_error
 from .discovery import shared_transport
@@ -174,11 +175,13 @@ class NexusMagics(Magics):
         context: dict[str, Any] = {}
         header = ""
         report = self._error_to_answer(name, opts.words, cell)
-        if report is not None and name == "fix" and self._computed_fix(report):
-            return
-        if report is not None:
-            context = report.as_context()
-            header = report.facts.render_markdown() + "\n\n"  # computed facts first, the model's words after
+        if report is not None:  # the Explain / Fix service: the facts first, a certain fix needs no model
+            diagnosed = report.diagnose(fix=name == "fix")
+            if diagnosed.fix is not None:
+                self._show_computed_fix(report, diagnosed)
+                return
+            context = {"code": report.facts.cell, "error": diagnosed.model_context(report.traceback)}
+            header = diagnosed.lead + "\n\n"  # computed facts first, the model's words after
             prompt = prompt or ERROR_PROMPTS[name].format(report.summary)
         elif name == "explain":
             context["code"] = self._code_to_explain(opts.words, cell)
@@ -221,30 +224,30 @@ class NexusMagics(Magics):
             return last_error(self.previous_error)
         return None
 
-    def _computed_fix(self, report: ErrorReport) -> bool:
-        """When the facts settle the fix (a misspelt name, ``certain_fixes``): show it and put the fixed
-        cell below, unrun, without asking a model. False when they do not."""
+    def _show_computed_fix(self, report: ErrorReport, diagnosed: Diagnosed) -> None:
+        """The facts settle the fix (a misspelt name, ``certain_fixes``): show it and put the fixed cell
+        below, unrun, without asking a model."""
         from IPython.display import display
 
-        from nexus_server_ext.diagnosis.certain_fixes import certain_fix
-
-        fixed = certain_fix(report.facts, report.facts.cell)
-        if fixed is None:
-            return False
+        fixed = diagnosed.fix
+        assert fixed is not None
         if self.shell is not None:
             self.shell.set_next_input(fixed.code.rstrip() + "\n", replace=False)
         text = (
-            f"{report.facts.render_markdown()}\n\n{fixed.explanation}\n\nThe fixed cell is in the next cell "
+            f"{diagnosed.lead}\n\n{fixed.explanation}\n\nThe fixed cell is in the next cell "
             "(not run).\n\n<sub>computed from the error's facts, no model</sub>"
         )
         prov = Provenance(
-            "code_analysis", "computed", prompt_hash("fix", report.summary, {}), "error facts", "nexus"
+            "code_analysis",
+            "computed",
+            prompt_hash("fix", report.summary, {}),
+            COMPUTED_MODEL,
+            COMPUTED_PROVIDER,
         )
         display(
             {"text/markdown": text, "text/plain": fixed.code}, raw=True, metadata=provenance_metadata(prov)
         )
         self._remember(Turn("fix", report.summary, fixed.code, prov))
-        return True
 
     def _code_to_explain(self, words: list[str], cell: str | None) -> str:
         if cell is not None and cell.strip():

@@ -1,13 +1,14 @@
 """``NexusApp``: the Jupyter server extension that hosts every NEXUS service.
 
-The app's own knobs (storage, encryption, audit, limits of the web layer) are
+The app's own knobs (storage, encryption, limits of the web layer) are
 documented traits, settable in ``jupyter_server_config.py`` as
 ``c.NexusApp.<name>`` or on the command line as ``--NexusApp.<name>=...``; the
 most common ones also read an environment variable (``NEXUS_*``). Each service
 owns its settings (``c.RateLimiter.per_minute``, ``c.VectorMemory.chroma_host``...):
 it is created with ``parent=`` the app, and a ``*_class`` trait here replaces it
 with a subclass. ``MOVED_SETTINGS`` keeps the settings' old ``NexusApp`` names
-working for one release.
+working for one release. Building the services is ``build.py``'s; the app
+decides when: the light ones at start, the rest on first use, the model preload.
 """
 
 from __future__ import annotations
@@ -24,26 +25,13 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Int, Unicode, default, validate
 from traitlets.config import Config
 
-from ._version import __version__
-from .ai.embeddings import Embedder
 from .ai.engines.events import watch_model_loads
-from .ai.routing import RoutingError, load_routing
-from .api_models import ComponentStatus
 from .app_settings import ServiceClass, move_old_settings, preload_when, without_moved
-from .collab.documents import NotebookEditor
-from .commands import builtin_registry
-from .components import ComponentRegistry
-from .events import PLUGIN, NexusEvents, register_schemas
+from .build import build_services
+from .events import register_schemas
 from .handlers import all_handlers
-from .handlers.rooms import Rooms
-from .metrics import register_collectors
-from .plugins import BUILTIN_INTENTS, IntentRegistry, load_plugins
-from .projects.watcher import FileWatcher
-from .registry import Limits, NexusServices
-from .security.keyring import KEY_FILE_NAME, CryptoError, UnusableKeyRing, load_keyring
-from .store.database import Database, StorageError
-from .voice.mapper import VoiceCommandMapper
-from .voice.transcriber import Transcriber, voice_status
+from .registry import NexusServices
+from .security.keyring import KEY_FILE_NAME
 
 if TYPE_CHECKING:
     from .ai.router import ModelRouter
@@ -102,28 +90,10 @@ class NexusApp(ExtensionApp):
         help=f"Where the generated encryption key lives (default: <data_dir>/{KEY_FILE_NAME}, mode 0600).",
     ).tag(config=True)
 
-    audit_retention_days = Int(
-        365, help="Audit events older than this many days are deleted (checked daily; 0 keeps them all)."
-    ).tag(config=True)
-
-    audit_log_prompts = Bool(
-        False,
-        help="Store the text of prompts in audit events of model calls (off: only model and token counts).",
-    ).tag(config=True)
-
     owner_name = Unicode(
         help="On a single-user server (Jupyter's own token or password login), the name NEXUS files "
         "all data under (default: the operating-system user). Ignored when an identity provider such "
         "as JupyterHub's names users.",
-    ).tag(config=True)
-
-    memory_follow_files = Bool(
-        True,
-        help="Learned files and folders follow the disk: the file watcher re-indexes edited files, "
-        "learns new files in learned folders and forgets deleted ones (off: learn again to update).",
-    ).tag(config=True)
-    chat_max_tokens = Int(
-        0, help="Tokens a chat answer may have (0: the task's limit in the routing file)."
     ).tag(config=True)
 
     # -- the services, each configured by its own class's traits (c.<Class>.<trait>) ----------------
@@ -210,110 +180,21 @@ class NexusApp(ExtensionApp):
         return os.environ.get("NEXUS_ROUTING_FILE", "")
 
     def initialize_settings(self) -> None:
-        """The light services only: what needs SQLAlchemy or the core is built on first use
-        (``deferred.py``), and the local model loads when ``preload_local_model`` says."""
+        """The light services only (``build.build_services``): what needs SQLAlchemy or the core is
+        built on first use, and the local model loads when ``preload_local_model`` says."""
         self._move_old_settings()
-        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
-        database = Database(self.database_url)
-        components = ComponentRegistry()
-        storage_error = None
-        if self.migrate_on_start:
-            try:
-                revision = database.migrate()  # one query when the schema is already current
-                self.log.info("NEXUS storage: %s at revision %s", database.display_url, revision)
-            except StorageError as exc:
-                storage_error = str(exc)
-                self.log.error("NEXUS storage is unavailable: %s", exc)
-
-        routing = None
-        try:
-            routing = load_routing(self.routing_file or None)
-        except RoutingError as exc:
-            self.log.error("NEXUS model routing is invalid: %s", exc)
-            message = str(exc)
-            components.register(
-                "routing", lambda: ComponentStatus(name="routing", state="degraded", detail=message)
-            )
-
-        try:
-            keyring = load_keyring(self.encryption_key, Path(self.key_file))
-            database.use_keyring(keyring)
-            components.register(
-                "encryption",
-                lambda: ComponentStatus(
-                    name="encryption", state="ok", detail=f"AES-256-GCM at rest, key {keyring.primary_id}"
-                ),
-            )
-        except CryptoError as exc:
-            # Refuse to store plaintext: conversation storage fails loudly until the key is fixed.
-            self.log.error("NEXUS encryption key unusable: %s", exc)
-            database.use_keyring(UnusableKeyRing(str(exc)))
-            detail = f"encryption key unusable: {exc}"
-            components.register(
-                "encryption", lambda: ComponentStatus(name="encryption", state="degraded", detail=detail)
-            )
-
-        register_collectors()
-        commands, intents = builtin_registry(), IntentRegistry(BUILTIN_INTENTS)
-        plugins = load_plugins(commands, intents)
-        components.register("plugins", plugins.status)
-        serverapp = self.serverapp
-        root_dir = str(getattr(serverapp, "root_dir", "") or os.getcwd())
-        embedder = Embedder(parent=self)
-        transcriber = Transcriber(parent=self)
-        voice_mapper = VoiceCommandMapper(parent=self, registry=commands, embedder=embedder)
-        components.register("voice", lambda: voice_status(transcriber))
-        # The server's loop: events from worker threads (model loads) are delivered on it.
-        loop = getattr(getattr(serverapp, "io_loop", None), "asyncio_loop", None)
-        events = NexusEvents(self.register_event_schemas(), loop)
-        self._unwatch_models = watch_model_loads(events)
-        for record in plugins.broken:
-            events.emit(
-                PLUGIN,
-                {"plugin": record.name, "group": record.group, "stage": "load", "error": record.error or ""},
-            )
-        router = None
-        if routing is not None:
-            from .ai.engine_status import register_engine_health
-
-            router = self.router_class(routing, parent=self)
-            register_engine_health(components, router)
-
-        from .deferred import build_deferred
-
-        services = NexusServices(
-            version=__version__,
-            config=Limits(max_body_bytes=self.max_body_bytes, max_ws_frame_bytes=self.max_ws_frame_bytes),
-            database=database,
-            rate_limiter=self.rate_limiter_class(parent=self),
-            components=components,
-            commands=commands,
-            routing=routing,
-            handlers=all_handlers(),
-            watcher=FileWatcher(root_dir),
-            intents=intents,
-            plugins=plugins,
-            build_deferred=lambda services: build_deferred(self, services),
-            embedder=embedder,
-            transcriber=transcriber,
-            voice_mapper=voice_mapper,
-            events=events,
-            base_url=self.serverapp.base_url if self.serverapp else "/",
-            storage_error=storage_error,
-            owner_name=self.owner_name if self.single_owner() else None,
-            router=router,
-            rooms=Rooms(),
-            notebook_rooms=Rooms(),
-            notebook_editor=NotebookEditor(self.serverapp),
-            warm_chat=self.preload_local_model != "never",
-        )
+        services = build_services(self)
+        self._unwatch_models = watch_model_loads(services.events)
+        router = services.router
+        # The server's loop: learned folders start following the disk on it once the core exists.
+        loop = getattr(getattr(self.serverapp, "io_loop", None), "asyncio_loop", None)
         if router is not None and self.preload_local_model == "first-client":
             services.on_first_client = lambda: self._preload_model(router, only_first=True)
         self.settings["nexus"] = services
         self.services = services
         if router is not None and self.preload_local_model == "start":
             self._preload_model(router)
-        if transcriber.preload:
+        if services.transcriber.preload:
             services.background(asyncio.ensure_future(self._preload_voice(services)))
         if loop is not None:  # once the deferred services exist: memory follows the disk
             services.when_ready(lambda: loop.call_soon_threadsafe(_start_following, services))

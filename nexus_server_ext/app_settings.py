@@ -47,7 +47,25 @@ MOVED_SETTINGS: dict[str, tuple[str, str]] = {
     "routing_min_samples": ("LearningSystem", "min_samples"),
     "routing_demote_below": ("LearningSystem", "demote_below"),
     "routing_max_shift": ("LearningSystem", "max_shift"),
+    "audit_retention_days": ("AuditLog", "retention_days"),
+    "audit_log_prompts": ("AuditLog", "log_prompts"),
+    "memory_follow_files": ("MemoryFollower", "enabled"),
+    "chat_max_tokens": ("ConsciousnessCore", "max_tokens"),
 }
+
+# The configurable classes that are not replaceable through a ``NexusApp.*_class`` trait (those are
+# the services' own classes): each reads ``c.<Class>.<setting>``. The config reference lists them.
+OTHER_CONFIGURABLES: tuple[str, ...] = (
+    "nexus_server_ext.chat.consciousness.ConsciousnessCore",
+    "nexus_server_ext.context.lsp.LanguageServers",
+    "nexus_server_ext.memory.follower.MemoryFollower",
+    "nexus_server_ext.security.audit.AuditLog",
+    "nexus_server_ext.ai.embeddings.Embedder",
+    "nexus_server_ext.voice.transcriber.Transcriber",
+    "nexus_server_ext.voice.mapper.VoiceCommandMapper",
+    "nexus_server_ext.tasks.TaskScheduler",
+    "nexus_server_ext.projects.manager.ProjectManager",
+)
 
 
 def without_moved(cfg: Config) -> Config:

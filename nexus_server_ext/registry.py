@@ -26,19 +26,20 @@ from .events import NexusEvents
 
 if TYPE_CHECKING:
     from .ai.embeddings import Embedder
+    from .ai.learning import LearningSystem
     from .ai.pipeline import AIPipeline
     from .ai.router import ModelRouter
     from .ai.routing import RoutingConfig
+    from .chat.consciousness import ConsciousnessCore
     from .collab.documents import NotebookEditor
     from .commands import CommandRegistry
     from .components import ComponentRegistry
-    from .chat.consciousness import ConsciousnessCore
+    from .diagnosis.service import Diagnosis
+    from .handlers.rooms import Rooms
     from .memory.follower import MemoryFollower
     from .memory.indexer import Indexer
     from .memory.learn_tasks import LearnJobs
-    from .ai.learning import LearningSystem
     from .memory.vector_memory import VectorMemory
-    from .handlers.rooms import Rooms
     from .plugins import IntentRegistry, PluginCatalog
     from .projects.manager import ProjectManager
     from .projects.watcher import FileWatcher
@@ -75,13 +76,16 @@ class DeferredServices:
     voice_profiles: VoiceProfileStore
     secrets: ProviderSecretStore
     pipeline: AIPipeline | None = None
-    # The consciousness core (core/); ``core`` is None when the routing file is invalid.
+    # Chat and what it reads (chat/, memory/, ai/learning.py); ``core`` is None when the routing file
+    # is invalid.
     memory: VectorMemory | None = None
     indexer: Indexer | None = None
     learn_jobs: LearnJobs | None = None  # learning as scheduler tasks
     follower: MemoryFollower | None = None  # learned folders follow the file watcher
     learning: LearningSystem | None = None
     core: ConsciousnessCore | None = None
+    # The one Explain / Fix service (diagnosis/): REST generate, chat and the kernel's server transport.
+    diagnosis: Diagnosis | None = None
 
 
 @dataclass
@@ -234,6 +238,10 @@ class NexusServices:
     @property
     def core(self) -> ConsciousnessCore | None:
         return self.deferred.core
+
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        return self.deferred.diagnosis
 
     # -- the rest -----------------------------------------------------------------------------------
     def username_for(self, user: Any) -> str:

@@ -14,7 +14,7 @@ import pytest
 from traitlets.utils.importstring import import_item
 
 from nexus_server_ext.app import NexusApp
-from nexus_server_ext.app_settings import MOVED_SETTINGS, ServiceClass
+from nexus_server_ext.app_settings import MOVED_SETTINGS, OTHER_CONFIGURABLES, ServiceClass
 from nexus_server_ext.memory.vector_memory import VectorMemory
 from nexus_server_ext.security.ratelimit import RateLimiter
 
@@ -28,14 +28,17 @@ class StrictLimiter(RateLimiter):
 
 
 def service_classes() -> dict[str, type]:
-    """Every class that owns a moved setting, by name (the ``*_class`` defaults and the language servers)."""
+    """Every class that owns a moved setting, by name (the ``*_class`` defaults and the other
+    configurables)."""
     classes: dict[str, type] = {}
     for trait in NexusApp.class_own_traits(config=True).values():
         if isinstance(trait, ServiceClass):
             default = trait.default_value  # a dotted name until an app first reads the trait
             cls = default if isinstance(default, type) else import_item(default)
             classes[cls.__name__] = cls
-    classes["LanguageServers"] = import_item("nexus_server_ext.context.lsp.LanguageServers")
+    for dotted in OTHER_CONFIGURABLES:
+        cls = import_item(dotted)
+        classes[cls.__name__] = cls
     return classes
 
 
@@ -193,3 +196,31 @@ def test_a_class_that_is_no_subclass_is_refused() -> None:
 
     with pytest.raises(TraitError, match="memory_class"):
         NexusApp(memory_class=RateLimiter)
+
+
+class TestServiceSettingsThatLeftNexusApp:
+    """The audit log, the memory follower and the chat own the settings they use; the old NexusApp
+    names still reach them, each with a warning naming the new spelling."""
+
+    @pytest.fixture
+    def jp_server_config(self, nexus_config: Any, nexus_warnings: list[str]) -> dict[str, Any]:
+        return nexus_config(
+            audit_retention_days=30,
+            memory_follow_files=False,
+            other={"AuditLog": {"log_prompts": True}, "ConsciousnessCore": {"max_tokens": 9}},
+        )
+
+    @pytest.fixture
+    def jp_argv(self) -> list[str]:
+        return ["--NexusApp.chat_max_tokens=11"]  # an old name and a new one for the same setting
+
+    async def test_each_reaches_its_service(self, nexus_services: Any, nexus_warnings: list[str]) -> None:
+        await nexus_services.ready()
+        built = nexus_services.deferred
+        assert (built.audit.retention_days, built.audit.log_prompts) == (30, True)
+        assert built.follower.enabled is False
+        assert built.core.max_tokens == 9  # the new name wins over the old one
+        moved = [w for w in nexus_warnings if "c.NexusApp." in w]
+        assert any("c.NexusApp.audit_retention_days is now c.AuditLog.retention_days" in w for w in moved)
+        assert any("c.NexusApp.memory_follow_files is now c.MemoryFollower.enabled" in w for w in moved)
+        assert any("c.NexusApp.chat_max_tokens is ignored" in w for w in moved)

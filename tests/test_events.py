@@ -15,10 +15,10 @@ from nexus_server_ext.ai.engines.events import add_load_listener, load_event
 from nexus_server_ext.ai.engines.llama_cpp import LlamaCppEngine
 from nexus_server_ext.ai.types import ProviderError
 from nexus_server_ext.commands import Command
-from nexus_server_ext.memory.indexer import Indexer
-from nexus_server_ext.memory.vector_memory import VectorMemory
 from nexus_server_ext.events import LEARN, MODEL, PLUGIN, TASK, VOICE_COMMAND, NexusEvents, register_schemas
 from nexus_server_ext.handlers.plugins import plugin_error
+from nexus_server_ext.memory.indexer import Indexer
+from nexus_server_ext.memory.vector_memory import VectorMemory
 
 ALL = {TASK, LEARN, MODEL, PLUGIN, VOICE_COMMAND}
 

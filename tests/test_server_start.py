@@ -195,7 +195,11 @@ def test_a_ready_server_is_light_and_the_first_client_loads_the_model(
     # question needs no chromadb at all (it is opened when something is learned).
     until(lambda: "nexus_server_ext.chat.consciousness" in server.modules(), 120, "the deferred services")
     until(lambda: "libtorch" in server.maps(), 120, "the intent embedder")
-    until(lambda: "nexus_server_ext.memory.vector_memory" in server.modules(), 120, "the vector memory's warm-up")
+    until(
+        lambda: "nexus_server_ext.memory.vector_memory" in server.modules(),
+        120,
+        "the vector memory's warm-up",
+    )
     assert "chromadb" not in server.modules()
 
 

@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session
 from traitlets import Bool, Float, Int
 from traitlets.config import LoggingConfigurable
 
-from .routing import ChainStep, RoutingConfig
+from ..memory.vector_memory import VectorMemory
 from ..store.database import Database
 from ..store.models import Feedback, Interaction, Message
-from ..memory.vector_memory import VectorMemory
+from .routing import ChainStep, RoutingConfig
 
 RATINGS = {"up": 1, "accepted": 1, "down": -1, "rejected": -1, "edited": 0}
 WINDOW = 50  # recent interactions per chain step that count

@@ -2,9 +2,11 @@
 
 intent -> conversation -> context (cells, kernel, diagnostics, memories) ->
 few-shot examples -> model stream (chain ordered by the learning system) ->
-store messages and the interaction -> frames. Asked to explain or fix an error the
-kernel just raised, the answer starts with that error's facts (``error_facts``),
-which no model wrote, and the model is told them. The websocket relays the frames
+store messages (``Transcript``) and the interaction -> frames. Commands,
+``/learn`` and plugins are answered without a model (``local_answers``). Asked to explain or fix an error the
+kernel just raised, the answer starts with that error's facts (``diagnosis``),
+which no model wrote, and the model is told them; a ``/fix`` the facts settle is
+answered with the computed fix, no model asked. The websocket relays the frames
 as they come; ``POST /chat`` collects them. Cancelling is cooperative (an
 ``asyncio.Event``): the model stream is closed, the partial answer is stored and
 a ``chat.done`` with ``cancelled: true`` ends the request, so nothing is left
@@ -22,10 +24,12 @@ from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel
+from traitlets import Int
+from traitlets.config import LoggingConfigurable
 
+from ..ai.learning import LearningSystem
 from ..ai.pipeline import AIPipeline
 from ..ai.results import Streamed
-from ..ai.router import ModelRouter
 from ..ai.types import Delta, NoModelAvailable, Restart
 from ..api_models import (
     ChatDoneFrame,
@@ -36,55 +40,59 @@ from ..api_models import (
     DeltaFrame,
     ErrorFrame,
     MessageBroadcastFrame,
-    MessageOut,
     RestartFrame,
     RouteStep,
+    SlashCommandOut,
 )
-from ..store.conversations import ConversationNotFound, ConversationStore
-from ..store.database import Database
 from ..context.manager import ContextBundle, ContextManager
-from .intent import Intent, IntentClassifier
+from ..diagnosis.service import COMPUTED_MODEL, COMPUTED_PROVIDER, Diagnosed, Diagnosis
 from ..memory.learn_tasks import LearnJobs
-from ..ai.learning import LearningSystem
-from .local_answers import DEFAULT_REQUEST, answer_locally, author_meta
 from ..memory.vector_memory import VectorMemory
+from ..store.conversations import ConversationNotFound, ConversationStore
+from .intent import Intent, IntentClassifier
+from .local_answers import answer_locally, reply
 from .plugin_answers import PluginAnswers
 from .prompts import TASK_FOR_INTENT, build_messages, sources_footer
+from .transcript import Transcript
 
 log = logging.getLogger(__name__)
 
 FACT_INTENTS = ("explain", "fix")  # intents whose answer starts with the kernel error's facts
 
 
-class ConsciousnessCore:
+class ConsciousnessCore(LoggingConfigurable):
+    max_tokens = Int(0, help="Tokens a chat answer may have (0: the task's limit in the routing file).").tag(
+        config=True
+    )
+    examples = Int(
+        2, help="Accepted answers to similar requests shown to the model as few-shot examples (0: none)."
+    ).tag(config=True)
+
     def __init__(
         self,
         *,
-        database: Database,
         conversations: ConversationStore,
-        router: ModelRouter,
         pipeline: AIPipeline,
         classifier: IntentClassifier,
         context: ContextManager,
-        memory: VectorMemory | None,
-        learn_jobs: LearnJobs | None,
         learning: LearningSystem,
-        max_tokens: int | None = None,
-        examples: int = 2,
+        diagnosis: Diagnosis | None = None,
+        memory: VectorMemory | None = None,
+        learn_jobs: LearnJobs | None = None,
         plugins: PluginAnswers | None = None,
         root_dir: str = "",
+        **kwargs: Any,
     ) -> None:
-        self.database = database
+        """Collaborators as arguments; ``kwargs``: ``parent``/``config`` or the settings."""
+        super().__init__(**kwargs)
         self.conversations = conversations
-        self.router = router
         self.pipeline = pipeline  # the one path to the models: validation, repair, fallback, records
         self.classifier = classifier
         self.context = context
+        self.diagnosis = diagnosis or Diagnosis(context)
         self.memory = memory
         self.learn_jobs = learn_jobs
         self.learning = learning
-        self.max_tokens = max_tokens
-        self.examples = examples
         self.plugins = plugins
         self.root_dir = root_dir
         if plugins is not None:
@@ -98,6 +106,19 @@ class ConsciousnessCore:
         await asyncio.to_thread(self.classifier.scores, "warm up")
         if self.memory is not None:
             await self.memory.asearch("", "warm up", 1)
+
+    def slash_commands(self) -> list[SlashCommandOut]:
+        """Every slash command this chat understands: NEXUS's, plugin intents', plugin commands'."""
+        commands = [
+            SlashCommandOut(name=c.name, description=c.help, source=c.source)  # type: ignore[arg-type]
+            for c in self.classifier.commands
+        ]
+        if self.plugins is not None:
+            commands += [
+                SlashCommandOut(name=name, description=description, source="plugin-command")
+                for name, description in self.plugins.slash_commands(self.classifier.slash)
+            ]
+        return commands
 
     async def process(
         self,
@@ -116,86 +137,69 @@ class ConsciousnessCore:
         else:
             intent = await self.classifier.classify(frame.text)
         try:
-            conversation_id = await self._conversation(user_id, frame)
+            transcript = await Transcript.open(self.conversations, user_id, frame, author)
         except ConversationNotFound:
             yield ErrorFrame(error="not_found", message="There is no conversation with this id.", id=frame.id)
             return
         call = called[0] if called else self.plugins.intent_call(intent) if self.plugins else None
-        if call is not None:
-            async for out in answer_locally(
-                self, owner, user_id, frame, intent, conversation_id, author, call
-            ):
-                yield out
-            return
         described = self.plugins.description(intent.name) if self.plugins else None
-        if described and intent.text:  # a plugin intent the model answers: tell it what the intent is for
+        if described and intent.text and call is None:  # a plugin intent the model answers: say what for
             intent = replace(intent, text=f"{described}\n\n{intent.text}")
-        if not intent.text and intent.name in DEFAULT_REQUEST:  # "/explain" alone: about the current cell
-            intent = replace(intent, text=DEFAULT_REQUEST[intent.name])
-        if intent.name in ("command", "learn") or not intent.text:
-            async for out in answer_locally(self, owner, user_id, frame, intent, conversation_id, author):
+        if not intent.text and call is None:  # "/explain" alone: about the current cell
+            intent = replace(intent, text=self.classifier.commands.default_request(intent.name))
+        if call is not None or intent.name in ("command", "learn") or not intent.text:
+            answers = answer_locally(
+                transcript,
+                intent,
+                owner=owner,
+                commands=self.classifier.commands,
+                learn_jobs=self.learn_jobs,
+                root_dir=self.root_dir,
+                call=call,
+            )
+        else:
+            answers = self._answer(owner, transcript, intent, cancel)
+        async with aclosing(answers) as frames:
+            async for out in frames:
                 yield out
-            return
-        async for out in self._answer(owner, user_id, frame, intent, conversation_id, cancel, author):
-            yield out
-
-    async def _conversation(self, user_id: int, frame: ChatFrame) -> str:
-        if frame.notebook:
-            return (await self.conversations.notebook_chat(frame.notebook, user_id)).id
-        if frame.conversation_id:
-            await self.conversations.get(user_id, frame.conversation_id)  # ownership check
-            return frame.conversation_id
-        title = " ".join(frame.text.split())[:60] or "New conversation"
-        return (await self.conversations.create(user_id, title, frame.context.notebook_path)).id
-
-    async def _store(
-        self, user_id: int, frame: ChatFrame, conversation_id: str, role: str, content: str, **kw: Any
-    ) -> MessageOut:
-        message = await self.conversations.add_message(
-            user_id, conversation_id, role, content, shared_path=frame.notebook, **kw
-        )
-        return MessageOut.model_validate(message, from_attributes=True)
 
     async def _answer(
-        self,
-        owner: str,
-        user_id: int,
-        frame: ChatFrame,
-        intent: Intent,
-        conversation_id: str,
-        cancel: asyncio.Event,
-        author: str | None,
+        self, owner: str, transcript: Transcript, intent: Intent, cancel: asyncio.Event
     ) -> AsyncGenerator[BaseModel, None]:
+        """Context, memories and examples, then the model's answer streamed (or, for ``/fix`` of an
+        error its facts settle, the computed fix)."""
         started = time.perf_counter()
+        frame = transcript.frame
         task = TASK_FOR_INTENT.get(intent.name, "natural_language")
-        history = [
-            (m.role, m.content)
-            for m in await self.conversations.model_history(user_id, conversation_id, frame.notebook)
-        ]
+        history = await transcript.history()
         bundle, examples, user_msg = await asyncio.gather(  # side by side: each waits on I/O or a thread
             self.context.gather(owner, intent.text, frame.context),
             self._examples(owner, intent.text),
-            self._store(
-                user_id,
-                frame,
-                conversation_id,
-                "user",
-                frame.text,
-                meta={"intent": intent.name, **author_meta(author)},
-            ),
+            transcript.add("user", frame.text, meta={"intent": intent.name}),
         )
         yield ChatStartedFrame(
             id=frame.id,
-            conversation_id=conversation_id,
+            conversation_id=transcript.conversation_id,
             intent=intent.name,
             context=self._chips(bundle),
-            author=author,
+            author=transcript.author,
         )
-        yield MessageBroadcastFrame(conversation_id=conversation_id, message=user_msg)
-        facts = bundle.facts if intent.name in FACT_INTENTS else None
-        messages = build_messages(intent.name, intent.text, bundle, examples, history, facts)
-        lead = facts.render_markdown() + "\n\n" if facts else ""  # shown before the model's words
-        preference = await self.learning.preference(task)
+        yield MessageBroadcastFrame(conversation_id=transcript.conversation_id, message=user_msg)
+        diagnosed: Diagnosed | None = None
+        if intent.name in FACT_INTENTS and bundle.facts is not None:
+            diagnosed = await self.diagnosis.diagnose(facts=bundle.facts, fix=intent.name == "fix")
+        if diagnosed is not None and diagnosed.fix is not None:  # the facts settle it: no model needed
+            answer = diagnosed.computed_answer()
+            async for out in reply(
+                transcript, answer, model=COMPUTED_MODEL, provider=COMPUTED_PROVIDER, intent=intent.name
+            ):
+                yield out
+            return
+        messages = build_messages(
+            intent.name, intent.text, bundle, examples, history, diagnosed.facts if diagnosed else None
+        )
+        lead = diagnosed.lead + "\n\n" if diagnosed else ""  # shown before the model's words
+        chain = (await self.learning.preference(task)).order
         if lead:
             yield DeltaFrame(type="chat.delta", id=frame.id, text=lead)
         end: Streamed | None = None
@@ -204,11 +208,11 @@ class ConsciousnessCore:
             stream = self.pipeline.stream(
                 task,
                 messages=messages,
-                max_tokens=self.max_tokens,
-                chain=preference.order,
+                max_tokens=self.max_tokens or None,
+                chain=chain,
                 owner=owner,
-                user_id=user_id,
-                conversation_id=conversation_id,
+                user_id=transcript.user_id,
+                conversation_id=transcript.conversation_id,
                 intent=intent.name,
                 cancel=cancel,
             )
@@ -232,6 +236,21 @@ class ConsciousnessCore:
         if error or end is None:
             yield ErrorFrame(error="no_model_available", message=error or "No model answered.", id=frame.id)
             return
+        async for out in self._finish(transcript, intent, bundle, examples, lead, end, started):
+            yield out
+
+    async def _finish(
+        self,
+        transcript: Transcript,
+        intent: Intent,
+        bundle: ContextBundle,
+        examples: list[Any],
+        lead: str,
+        end: Streamed,
+        started: float,
+    ) -> AsyncGenerator[BaseModel, None]:
+        """The model's answer is complete (or cancelled): cite the sources, store it, say it is done."""
+        frame = transcript.frame
         meta, path = end.meta, end.fallback_path
         cancelled = meta is None
         answer = lead + end.text
@@ -245,10 +264,7 @@ class ConsciousnessCore:
         citations = [
             Citation(source=h.source, lines=h.lines, cell_id=h.cell_id, score=h.score) for h in bundle.hits
         ]
-        reply = await self._store(
-            user_id,
-            frame,
-            conversation_id,
+        stored = await transcript.add(
             "assistant",
             answer,
             model=model or None,
@@ -262,11 +278,11 @@ class ConsciousnessCore:
                 "examples": [e.metadata.get("interaction_id") for e in examples],
             },
         )
-        yield MessageBroadcastFrame(conversation_id=conversation_id, message=reply)
+        yield MessageBroadcastFrame(conversation_id=transcript.conversation_id, message=stored)
         yield ChatDoneFrame(
             id=frame.id,
-            conversation_id=conversation_id,
-            message_id=reply.id,
+            conversation_id=transcript.conversation_id,
+            message_id=stored.id,
             interaction_id=end.interaction_id,
             model=model,
             provider=provider,

@@ -1,6 +1,6 @@
 """``IntentClassifier``: what the user wants, from a slash command or from free text.
 
-Slash commands are explicit and win. Free text is classified without a model
+Slash commands (``slash.py``) are explicit and win. Free text is classified without a model
 call: the bundled MiniLM embeds the message and it is compared with labelled
 example phrases per intent (the mean of the best three cosine similarities per
 intent, a k-nearest-neighbour vote that tolerates one odd example). Only when
@@ -24,34 +24,11 @@ from typing import Any
 from traitlets import Bool, Float
 from traitlets.config import LoggingConfigurable
 
+from .slash import SlashCatalogue
+
 log = logging.getLogger(__name__)
 
 INTENTS = ("chat", "generate", "explain", "fix", "refactor", "test", "learn", "command")
-
-SLASH_COMMANDS: dict[str, str] = {
-    "ask": "chat",
-    "generate": "generate",
-    "explain": "explain",
-    "fix": "fix",
-    "refactor": "refactor",
-    "test": "test",
-    "learn": "learn",
-    "clear": "command",
-    "help": "command",
-}
-
-# What each slash command does, as the chat's command list shows it (``GET /chat/commands``).
-SLASH_HELP: dict[str, str] = {
-    "ask": "Ask a question about code, data or the notebook",
-    "generate": "Write code from a description",
-    "explain": "Explain the active cell, the selection or the last error",
-    "fix": "Fix the bug in the code (uses the last error)",
-    "refactor": "Suggest a clearer version of the code",
-    "test": "Write pytest tests for the code",
-    "learn": "Index files so answers can cite them: /learn PATH or GLOB",
-    "clear": "Make the model forget this conversation so far",
-    "help": "List the commands",
-}
 
 EXAMPLES: dict[str, tuple[str, ...]] = {
     "chat": (
@@ -210,8 +187,7 @@ class IntentClassifier(LoggingConfigurable):
         ``llm_tie_breaker`` setting is on; ``kwargs``: ``parent``/``config`` or the settings."""
         super().__init__(**kwargs)
         self.tie_breaker = tie_breaker
-        self.slash = dict(SLASH_COMMANDS)
-        self.slash_help = dict(SLASH_HELP)
+        self.commands = SlashCatalogue()
         self.examples = {k: list(v) for k, v in EXAMPLES.items()}
         self._matrix: list[tuple[str, list[float]]] | None = None
         self._lock = threading.Lock()
@@ -221,22 +197,26 @@ class IntentClassifier(LoggingConfigurable):
     ) -> None:
         """Plugins: a new slash command and/or example phrases for an intent."""
         if command:
-            self.slash[command.lstrip("/")] = intent
-            self.slash_help[command.lstrip("/")] = description or f"The {intent} plugin intent"
+            self.commands.register(command, intent, description)
         if examples:
             with self._lock:
                 self.examples.setdefault(intent, []).extend(examples)
                 self._matrix = None
+
+    @property
+    def slash(self) -> dict[str, str]:
+        """Slash command name -> intent (the catalogue's)."""
+        return self.commands.intents()
 
     def parse_slash(self, text: str) -> Intent | None:
         stripped = text.strip()
         if not stripped.startswith("/"):
             return None
         head, _, rest = stripped[1:].partition(" ")
-        intent = self.slash.get(head.lower())
-        if intent is None:
+        command = self.commands.get(head)
+        if command is None:
             return None
-        return Intent(intent, rest.strip(), command=head.lower())
+        return Intent(command.intent, rest.strip(), command=command.name)
 
     # -- the embedding classifier (blocking) ----------------------------------------------------
     def _examples_matrix(self) -> list[tuple[str, list[float]]]:

@@ -8,59 +8,41 @@ the same way.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from ..api_models import (
     ChatDoneFrame,
-    ChatFrame,
     ChatStartedFrame,
     DeltaFrame,
     MessageBroadcastFrame,
     ServerEventFrame,
 )
 from ..memory.indexer import LearnRefused
+from ..memory.learn_tasks import LearnJobs
 from .intent import Intent
 from .plugin_answers import PluginCall
-
-if TYPE_CHECKING:
-    from .consciousness import ConsciousnessCore
-
-DEFAULT_REQUEST = {
-    "explain": "Explain this code.",
-    "fix": "Fix the error in this code.",
-    "refactor": "Refactor this code.",
-    "test": "Write tests for this code.",
-}
-
-HELP = (
-    "Commands: /ask QUESTION, /generate WHAT, /explain, /fix, /refactor, /test, /learn PATH|GLOB "
-    "(index files so answers can cite them), /clear (the model forgets this conversation), /help."
-)
-
-
-def author_meta(author: str | None) -> dict[str, Any]:
-    """A notebook chat's question records who asked."""
-    return {"author": author} if author else {}
+from .slash import SlashCatalogue
+from .transcript import Transcript
 
 
 async def answer_locally(
-    core: ConsciousnessCore,
-    owner: str,
-    user_id: int,
-    frame: ChatFrame,
+    transcript: Transcript,
     intent: Intent,
-    conversation_id: str,
-    author: str | None,
+    *,
+    owner: str,
+    commands: SlashCatalogue,
+    learn_jobs: LearnJobs | None,
+    root_dir: str,
     call: PluginCall | None = None,
 ) -> AsyncGenerator[BaseModel, None]:
     """Commands, /learn and plugins' handlers: answered without a model call."""
-    yield ChatStartedFrame(id=frame.id, conversation_id=conversation_id, intent=intent.name, author=author)
-    user_msg = await core._store(
-        user_id, frame, conversation_id, "user", frame.text, meta=author_meta(author)
+    frame = transcript.frame
+    yield ChatStartedFrame(
+        id=frame.id, conversation_id=transcript.conversation_id, intent=intent.name, author=transcript.author
     )
-    yield MessageBroadcastFrame(conversation_id=conversation_id, message=user_msg)
+    user_msg = await transcript.add("user", frame.text)
+    yield MessageBroadcastFrame(conversation_id=transcript.conversation_id, message=user_msg)
     model, provider = "nexus", "nexus"
     if call is not None:
         ctx = frame.context
@@ -71,21 +53,21 @@ async def answer_locally(
                 "notebook_path": ctx.notebook_path,
                 "cell_id": ctx.cell_id,
                 "selection": ctx.selection,
-                "root_dir": core.root_dir,
+                "root_dir": root_dir,
             }
         )
         model, provider = call.name, call.source
     elif intent.command == "clear":
-        await core.conversations.clear(user_id, conversation_id, frame.notebook)
+        await transcript.clear()
         answer = "Conversation cleared: the model no longer sees the earlier messages."
-    elif intent.name == "learn" and intent.command and core.learn_jobs is not None:
+    elif intent.name == "learn" and intent.command and learn_jobs is not None:
         try:  # a scheduler task: listed in /tasks, cancellable, with a progress bar in JupyterLab
-            task, job = await core.learn_jobs.submit(user_id, owner, intent.text)
+            task, job = await learn_jobs.submit(transcript.user_id, owner, intent.text)
         except LearnRefused as exc:
             answer = str(exc)
         else:
             yield ServerEventFrame(schema_id="nexus.memory.learn", data=job.as_dict())
-            await core.learn_jobs.scheduler.wait(task.id)
+            await learn_jobs.scheduler.wait(task.id)
             yield ServerEventFrame(schema_id="nexus.memory.learn", data=job.as_dict())
             if job.state == "cancelled":
                 done = f"{job.files_done} of {job.files_total} files"
@@ -100,13 +82,25 @@ async def answer_locally(
     elif intent.name == "learn":
         answer = "To learn files, name them: /learn PATH or /learn GLOB (for example /learn src/**/*.py)."
     else:
-        answer = HELP
-    reply = await core._store(
-        user_id, frame, conversation_id, "assistant", answer, model=model, provider=provider,
-        meta={"intent": intent.name},
-    )  # fmt: skip
+        answer = commands.help_text()
+    async for out in reply(transcript, answer, model=model, provider=provider, intent=intent.name):
+        yield out
+
+
+async def reply(
+    transcript: Transcript, answer: str, *, model: str, provider: str, intent: str
+) -> AsyncGenerator[BaseModel, None]:
+    """An answer NEXUS wrote itself, sent and stored like a model's: one delta, the reply, done."""
+    frame = transcript.frame
+    stored = await transcript.add(
+        "assistant", answer, model=model, provider=provider, meta={"intent": intent}
+    )
     yield DeltaFrame(type="chat.delta", id=frame.id, text=answer)
-    yield MessageBroadcastFrame(conversation_id=conversation_id, message=reply)
+    yield MessageBroadcastFrame(conversation_id=transcript.conversation_id, message=stored)
     yield ChatDoneFrame(
-        id=frame.id, conversation_id=conversation_id, message_id=reply.id, model=model, provider=provider
+        id=frame.id,
+        conversation_id=transcript.conversation_id,
+        message_id=stored.id,
+        model=model,
+        provider=provider,
     )

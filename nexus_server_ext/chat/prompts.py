@@ -6,14 +6,11 @@ from ..ai.prompts import SYSTEM, TASK_FOR_INTENT, system_prompt
 from ..ai.types import ChatMessage
 from ..context.manager import ContextBundle
 from ..diagnosis.facts import ErrorFacts
+from ..diagnosis.service import GROUNDED
 from ..memory.vector_memory import Hit
 
 __all__ = ["SYSTEM", "TASK_FOR_INTENT", "build_messages", "sources_footer"]
 
-GROUNDED = (
-    "The user already sees these facts above your answer: do not repeat them; explain what they mean "
-    "and how to fix the code, and never contradict them."
-)
 CITE = " When you use the numbered sources below, cite them as [1], [2]."
 
 

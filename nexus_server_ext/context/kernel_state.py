@@ -69,7 +69,10 @@ def summarize(ns):
     helpers = ("In", "Out", "exit", "quit", "get_ipython")  # IPython's, never what a user misspelt
     names = [n for n in ns if not n.startswith("_") and n not in helpers][:500]
     return json.dumps(
-        {"variables": out, "names": names, "error": err, "error_is_last": last, "error_hint": hint}
+        {
+            "variables": out, "names": names, "error": err, "error_is_last": last, "error_hint": hint,
+            "error_cell": source if last else "",
+        }
     )
 """
 

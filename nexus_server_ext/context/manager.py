@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jupyter_server.utils import ensure_async
 from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
-from .diagnostics import SourceDocument, language_of_file
 from ..diagnosis.facts import ErrorFacts, from_traceback_text
+from ..memory.vector_memory import Hit, VectorMemory
+from .diagnostics import SourceDocument, language_of_file
 from .kernel_state import inspect_kernel, render_variables
 from .lsp import LanguageServers
-from ..memory.vector_memory import Hit, VectorMemory
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +113,11 @@ def facts_from_state(state: dict[str, Any]) -> ErrorFacts | None:
     """Error facts from a kernel inspection, when the kernel's last error came from its last cell."""
     if not state.get("error") or not state.get("error_is_last"):
         return None
-    return from_traceback_text(
+    facts = from_traceback_text(
         state["error"], state.get("variables") or [], state.get("names") or [], state.get("error_hint")
     )
+    # The failing cell's source (the kernel's last input): a certain fix renames in it.
+    return replace(facts, cell=state.get("error_cell") or facts.cell)
 
 
 class ContextManager(LoggingConfigurable):

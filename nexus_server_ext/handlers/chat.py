@@ -19,7 +19,6 @@ from ..api_models import (
     FeedbackRequest,
     RestartFrame,
     SlashCommandList,
-    SlashCommandOut,
 )
 from ..errors import NexusError
 from .base import NexusHandler, Operation
@@ -141,21 +140,7 @@ class SlashCommandsHandler(NexusHandler):
         core = self.nexus.core
         if core is None:
             raise NexusError(503, "unavailable", "The model routing file is invalid; see /status.")
-        slash = core.classifier.slash
-        plugin_intents = {i.name for i in core.plugins.plugin_intents()} if core.plugins else set()
-        commands = [
-            SlashCommandOut(
-                name=name,
-                description=description,
-                source="plugin-intent" if slash.get(name) in plugin_intents else "nexus",
-            )
-            for name, description in core.classifier.slash_help.items()
-        ]
-        if core.plugins is not None:
-            commands += [
-                SlashCommandOut(name=name, description=description, source="plugin-command")
-                for name, description in core.plugins.slash_commands(slash)
-            ]
+        commands = core.slash_commands()
         self.write_model(SlashCommandList(commands=commands))
 
 

@@ -28,8 +28,7 @@ from ..api_models import (
     TaskChainOut,
     TaskLimitsOut,
 )
-from ..diagnosis.certain_fixes import CertainFix, certain_fix
-from ..diagnosis.facts import from_traceback_text
+from ..diagnosis.service import COMPUTED_MODEL, COMPUTED_PROVIDER, Diagnosed, Diagnosis
 from ..errors import NexusError
 from .base import NexusHandler, Operation
 
@@ -60,15 +59,16 @@ def no_model(exc: NoModelAvailable) -> NexusError:
     return NexusError(503, "no_model_available", str(exc))
 
 
-def computed_reply(body: GenerateRequest, facts: str, fixed: CertainFix) -> GenerateReply:
-    """A fix the error's facts settle (``core.certain_fixes``), in the shape of a model's answer."""
+def computed_reply(body: GenerateRequest, diagnosed: Diagnosed) -> GenerateReply:
+    """A fix the error's facts settle (``diagnosis``), in the shape of a model's answer."""
+    assert diagnosed.fix is not None
     return GenerateReply(
-        code=fixed.code,
-        explanation=f"{facts}\n\n{fixed.explanation}",
+        code=diagnosed.fix.code,
+        explanation=f"{diagnosed.lead}\n\n{diagnosed.fix.explanation}",
         language=body.language,
         valid=True,
-        provider="nexus",
-        model="error facts",
+        provider=COMPUTED_PROVIDER,
+        model=COMPUTED_MODEL,
         outcome="computed",
         fallback_path=[],
         interaction_id=None,
@@ -96,19 +96,21 @@ class GenerateHandler(AIHandler):
         body = self.read_model(GenerateRequest)
         context = body.context.model_dump(exclude_none=True)
         # With a traceback (the debug panel's Explain / Fix), the facts are computed, not generated:
-        # the model is told them, and the explanation starts with them.
-        facts = None
+        # the model is told them, the explanation starts with them, and a fix they settle needs no model.
+        diagnosed = None
         if body.context.error:
-            core = self.nexus.core  # the notebook's kernel knows the values on the failing line
-            if core is not None and body.context.notebook_path:
-                facts = await core.context.kernel_error_facts(body.context.notebook_path)
-            facts = facts or from_traceback_text(body.context.error)
-        if facts is not None:
-            fixed = certain_fix(facts, body.context.code or facts.cell)
-            if fixed is not None:  # the facts settle the fix: no model needed, nothing to get wrong
-                self.write_model(computed_reply(body, facts.render_markdown(), fixed))
-                return
-            context["error"] = f"{facts.prompt_text()}\n\n{body.context.error}"
+            diagnosis = self.nexus.diagnosis or Diagnosis()
+            diagnosed = await diagnosis.diagnose(
+                traceback=body.context.error,
+                code=body.context.code,
+                notebook_path=body.context.notebook_path,
+                fix=True,
+            )
+        if diagnosed is not None and diagnosed.fix is not None:
+            self.write_model(computed_reply(body, diagnosed))
+            return
+        if diagnosed is not None:
+            context["error"] = diagnosed.model_context(body.context.error or "")
         try:
             result = await self.pipeline().generate(
                 body.task,
@@ -123,8 +125,8 @@ class GenerateHandler(AIHandler):
             raise no_model(exc) from None
         data = asdict(result)
         data.pop("error")
-        if facts is not None:
-            data["explanation"] = "\n\n".join(p for p in (facts.render_markdown(), result.explanation) if p)
+        if diagnosed is not None:
+            data["explanation"] = "\n\n".join(p for p in (diagnosed.lead, result.explanation) if p)
         data["fallback_path"] = [RouteStep(**p) for p in result.fallback_path]
         self.write_model(GenerateReply(**data))
 

@@ -16,10 +16,10 @@ from ..api_models import (
     MemoryHitOut,
     MemorySearchReply,
 )
+from ..errors import NexusError
 from ..memory.indexer import Indexer, LearnProgress, LearnRefused
 from ..memory.learn_tasks import LearnJobs
 from ..memory.vector_memory import VectorMemory
-from ..errors import NexusError
 from .base import NexusHandler, Operation
 
 

@@ -25,6 +25,7 @@ from ..collab.access import check_notebook_access
 from ..errors import NexusError
 
 if TYPE_CHECKING:
+    from .rooms import Rooms
     from .ws_socket import NexusSocket
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,10 @@ class SocketNotebooks:
         self.joined: set[str] = set()
 
     @property
-    def rooms(self) -> Any:
-        return self.socket.nexus.notebook_rooms
+    def rooms(self) -> Rooms:
+        rooms = self.socket.nexus.notebook_rooms
+        assert rooms is not None  # built with the services
+        return rooms
 
     def display_name(self) -> str:
         user = self.socket.current_user

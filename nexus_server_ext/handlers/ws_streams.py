@@ -36,6 +36,7 @@ from ..api_models import (
 from .rooms import DeltaBatcher
 
 if TYPE_CHECKING:
+    from ..registry import NexusServices
     from .ws_socket import NexusSocket
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class SocketRequests:
         self.completion: tuple[str, asyncio.Task[None]] | None = None
 
     @property
-    def nexus(self) -> Any:
+    def nexus(self) -> NexusServices:
         return self.socket.nexus
 
     def handle(self, frame: BaseModel) -> None:
@@ -133,7 +134,9 @@ class SocketRequests:
         try:
             display = getattr(socket.current_user, "display_name", "") or ""
             user_id = await self.nexus.users.ensure(socket.owner, "" if self.nexus.owner_name else display)
-            stream = self.nexus.core.process(socket.owner, user_id, frame, cancel, author=author)
+            core = self.nexus.core
+            assert core is not None  # admitted: the routing file is valid
+            stream = core.process(socket.owner, user_id, frame, cancel, author=author)
             async with aclosing(stream) as frames:
                 async for out in frames:
                     if isinstance(out, DeltaFrame):
@@ -182,7 +185,9 @@ class SocketRequests:
             chain = None
             if self.nexus.learning is not None:  # the order feedback has given the chain
                 chain = (await self.nexus.learning.preference(frame.task)).order or None
-            stream = self.nexus.pipeline.stream(
+            pipeline = self.nexus.pipeline
+            assert pipeline is not None  # admitted: the routing file is valid
+            stream = pipeline.stream(
                 frame.task,
                 frame.prompt,
                 context=frame.context.model_dump(exclude_none=True),
@@ -267,7 +272,9 @@ class SocketRequests:
         model = ""
         try:
             user_id = await self.nexus.users.ensure(socket.owner, "")
-            stream = self.nexus.pipeline.complete_stream(
+            pipeline = self.nexus.pipeline
+            assert pipeline is not None  # admitted: the routing file is valid
+            stream = pipeline.complete_stream(
                 frame.prefix,
                 frame.suffix,
                 language=frame.language,

@@ -20,7 +20,10 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from traitlets import Bool
+from traitlets.config import LoggingConfigurable
 
 from ..events import LEARN, NexusEvents
 from .indexer import Indexer, LearnRefused
@@ -33,20 +36,27 @@ log = logging.getLogger(__name__)
 STATE_FILE = "learned-folders.json"
 
 
-class MemoryFollower:
+class MemoryFollower(LoggingConfigurable):
+    enabled = Bool(
+        True,
+        help="Learned files and folders follow the disk: the file watcher re-indexes edited files, "
+        "learns new files in learned folders and forgets deleted ones (off: learn again to update).",
+    ).tag(config=True)
+
     def __init__(
         self,
         indexer: Indexer,
         watcher: FileWatcher,
         state_file: str | Path,
         events: NexusEvents | None = None,
-        enabled: bool = True,
+        **kwargs: Any,
     ) -> None:
+        """``kwargs``: ``parent``/``config`` or the setting (``enabled=False``)."""
+        super().__init__(**kwargs)
         self.indexer = indexer
         self.watcher = watcher
         self.state_file = Path(state_file)
         self.events = events
-        self.enabled = enabled
         self._follows: dict[str, set[str]] = self._load()
         self._unsubscribe: Callable[[], None] | None = None
         self._catch_up: asyncio.Task[None] | None = None

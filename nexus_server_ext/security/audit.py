@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
+from traitlets import Bool, Int
+from traitlets.config import LoggingConfigurable
 
 from ..store.database import Database
 from ..store.models import AuditEvent, utcnow
@@ -36,11 +38,19 @@ def _refuse_audit_changes(session: Session, _ctx: Any, _instances: Any) -> None:
             raise AuditImmutable("audit events are append-only")
 
 
-class AuditLog:
-    def __init__(self, database: Database, *, log_prompts: bool = False, retention_days: int = 365) -> None:
+class AuditLog(LoggingConfigurable):
+    retention_days = Int(
+        365, help="Audit events older than this many days are deleted (checked daily; 0 keeps them all)."
+    ).tag(config=True)
+    log_prompts = Bool(
+        False,
+        help="Store the text of prompts in audit events of model calls (off: only model and token counts).",
+    ).tag(config=True)
+
+    def __init__(self, database: Database, **kwargs: Any) -> None:
+        """``kwargs``: ``parent``/``config`` or the settings (``log_prompts=True``...)."""
+        super().__init__(**kwargs)
         self.database = database
-        self.log_prompts = log_prompts
-        self.retention_days = retention_days
         # Events are written one at a time, in the order requests finished: under load, concurrent
         # worker-thread inserts could otherwise commit a later event before an earlier one.
         self._order = asyncio.Lock()

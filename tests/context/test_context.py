@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from nexus_server_ext.api_models import ChatContext
-from nexus_server_ext.context.manager import ContextManager, ContextPiece, fit, tokens
 from nexus_server_ext.context.diagnostics import SourceDocument
 from nexus_server_ext.context.lsp import LanguageServers
+from nexus_server_ext.context.manager import ContextManager, ContextPiece, fit, tokens
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from nexus_server_ext.api_models import ChatContext
-from nexus_server_ext.context.manager import ContextManager
 from nexus_server_ext.context.lsp import LanguageServers
+from nexus_server_ext.context.manager import ContextManager
 
 
 @pytest.fixture

@@ -48,8 +48,7 @@ def jp_server_config(nexus_config: Any) -> dict[str, Any]:
     return nexus_config(
         routing=ROUTING,
         server={"identity_provider_class": HeaderIdentityProvider},
-        chat_max_tokens=6,
-        other={"IntentClassifier": {"llm_tie_breaker": False}},
+        other={"IntentClassifier": {"llm_tie_breaker": False}, "ConsciousnessCore": {"max_tokens": 6}},
     )
 
 

@@ -22,7 +22,8 @@ ROUTING = bundled_routing(("natural_language", "completion", "code_analysis", "c
 @pytest.fixture
 def jp_server_config(nexus_config: Any) -> dict[str, Any]:
     return nexus_config(
-        routing=ROUTING, chat_max_tokens=6, other={"IntentClassifier": {"llm_tie_breaker": False}}
+        routing=ROUTING,
+        other={"IntentClassifier": {"llm_tie_breaker": False}, "ConsciousnessCore": {"max_tokens": 6}},
     )
 
 
@@ -113,6 +114,37 @@ async def test_explain_after_a_kernel_error_starts_with_its_facts(
         await ws.write_message(json.dumps(frame))
         later = "".join(f["text"] for f in await until_done(ws, "e2") if f["type"] == "chat.delta")
         assert later.strip() and not later.startswith("**IndexError**"), later
+        ws.close()
+    finally:
+        client.stop_channels()
+        await km.shutdown_kernel(kernel_id, now=True)
+
+
+async def test_fix_of_an_error_the_facts_settle_is_the_computed_fix_as_in_the_debug_panel(
+    jp_ws_fetch: Any, jp_serverapp: Any, nexus_services: Any
+) -> None:
+    """Chat's /fix asks the same Explain / Fix service as the debug panel: a misspelt name is fixed from
+    the facts, no model asked, and the answer carries the fixed cell."""
+    km = jp_serverapp.kernel_manager
+    kernel_id = await km.start_kernel(kernel_name="python3")
+    client = km.get_kernel(kernel_id).client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        cell = "def area(width, height):\n    return width * heigth\n\narea(2, 3)"
+        assert (await run_in_kernel(client, cell))["status"] == "error"
+        rows_before = nexus_services.database.call(lambda s: len(s.scalars(select(Interaction.id)).all()))
+        ws = await jp_ws_fetch(WS)
+        frame = {"type": "chat", "id": "f1", "text": "/fix", "context": {"kernel_id": kernel_id}}
+        await ws.write_message(json.dumps(frame))
+        frames = await until_done(ws, "f1")
+        answer = "".join(f["text"] for f in frames if f["type"] == "chat.delta")
+        assert answer.startswith("**NameError**"), answer
+        assert "```python\ndef area(width, height):\n    return width * height\n" in answer, answer
+        done = frames[-1]
+        assert (done["provider"], done["model"]) == ("nexus", "error facts"), done
+        rows_after = nexus_services.database.call(lambda s: len(s.scalars(select(Interaction.id)).all()))
+        assert rows_after == rows_before  # no model was asked
         ws.close()
     finally:
         client.stop_channels()
