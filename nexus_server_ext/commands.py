@@ -16,7 +16,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .chat.slash import BUILTIN as SLASH_COMMANDS
+
 ServerAction = Callable[[dict[str, Any]], Awaitable[Any]]
+
+# A command that maps to an intent asks what the chat's slash command of that name asks (one catalogue).
+_ASKS = {c.name: c.intent for c in SLASH_COMMANDS}
 
 
 @dataclass(frozen=True)
@@ -123,17 +128,17 @@ BUILTIN_COMMANDS: tuple[Command, ...] = (
         "explain-error",
         "Explain this error",
         ("explain this error", "explain the error", "what went wrong"),
-        intent="explain",
+        intent=_ASKS["explain"],
     ),
-    Command("fix", "Fix this", ("fix this", "fix the error", "fix it"), intent="fix"),
+    Command("fix", "Fix this", ("fix this", "fix the error", "fix it"), intent=_ASKS["fix"]),
     Command(
         "generate",
         "Generate code",
         ("generate code that", "write code that", "create a function that"),
-        intent="generate",
+        intent=_ASKS["generate"],
         takes_text=True,
     ),
-    Command("ask", "Ask NEXUS", ("ask", "question"), intent="chat", takes_text=True),
+    Command("ask", "Ask NEXUS", ("ask", "question"), intent=_ASKS["ask"], takes_text=True),
 )
 
 
