@@ -11,7 +11,7 @@ LAB_ARGS    ?=
 BIN         := $(abspath $(VENV))/bin
 PY          := $(BIN)/python
 STAMP       := $(VENV)/.nexus-installed
-LABEXT_SRC  := $(shell find labextension/src labextension/schema labextension/style -type f 2>/dev/null) labextension/package.json
+LABEXT_SRC  := $(shell find labextension/src labextension/schema labextension/style -type f ! -name schema.ts 2>/dev/null) labextension/package.json labextension/openapi.json
 ROOT_FLAG   := $(if $(filter 0,$(shell id -u)),--allow-root,)
 SUDO        := $(if $(filter 0,$(shell id -u)),,sudo)
 SYSTEM_PACKAGES := chromium espeak-ng sox ffmpeg git
@@ -27,7 +27,7 @@ export PATH := $(abspath $(BIN)):$(NODE_PREFIX)/node_modules/.bin:$(PATH)
 
 
 .PHONY: proxy-deps
-.PHONY: lab install test lint typecheck test-frontend test-python system-deps wheel clean help docs
+.PHONY: lab install test lint typecheck test-frontend test-python system-deps wheel clean help docs api-types
 
 help:
 	@echo "make lab      set up everything (first run: ~10 min) and open JupyterLab with NEXUS"
@@ -88,5 +88,11 @@ wheel: install
 clean:
 	rm -rf $(VENV) dist build labextension/node_modules labextension/lib nexus_server_ext/labextension test-artifacts
 
-docs: install
+docs: install api-types
 	$(PY) docs/generate.py
+
+# The server's OpenAPI document, from which every frontend build generates its server types
+# (labextension/src/schema.ts, `jlpm build:types`); tests/handlers/test_openapi_types.py fails while it is stale.
+api-types: $(STAMP)
+	$(PY) labextension/scripts/openapi.py
+	if [ -d labextension/node_modules ]; then cd labextension && $(BIN)/jlpm build:types; fi

@@ -11,7 +11,7 @@ import { Widget } from '@lumino/widgets';
 
 import { fetchStatus } from './api';
 import { IHealthSummary, summarise, unreachable } from './health';
-import { panelPlugins } from './plugins';
+import { panelPlugins, workspacePlugin } from './plugins';
 import { addSecretCommands } from './secrets/commands';
 import { progressPlugin } from './progress/plugin';
 
@@ -88,4 +88,4 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [statusPlugin, progressPlugin, ...panelPlugins];
+export default [statusPlugin, progressPlugin, workspacePlugin, ...panelPlugins];

@@ -1,7 +1,7 @@
 /**
- * The NEXUS plugins: the shared websocket client, the chat panel (with the
- * voice button), AI actions, the debug panel and the inline completion
- * provider. Each is small glue; the logic lives in the panel folders.
+ * The NEXUS plugins: the shared websocket client, the shared workspace, the
+ * chat panel (with the voice button), AI actions, the debug panel and the
+ * inline completion provider. Each is small glue; the logic lives in the panel folders.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
@@ -23,7 +23,7 @@ import { chartIcon } from './icons';
 import { DashboardPanel } from './monitor/panel';
 import { trackProvenance } from './notebook/provenance';
 import { ISocketLike, NexusSocket } from './socket';
-import { IContextProvider, INexusChat, INexusClient } from './tokens';
+import { IContextProvider, INexusChat, INexusClient, INexusWorkspace } from './tokens';
 import { trackAttribution } from './notebook/attribution';
 import { VoiceButton } from './voice/button';
 import { Workspace } from './workspace';
@@ -63,31 +63,34 @@ const clientPlugin: JupyterFrontEndPlugin<INexusClient> = {
   }
 };
 
-let workspace: Workspace | null = null;
-
-function sharedWorkspace(app: JupyterFrontEnd, notebooks: INotebookTracker | null, editors: IEditorTracker | null): Workspace {
-  workspace ??= new Workspace(app, notebooks, editors);
-  return workspace;
-}
+/** One Workspace for the chat, the AI actions and the debug panel; made when the first of them starts. */
+export const workspacePlugin: JupyterFrontEndPlugin<INexusWorkspace> = {
+  id: 'nexus-jupyterlab:workspace',
+  description: 'Where the user is (active cell or editor, selection, last error), shared by the NEXUS panels.',
+  autoStart: false,
+  provides: INexusWorkspace,
+  optional: [INotebookTracker, IEditorTracker],
+  activate: (app: JupyterFrontEnd, notebooks: INotebookTracker | null, editors: IEditorTracker | null) =>
+    new Workspace(app, notebooks, editors)
+};
 
 const chatPlugin: JupyterFrontEndPlugin<INexusChat> = {
   id: 'nexus-jupyterlab:chat',
   description: 'The NEXUS chat panel in the right sidebar.',
   autoStart: true,
-  requires: [INexusClient, IRenderMimeRegistry],
-  optional: [INotebookTracker, IEditorTracker, ICommandPalette, ISettingRegistry, ILayoutRestorer],
+  requires: [INexusClient, IRenderMimeRegistry, INexusWorkspace],
+  optional: [INotebookTracker, ICommandPalette, ISettingRegistry, ILayoutRestorer],
   provides: INexusChat,
   activate: (
     app: JupyterFrontEnd,
     client: INexusClient,
     rendermime: IRenderMimeRegistry,
+    ws: INexusWorkspace,
     notebooks: INotebookTracker | null,
-    editors: IEditorTracker | null,
     palette: ICommandPalette | null,
     settings: ISettingRegistry | null,
     restorer: ILayoutRestorer | null
   ): INexusChat => {
-    const ws = sharedWorkspace(app, notebooks, editors);
     const commands: ISlashCommand[] = [];
     const providers: IContextProvider[] = [];
     const panel = new ChatPanel({
@@ -170,19 +173,17 @@ const debugPlugin: JupyterFrontEndPlugin<void> = {
   id: 'nexus-jupyterlab:debug',
   description: 'The NEXUS debug panel: Explain / Fix for errors, explain the paused frame.',
   autoStart: true,
-  requires: [IRenderMimeRegistry],
-  optional: [INexusChat, INotebookTracker, IEditorTracker, IDebugger, ICommandPalette, ILayoutRestorer],
+  requires: [IRenderMimeRegistry, INexusWorkspace],
+  optional: [INexusChat, IDebugger, ICommandPalette, ILayoutRestorer],
   activate: (
     app: JupyterFrontEnd,
     rendermime: IRenderMimeRegistry,
+    ws: INexusWorkspace,
     chat: INexusChat | null,
-    notebooks: INotebookTracker | null,
-    editors: IEditorTracker | null,
     debuggerService: IDebugger | null,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null
   ) => {
-    const ws = sharedWorkspace(app, notebooks, editors);
     const panel = new DebugPanel(ws, rendermime, chat, debuggerService, debugIcon);
     app.shell.add(panel, 'right', { rank: 210 });
     restorer?.add(panel, 'nexus-debug');

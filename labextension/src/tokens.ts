@@ -1,13 +1,14 @@
 /**
  * Public APIs of the NEXUS frontend. Other JupyterLab extensions require
- * these tokens to add chat slash commands and context providers, or to use
- * the NEXUS websocket without opening a second one.
+ * these tokens to add chat slash commands and context providers, to use
+ * the NEXUS websocket without opening a second one, or to act where the user is.
  */
 import { Token } from '@lumino/coreutils';
 
 import type { IChatFrame, ICompleteFrame, NotebookClientFrame, ServerFrame } from './api';
 import type { ISlashCommand } from './chat/slash';
 import type { ConnectionState } from './socket';
+import type { Workspace } from './workspace';
 
 export type { ISlashCommand } from './chat/slash';
 
@@ -46,4 +47,15 @@ export interface INexusChat {
 export const INexusChat = new Token<INexusChat>(
   'nexus-jupyterlab:INexusChat',
   'The NEXUS chat panel: slash commands, context providers, and asking from other extensions.'
+);
+
+/**
+ * Where the user is (the active cell or editor, its selection, the last error a cell raised) and
+ * the code actions on it: one per JupyterLab, shared by the chat, the AI actions and the debug panel.
+ */
+export type INexusWorkspace = Workspace;
+
+export const INexusWorkspace = new Token<INexusWorkspace>(
+  'nexus-jupyterlab:INexusWorkspace',
+  "Where the user is (active cell or editor, selection, last error) and NEXUS's edits there."
 );

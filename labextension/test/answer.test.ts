@@ -20,9 +20,18 @@ const done = {
   cancelled: false
 };
 
+/** A RouteStep as the server sends it (error and retry_after_s are null unless given). */
+const step = (provider: string, model: string, outcome: IRouteStep['outcome'], error: string | null = null): IRouteStep => ({
+  provider,
+  model,
+  outcome,
+  error,
+  retry_after_s: null
+});
+
 test('deltas assemble into the answer', () => {
   const s = new AnswerState('a');
-  assert.ok(s.apply({ type: 'chat.started', id: 'a', conversation_id: 'c1', intent: 'chat', context: [] }));
+  assert.ok(s.apply({ type: 'chat.started', id: 'a', conversation_id: 'c1', intent: 'chat', context: [], author: null }));
   s.apply({ type: 'chat.delta', id: 'a', text: 'Hel' });
   assert.equal(s.status, 'streaming');
   s.apply({ type: 'chat.delta', id: 'a', text: 'lo' });
@@ -43,8 +52,8 @@ test('a restart discards the failed model text and says who answers instead', ()
   s.apply({
     ...done,
     fallback_path: [
-      { provider: 'openai', model: 'gpt-4o-mini', outcome: 'error', error: 'openai: HTTP 500' },
-      { provider: 'local', model: 'SmolLM2', outcome: 'ok' }
+      step('openai', 'gpt-4o-mini', 'error', 'openai: HTTP 500'),
+      step('local', 'SmolLM2', 'ok')
     ]
   });
   assert.equal(s.text, 'Fine');
@@ -53,7 +62,7 @@ test('a restart discards the failed model text and says who answers instead', ()
 
 test('a fallback before the first token is shown from the done frame', () => {
   const s = new AnswerState('a');
-  s.apply({ ...done, fallback_path: [{ provider: 'gateway', model: 'nexus', outcome: 'circuit_open' }, { provider: 'gateway2', model: 'x', outcome: 'unconfigured' }] });
+  s.apply({ ...done, fallback_path: [step('gateway', 'nexus', 'circuit_open'), step('gateway2', 'x', 'unconfigured')] });
   assert.deepEqual(s.fallbacks, ['gateway/nexus: circuit_open']);
 });
 

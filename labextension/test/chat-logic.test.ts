@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { chipsFor, EMPTY_CONTEXT, frameContext } from '../src/chat/context';
 import { isInertTag, isUnsafeAttribute } from '../src/chat/sanitize';
 import { ISlashCommand, matchSlash, parseSlash } from '../src/chat/slash';
-import { decideVoiceAction } from '../src/voice/decide';
+import { decideVoiceAction, IVoiceCommand, IVoiceDecision } from '../src/voice/decide';
 
 test('event handlers, command linkers and script URLs are unsafe', () => {
   assert.ok(isUnsafeAttribute('onerror', 'alert(1)'));
@@ -74,10 +74,23 @@ test('a slash command is parsed with the rest of the line', () => {
   assert.equal(parseSlash('not a command', commands), null);
 });
 
-const decision = (command: Record<string, unknown>, action: 'run' | 'confirm' | 'none' = 'run') => ({
+/** A VoiceDecision as the server sends it: every field present, defaults where the test sets none. */
+const decision = (command: Partial<IVoiceCommand>, action: IVoiceDecision['action'] = 'run'): IVoiceDecision => ({
   action,
   confidence: 0.9,
-  command: { name: 'c', title: 'C', target: 'frontend' as const, ...command }
+  reason: null,
+  alternatives: [],
+  command: {
+    name: 'c',
+    title: 'C',
+    target: 'frontend',
+    lab_command: null,
+    intent: null,
+    text: null,
+    destructive: false,
+    source: 'nexus',
+    ...command
+  }
 });
 
 test('voice: a known lab command runs, destructive or uncertain ones ask first', () => {
@@ -119,5 +132,5 @@ test('voice: anything else goes into the prompt, silence does nothing', () => {
     text: 'summarise this notebook'
   });
   assert.deepEqual(decideVoiceAction({ text: 'run it', command: decision({ lab_command: 'notebook:run-cell' }, 'none') }, () => true), { kind: 'prompt', text: 'run it' });
-  assert.equal(decideVoiceAction({ text: '  ' }, has).kind, 'nothing');
+  assert.equal(decideVoiceAction({ text: '  ', command: null }, has).kind, 'nothing');
 });

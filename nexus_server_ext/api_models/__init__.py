@@ -1,7 +1,8 @@
 """Every JSON payload of the NEXUS REST and websocket API, as pydantic models, one module per area.
 
-The OpenAPI document is generated from these models, and
-``labextension/src/api.ts`` mirrors them: change both together. Import from
+The OpenAPI document is generated from these models, and the frontend's types
+are generated from that document (``make api-types`` writes
+``labextension/openapi.json``; a test fails while it is stale). Import from
 ``nexus_server_ext.api_models``; the modules are how the file is kept readable.
 """
 

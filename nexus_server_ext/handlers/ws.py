@@ -33,16 +33,26 @@ except ImportError:  # pragma: no cover
 
 from ..api_models import (
     CancelFrame,
+    ChatDoneFrame,
     ChatFrame,
+    ChatStartedFrame,
+    CompleteDoneFrame,
     CompleteFrame,
+    DeltaFrame,
     ErrorFrame,
+    GenerateDoneFrame,
     GenerateFrame,
     MessageBroadcastFrame,
+    NotebookActivityBroadcastFrame,
     NotebookActivityFrame,
+    NotebookJoinedFrame,
     NotebookJoinFrame,
     NotebookLeaveFrame,
+    NotebookMembersFrame,
     PingFrame,
     PongFrame,
+    RestartFrame,
+    ServerEventFrame,
 )
 from ..errors import format_size
 from .base import BadJSON, Operation, decode_json, validation_message
@@ -80,6 +90,22 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
         "notebook.activity": NotebookActivityFrame,
         "generate": GenerateFrame,
     }
+    # Every frame the server sends on this socket (the OpenAPI document's ``ServerFrame``).
+    server_frame_types: ClassVar[tuple[type[BaseModel], ...]] = (
+        PongFrame,
+        ErrorFrame,
+        ChatStartedFrame,
+        DeltaFrame,
+        RestartFrame,
+        ChatDoneFrame,
+        CompleteDoneFrame,
+        GenerateDoneFrame,
+        MessageBroadcastFrame,
+        ServerEventFrame,
+        NotebookJoinedFrame,
+        NotebookMembersFrame,
+        NotebookActivityBroadcastFrame,
+    )
     requests: SocketRequests | None = None
     notebooks: SocketNotebooks | None = None
 

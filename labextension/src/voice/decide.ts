@@ -16,7 +16,10 @@ export type VoiceAction =
   | { kind: 'prompt'; text: string }
   | { kind: 'nothing'; reason: string };
 
-export function decideVoiceAction(reply: IVoiceReply, hasCommand: (id: string) => boolean): VoiceAction {
+export function decideVoiceAction(
+  reply: Pick<IVoiceReply, 'text' | 'command'>,
+  hasCommand: (id: string) => boolean
+): VoiceAction {
   const text = (reply.text ?? '').trim();
   const decision = reply.command;
   const command = decision && decision.action !== 'none' ? decision.command : null;
