@@ -70,7 +70,7 @@ def build_core(
         return CoreServices(memory, indexer, learn_jobs, follower, learning, None)
     classifier_class: type[IntentClassifier] = app.intent_classifier_class
     context_class: type[ContextManager] = app.context_manager_class
-    classifier = classifier_class(tie_breaker=llm_tie_breaker(router), parent=app)
+    classifier = classifier_class(tie_breaker=llm_tie_breaker(pipeline), parent=app)
     context = context_class(app.serverapp, memory, parent=app)
     core = ConsciousnessCore(
         database=database,

@@ -14,6 +14,7 @@ from nexus_server_ext.ai.interactions import InteractionRecord, MemoryInteractio
 from nexus_server_ext.ai.pipeline import AIPipeline, Streamed
 from nexus_server_ext.ai.router import ModelRouter
 from nexus_server_ext.ai.types import Delta, Restart
+from nexus_server_ext.chat.intent import llm_tie_breaker
 from nexus_server_ext.store import Database
 from nexus_server_ext.store.models import Interaction
 
@@ -144,6 +145,23 @@ async def test_when_no_other_model_answers_the_last_answer_stands(
     result = await ai.generate("code_generation", ASK, max_tokens=40)
     assert (result.outcome, result.valid, result.model) == ("invalid", False, "gpt-x")
     assert [r.outcome for r in rows(db)] == ["invalid", "invalid"]
+
+
+async def test_the_intent_tie_breaker_is_recorded(
+    fake_server: dict[str, Any], make_routing: Any, db: Database
+) -> None:
+    fake_server["replies"] = {"gpt-x": "Generate."}
+    choose = llm_tie_breaker(pipeline(make_routing, fake_server["url"], db, [("primary", "gpt-x")]))
+    assert await choose("make me a function that sums a list", ["generate", "chat"]) == "generate"
+    body = fake_server["last_body"]
+    assert body["max_tokens"] == 4 and [m["role"] for m in body["messages"]] == ["user"]
+    [row] = rows(db)
+    assert (row.task, row.intent, row.provider, row.outcome) == (
+        "natural_language",
+        "tie_breaker",
+        "primary",
+        "ok",
+    )
 
 
 async def test_an_in_memory_log_numbers_the_answers(fake_server: dict[str, Any], make_routing: Any) -> None:
