@@ -2,7 +2,8 @@
 
 It runs ``AIPipeline`` / ``ModelRouter`` from ``nexus_server_ext.ai`` on the
 embedded defaults (the shipped routing, the bundled model) and keeps the
-notebook's own memory of learned files, since there is no server to keep it.
+notebook's own memory of learned files and its own log of answers (interaction
+ids for ``%nexus feedback`` and ``history``), since there is no server to keep them.
 """
 
 from __future__ import annotations
@@ -36,13 +37,15 @@ class InProcessTransport(Transport):
     name = "in-process"
 
     def __init__(self, routing_file: str | None = None) -> None:
+        from nexus_server_ext.ai.interactions import MemoryInteractions
         from nexus_server_ext.ai.pipeline import AIPipeline
         from nexus_server_ext.ai.router import ModelRouter
         from nexus_server_ext.ai.routing import load_routing
 
         self.routing = load_routing(routing_file or os.environ.get("NEXUS_ROUTING_FILE") or None)
         self.router = ModelRouter(self.routing)
-        self.pipeline = AIPipeline(self.router, None)
+        self.interactions = MemoryInteractions()  # this kernel's answers: ids to rate and to list
+        self.pipeline = AIPipeline(self.router, self.interactions)
         self._warm: set[str] = set()
         self.memory = NotebookMemory()
 
@@ -109,7 +112,7 @@ class InProcessTransport(Transport):
                         prov.model, prov.provider = event.meta.model, event.meta.provider
                         prov.ttft_ms, prov.tokens_out = event.meta.ttft_ms, event.meta.tokens_out
                     prov.fallback_path = [dict(p) for p in event.fallback_path]
-                    prov.latency_ms = event.latency_ms
+                    prov.latency_ms, prov.interaction_id = event.latency_ms, event.interaction_id
                     RECENT.append(prov)
                     yield AnswerEvent("done", event.text, prov)
         except NoModelAvailable as exc:
@@ -192,7 +195,9 @@ class InProcessTransport(Transport):
         return "the learned files"
 
     def feedback(self, prov: Provenance, kind: str) -> str:
-        return "this kernel's history (no NEXUS server records it)"
+        if self.interactions.rate(prov.interaction_id, kind) is None:  # computed, or long gone
+            return "this kernel's history only (its interaction log does not hold that answer)"
+        return f"this kernel's history, answer #{prov.interaction_id} (no NEXUS server records it)"
 
     def metrics(self) -> dict[str, Any]:
         from nexus_server_ext.metrics import summary

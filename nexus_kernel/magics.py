@@ -352,7 +352,10 @@ class NexusMagics(Magics):
             print("No questions yet in this session.")
         for i, turn in enumerate(self.history, 1):
             rated = f" [{turn.feedback}]" if turn.feedback else ""
-            print(f"{i}. %nexus {turn.command}: {turn.prompt[:80]!r} -> {turn.provenance.model}{rated}")
+            ident = turn.provenance.interaction_id
+            recorded = f" (interaction {ident})" if ident is not None else ""
+            model = turn.provenance.model
+            print(f"{i}. %nexus {turn.command}: {turn.prompt[:80]!r} -> {model}{recorded}{rated}")
             print(f"   {turn.answer.strip()[:160]!r}")
 
     def _clear(self, args: list[str], cell: str | None) -> None:

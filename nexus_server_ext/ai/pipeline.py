@@ -1,9 +1,9 @@
 """``AIPipeline``: route -> prepare context -> generate -> post-process -> validate -> repair or fall back.
 
-The seed's pipeline, with one addition that matters in practice: every call,
-good or bad, writes an ``interactions`` row (task, provider, model, TTFT,
-latency, tokens, outcome, fallback path). That row is what the learning
-system, the dashboards and the tests read.
+One streaming path (``stream``) carries the one repair-and-fallback rule; ``generate`` collects it.
+Every answer, good or bad, is recorded as one interaction (task, provider, model, TTFT, latency,
+tokens, outcome, fallback path) through an ``InteractionLog`` (``interactions.py``): the database's
+``interactions`` table on the server, which the learning system, the dashboards and the tests read.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 from ..store.database import Database
-from ..store.models import Interaction
+from .interactions import DatabaseInteractions, InteractionLog, describe
 from .postprocess import COMPLETION_STOP, CodeAnswer, clean_completion, extract_code, validate_code
 from .prompts import REPAIR_REQUEST, task_system_prompt
 from .results import (
@@ -61,6 +61,8 @@ class Attempt:
 
     parts: list[str] = field(default_factory=list)
     meta: GenerationMeta | None = None
+    shown: bool = False  # it reached the client (after its ``Restart``, if it had one)
+    repairs: Attempt | None = None  # the answer it repairs, whose explanation it keeps
 
     @property
     def text(self) -> str:
@@ -68,92 +70,72 @@ class Attempt:
 
 
 class AIPipeline:
-    def __init__(self, router: ModelRouter, database: Database | None = None) -> None:
+    """The one way to a model: chat, REST, the websocket, the kernel and the helpers all come here.
+
+    ``interactions``: a ``Database`` (one ``interactions`` row per answer), any ``InteractionLog``
+    (the kernel's in-memory one), or None (nothing is recorded)."""
+
+    def __init__(self, router: ModelRouter, interactions: Database | InteractionLog | None = None) -> None:
         self.router = router
-        self.database = database
+        if isinstance(interactions, Database):
+            interactions = DatabaseInteractions(interactions)
+        self.interactions: InteractionLog | None = interactions
 
     async def generate(
         self,
         task: str,
-        prompt: str,
+        prompt: str = "",
         *,
+        messages: list[ChatMessage] | None = None,
         context: dict[str, Any] | None = None,
         language: str = "python",
         max_tokens: int | None = None,
         user_id: int | None = None,
         conversation_id: str | None = None,
         owner: str = "",
+        chain: list[ChainStep] | None = None,
+        intent: str | None = None,
+        repair: bool | None = None,
     ) -> GenerateResult:
-        """Code and explanation for ``prompt``. Invalid code gets one repair attempt, then the next model.
+        """The whole answer at once: ``stream()`` collected, so both follow one repair-and-fallback rule.
 
-        ``owner``: the caller's username (their stored API keys, their place in the engine's queue)."""
-        user = owner or str(user_id or "")
-        started = time.perf_counter()
-        path: list[RouteStep] = []
-        messages = build_messages(task, prompt, context or {}, language)
-        record = partial(self._record, task, started=started, user_id=user_id)
-        record = partial(record, conversation_id=conversation_id)
-        tried: list[str] = []
-        meta: GenerationMeta | None = None
-        answer: CodeAnswer | None = None
-        problem: str | None = None
-        tokens_out = 0
-        try:
-            while True:
-                meta = await self.router.generate(
-                    task, messages, max_tokens=max_tokens, exclude=tried, path=path, user=user
-                )
-                tokens_out += meta.tokens_out
-                answer = extract_code(meta.text, language)
-                problem = validate_code(answer) if task == "code_generation" else None
-                if problem is None:
-                    break
-                mark(path, "invalid", problem)
-                repair = [
-                    *messages,
-                    ChatMessage("assistant", meta.text),
-                    ChatMessage("user", REPAIR_REQUEST.format(problem=problem, language=language)),
-                ]
-                repaired = await self.router.generate(
-                    task,
-                    repair,
-                    max_tokens=max_tokens,
-                    exclude=[*tried, *self._before(task, meta.provider)],
-                    path=path,
-                    user=user,
-                )
-                tokens_out += repaired.tokens_out
-                fixed = extract_code(repaired.text, language)
-                problem = validate_code(fixed)
-                if problem is None:
-                    mark(path, "repaired")
-                    answer = CodeAnswer(fixed.code, answer.explanation or fixed.explanation, language)
-                    meta = repaired
-                    break
-                mark(path, "invalid", problem)
-                tried = [*tried, *self._before(task, meta.provider), meta.provider]
-        except NoModelAvailable as exc:
-            if answer is None or meta is None:
-                await record(None, path, "error", tokens_out)
-                raise
-            log.info("NEXUS %s: no valid answer from any model (%s)", task, exc)
-        assert meta is not None and answer is not None
-        outcome = "invalid" if problem else "fallback" if fell_back(path) else "ok"
-        interaction_id = await record(meta, path, outcome, tokens_out)
-        return GenerateResult(
-            code=answer.code,
-            explanation=answer.explanation,
+        ``owner``: the caller's username (their stored API keys, their place in the engine's queue).
+        Raises ``NoModelAvailable`` when no model answered at all."""
+        events = self.stream(
+            task,
+            prompt,
+            messages=messages,
+            context=context,
             language=language,
-            valid=problem is None,
-            provider=meta.provider,
-            model=meta.model,
-            outcome=outcome,
-            fallback_path=path,
-            interaction_id=interaction_id,
-            ttft_ms=meta.ttft_ms,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            tokens_out=tokens_out,
-            error=problem,
+            max_tokens=max_tokens,
+            user_id=user_id,
+            chain=chain,
+            owner=owner,
+            conversation_id=conversation_id,
+            intent=intent,
+            repair=repair,
+        )
+        end: Streamed | None = None
+        async with aclosing(events) as answer:
+            async for event in answer:
+                if isinstance(event, Streamed):
+                    end = event
+        assert end is not None and end.meta is not None and end.answer is not None  # nothing cancels it
+        return GenerateResult(
+            code=end.answer.code,
+            explanation=end.answer.explanation,
+            language=language,
+            valid=end.error is None,
+            provider=end.meta.provider,
+            model=end.meta.model,
+            outcome=end.outcome,
+            fallback_path=end.fallback_path,
+            interaction_id=end.interaction_id,
+            ttft_ms=end.meta.ttft_ms,
+            latency_ms=end.latency_ms,
+            tokens_out=end.tokens_out,
+            error=end.error,
+            text=end.text,
         )
 
     async def stream(
@@ -176,12 +158,14 @@ class AIPipeline:
     ) -> AsyncGenerator[Delta | Restart | Streamed, None]:
         """The answer as the model writes it (``Delta`` / ``Restart``), then one ``Streamed``.
 
-        The one streaming path: chat, the websocket ``generate`` frame and the kernel all use it.
         ``messages`` replaces the prompt built from ``prompt``/``context``/``history`` (the chat builds
         its own, with memories and facts). For ``code_generation`` (or ``repair=True``) an answer whose
-        code does not parse gets one repair, streamed after a ``Restart`` (outcome ``repaired`` or
-        ``invalid``). Setting ``cancel`` ends the answer at once (outcome ``cancelled``, ``meta`` None).
-        Every answer, good, failed or cancelled, is recorded as an interaction.
+        code does not parse gets one repair on the same model, after a ``Restart``; if the repair does
+        not parse either, the next model in the chain answers the question (another ``Restart``), and so
+        on until the code parses or the chain ends, when the last answer stands (outcome ``invalid``).
+        A ``Restart`` is sent only once the next answer starts, so a model that never answers leaves
+        the text the client has. Setting ``cancel`` ends the answer at once (outcome ``cancelled``,
+        ``meta`` None). Every answer, good, failed, invalid or cancelled, records one interaction.
         """
         started = time.perf_counter()
         path: list[RouteStep] = []
@@ -190,68 +174,94 @@ class AIPipeline:
             earlier = [ChatMessage("user" if role == "user" else "assistant", t) for role, t in history]
             messages = [first, *earlier, *rest]
         repair = task == "code_generation" if repair is None else repair
-        user = owner or str(user_id or "")
         record = partial(self._record, task, started=started, user_id=user_id, intent=intent)
         record = partial(record, conversation_id=conversation_id)
-        attempt = Attempt()
+        ask = partial(self._answer, task, max_tokens, path, owner or str(user_id or ""), cancel)
+        steps = list(chain if chain is not None else self.router.routing.chain(task))
+        attempt = original = shown = Attempt()
+        problem: str | None = None
         tokens_out = 0
         try:
-            async for event in self._answer(task, messages, max_tokens, path, chain, user, cancel, attempt):
+            async for event in ask(messages, chain, attempt):
                 yield event
-            meta = attempt.meta
-            problem = validate_code(extract_code(attempt.text, language)) if repair and meta else None
-            if meta is not None and problem is not None:  # one repair, on the same model
-                tokens_out += meta.tokens_out
+            tokens_out += attempt.meta.tokens_out if attempt.meta else 0
+            problem = self._problem(attempt, language) if repair and attempt.meta else None
+            while attempt.meta is not None and problem is not None:
+                failed = attempt.meta
                 mark(path, "invalid", problem)
-                yield Restart(
-                    failed_provider=meta.provider,
-                    failed_model=meta.model,
-                    reason=f"invalid code: {problem}",
-                    next_provider=meta.provider,
-                    next_model=meta.model,
-                )
-                fix = [
-                    *messages,
-                    ChatMessage("assistant", attempt.text),
-                    ChatMessage("user", REPAIR_REQUEST.format(problem=problem, language=language)),
-                ]
-                same = self._from(task, chain, meta)
-                attempt = Attempt()
-                async for event in self._answer(task, fix, max_tokens, path, same, user, cancel, attempt):
-                    yield event
-                meta = attempt.meta
-                problem = validate_code(extract_code(attempt.text, language)) if meta else problem
-                if meta is not None:
-                    mark(path, "repaired" if problem is None else "invalid", problem)
-        except NoModelAvailable:
-            await record(None, path, "error", tokens_out)
-            raise
+                if attempt is original:  # one repair, on the same model
+                    why = f"invalid code: {problem}"
+                    fix = [
+                        *messages,
+                        ChatMessage("assistant", attempt.text),
+                        ChatMessage("user", REPAIR_REQUEST.format(problem=problem, language=language)),
+                    ]
+                    attempt = Attempt(repairs=original)
+                    notice = Restart(failed.provider, failed.model, why, failed.provider, failed.model)
+                    async for event in ask(fix, self._steps(steps, failed), attempt, notice):
+                        yield event
+                else:  # the repair did not parse either: the next model answers the question
+                    following = self._steps(steps, original.meta or failed, after=True)
+                    if not following:
+                        break
+                    notice = Restart(failed.provider, failed.model, f"invalid code: {problem}", "", "")
+                    attempt = original = Attempt()
+                    async for event in ask(messages, following, attempt, notice):
+                        yield event
+                shown = attempt if attempt.shown else shown
+                tokens_out += attempt.meta.tokens_out if attempt.meta else 0
+                problem = self._problem(attempt, language) if attempt.meta else problem
+                if attempt.meta is not None and attempt.repairs is not None and problem is None:
+                    mark(path, "repaired")
+        except NoModelAvailable as exc:
+            if shown.meta is None:
+                await record(None, path, "error", tokens_out)
+                raise
+            log.info("NEXUS %s: no other model could answer (%s); the last answer stands", task, exc)
+            if attempt.shown:  # the client discarded the standing answer for one that then failed
+                yield Delta(shown.text)
+            attempt = shown
+        meta = attempt.meta  # None: cancelled (the text the client has stands)
         if meta is None:
             outcome = "cancelled"
         elif problem is not None:
             outcome = "invalid"
         else:
             outcome = "fallback" if fell_back(path) else "ok"
-        tokens_out += meta.tokens_out if meta else 0
         interaction_id = await record(meta, path, outcome, tokens_out)
         latency = (time.perf_counter() - started) * 1000
-        yield Streamed(meta, path, interaction_id, latency, outcome, attempt.text)
+        answer = extract_code(shown.text, language)
+        if shown.repairs is not None:
+            kept = extract_code(shown.repairs.text, language).explanation
+            answer = CodeAnswer(answer.code, kept or answer.explanation, language)
+        yield Streamed(meta, path, interaction_id, latency, outcome, shown.text, answer, problem, tokens_out)
 
     async def _answer(
         self,
         task: str,
-        messages: list[ChatMessage],
         max_tokens: int | None,
         path: list[RouteStep],
-        chain: list[ChainStep] | None,
         user: str,
         cancel: asyncio.Event | None,
+        messages: list[ChatMessage],
+        chain: list[ChainStep] | None,
         attempt: Attempt,
+        notice: Restart | None = None,
     ) -> AsyncGenerator[Delta | Restart, None]:
-        """One model answer: its events for the client, its text and meta into ``attempt``."""
+        """One model answer: its events for the client, its text and meta into ``attempt``.
+
+        ``notice`` (the previous answer was invalid) goes out just before this answer's first event,
+        naming the model that is writing it."""
+        steps = chain if chain is not None else self.router.routing.chain(task)
+        before = len(path)
         events = self.router.stream(task, messages, max_tokens=max_tokens, path=path, chain=chain, user=user)
         async with aclosing(events) as answer:
             async for event in until(answer, cancel) if cancel is not None else answer:
+                if not attempt.shown and notice is not None:  # the step writing it: past those in ``path``
+                    at = min(len(path) - before, len(steps) - 1)
+                    now = event.meta if isinstance(event, Done) else steps[at]
+                    yield replace(notice, next_provider=now.provider, next_model=now.model)
+                attempt.shown = True
                 if isinstance(event, Done):
                     attempt.meta = event.meta
                     continue
@@ -261,16 +271,19 @@ class AIPipeline:
                     attempt.parts.append(event.text)
                 yield event
 
-    def _from(self, task: str, chain: list[ChainStep] | None, meta: GenerationMeta) -> list[ChainStep]:
-        """The chain from the model that answered on: a repair goes to the same model first."""
-        steps = list(chain if chain is not None else self.router.routing.chain(task))
-        at = next((i for i, s in enumerate(steps) if (s.provider, s.model) == (meta.provider, meta.model)), 0)
-        return steps[at:]
+    @staticmethod
+    def _problem(attempt: Attempt, language: str) -> str | None:
+        return validate_code(extract_code(attempt.text, language))
 
-    def _before(self, task: str, provider: str) -> list[str]:
-        """Providers ahead of ``provider`` in the chain: a repair goes to the same model, not back."""
-        names = [s.provider for s in self.router.routing.chain(task)]
-        return names[: names.index(provider)] if provider in names else []
+    @staticmethod
+    def _steps(steps: list[ChainStep], meta: GenerationMeta, after: bool = False) -> list[ChainStep]:
+        """The chain from the model that answered (a repair goes to it first), or after it (the next one)."""
+        at = next(
+            (i for i, s in enumerate(steps) if (s.provider, s.model) == (meta.provider, meta.model)), None
+        )
+        if at is None:
+            return [] if after else steps
+        return steps[at + 1 :] if after else steps[at:]
 
     async def complete_stream(
         self,
@@ -337,38 +350,9 @@ class AIPipeline:
         path: list[RouteStep],
         outcome: str,
         tokens_out: int,
-        *,
-        started: float,
-        user_id: int | None,
-        conversation_id: str | None = None,
-        intent: str | None = None,
+        **who: Any,
     ) -> int | None:
-        """One ``interactions`` row: the learning system's, the dashboards' and the tests' raw material."""
-        if self.database is None:
+        """One interaction record (``describe``); ``who``: started, user_id, conversation_id, intent."""
+        if self.interactions is None:
             return None
-        answered = meta or next((p for p in reversed(path) if p["outcome"] == "ok"), None)
-        row = Interaction(
-            user_id=user_id,
-            conversation_id=conversation_id,
-            task=task,
-            intent=intent,
-            provider=meta.provider if meta else answered["provider"] if answered else None,  # type: ignore[index]
-            model=meta.model if meta else answered["model"] if answered else None,  # type: ignore[index]
-            ttft_ms=meta.ttft_ms if meta else None,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            tokens_in=meta.tokens_in if meta else 0,
-            tokens_out=tokens_out,
-            outcome=outcome,
-            fallback_path=[dict(p) for p in path],
-        )
-
-        def insert(session: Any) -> int:
-            session.add(row)
-            session.flush()
-            return int(row.id)
-
-        try:
-            return await self.database.run(insert)
-        except Exception:  # the answer still reaches the user when the database is down
-            log.exception("NEXUS could not record an interaction")
-            return None
+        return await self.interactions.record(describe(task, meta, path, outcome, tokens_out, **who))

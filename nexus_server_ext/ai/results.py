@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from .postprocess import CodeAnswer
 from .types import GenerationMeta, RouteOutcome, RouteStep
 
 __all__ = ["RouteOutcome", "RouteStep"]  # defined with the other AI types; re-exported here
@@ -42,6 +43,7 @@ class GenerateResult:
     latency_ms: float = 0.0
     tokens_out: int = 0
     error: str | None = None
+    text: str = ""  # the final answer as the model wrote it (prose callers read this)
 
 
 @dataclass
@@ -54,6 +56,9 @@ class Streamed:
     latency_ms: float
     outcome: str = "ok"
     text: str = ""  # the answer as it stands at the end (after any restart or repair)
+    answer: CodeAnswer | None = None  # its code and explanation (a repair keeps the first explanation)
+    error: str | None = None  # why its code is invalid (outcome ``invalid``)
+    tokens_out: int = 0  # every answer's tokens, repairs and invalid ones included
 
 
 @dataclass

@@ -19,12 +19,15 @@ import re
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traitlets import Bool, Float
 from traitlets.config import LoggingConfigurable
 
 from .slash import SlashCatalogue
+
+if TYPE_CHECKING:  # the pipeline loads the store; the classifier is imported before it exists
+    from ..ai.pipeline import AIPipeline
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +186,7 @@ class IntentClassifier(LoggingConfigurable):
     ).tag(config=True)
 
     def __init__(self, tie_breaker: TieBreaker | None = None, **kwargs: Any) -> None:
-        """``tie_breaker``: asks a model to choose (``llm_tie_breaker(router)``), used while the
+        """``tie_breaker``: asks a model to choose (``llm_tie_breaker(pipeline)``), used while the
         ``llm_tie_breaker`` setting is on; ``kwargs``: ``parent``/``config`` or the settings."""
         super().__init__(**kwargs)
         self.tie_breaker = tie_breaker
@@ -279,18 +282,22 @@ class IntentClassifier(LoggingConfigurable):
         return Intent(best, text, confidence=round(top, 4), method="embedding", alternatives=alternatives)
 
 
-def llm_tie_breaker(router: object) -> TieBreaker:
-    """Ask the natural-language chain to pick one of two intents (a few tokens, temperature 0)."""
+def llm_tie_breaker(pipeline: AIPipeline) -> TieBreaker:
+    """Ask the natural-language chain to pick one of two intents (a few tokens, temperature 0).
+
+    Through the pipeline, so the question is recorded like every model call (intent ``tie_breaker``)."""
     from ..ai.types import ChatMessage
 
     async def choose(text: str, options: list[str]) -> str | None:
-        generate = router.generate  # type: ignore[attr-defined]
         prompt = (
             f"Classify the request into one of: {', '.join(options)}. Answer with one word.\n\n"
             f"Request: {text[:500]}\nAnswer:"
         )
-        meta = await generate("natural_language", [ChatMessage("user", prompt)], max_tokens=4)
-        words = meta.text.strip().lower().split()
+        messages = [ChatMessage("user", prompt)]
+        result = await pipeline.generate(
+            "natural_language", messages=messages, max_tokens=4, intent="tie_breaker"
+        )
+        words = result.text.strip().lower().split()
         first = words[0].strip(".,:;'\"") if words else ""
         return first if first in options else None
 

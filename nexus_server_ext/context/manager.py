@@ -116,6 +116,8 @@ def facts_from_state(state: dict[str, Any]) -> ErrorFacts | None:
     facts = from_traceback_text(
         state["error"], state.get("variables") or [], state.get("names") or [], state.get("error_hint")
     )
+    if facts is None:
+        return None
     # The failing cell's source (the kernel's last input): a certain fix renames in it.
     return replace(facts, cell=state.get("error_cell") or facts.cell)
 

@@ -125,6 +125,7 @@ class GenerateHandler(AIHandler):
             raise no_model(exc) from None
         data = asdict(result)
         data.pop("error")
+        data.pop("text")  # the reply carries the code and the explanation extracted from it
         if diagnosed is not None:
             data["explanation"] = "\n\n".join(p for p in (diagnosed.lead, result.explanation) if p)
         data["fallback_path"] = [RouteStep(**p) for p in result.fallback_path]

@@ -24,7 +24,7 @@ from ..api_models import (
     ProjectTemplateOut,
 )
 from ..errors import NexusError
-from ..projects.git import GitError, GitRepo, RouterCommitMessageWriter
+from ..projects.git import GitError, GitRepo, PipelineCommitMessageWriter
 from ..projects.paths import PathRefused
 from ..projects.templates import TEMPLATES
 from .base import NexusHandler, Operation
@@ -188,7 +188,8 @@ class CommitMessageHandler(ProjectBase):
         if not diff.strip():
             raise NexusError(409, "git_error", "nothing to commit: the working tree has no changes")
         changes = await guarded(repo.numstat)
-        message = await RouterCommitMessageWriter(self.nexus).write(diff, changes)
+        writer = PipelineCommitMessageWriter(self.nexus, owner=self.username, user_id=await self.user_id())
+        message = await writer.write(diff, changes)
         self.write_model(CommitMessageOut(message=message))
 
 

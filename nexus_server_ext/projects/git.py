@@ -9,12 +9,15 @@ and edited by the user before ``commit``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 _MAX_OUTPUT = 2 * 1024 * 1024
 
@@ -208,20 +211,30 @@ class DiffSummaryWriter:
         return f"{subject[:72]}\n\n{body}\n"
 
 
-class RouterCommitMessageWriter:
-    """Asks the AI engine's router when there is one (``services.router``), else the summary writer.
+class PipelineCommitMessageWriter:
+    """Asks the AI pipeline when there is one (``services.pipeline``), else the summary writer.
 
-    The message comes from the ``code_analysis`` chain; any failure falls back to the deterministic
-    summary so a commit is never blocked on the model.
+    The message comes from the ``code_analysis`` chain and is recorded as an interaction like every
+    model call (intent ``commit_message``, for ``owner`` / ``user_id``); when no model answers, the
+    deterministic summary is the suggestion, so a commit is never blocked on the model.
     """
 
-    def __init__(self, services: Any, fallback: CommitMessageWriter | None = None) -> None:
+    def __init__(
+        self,
+        services: Any,
+        fallback: CommitMessageWriter | None = None,
+        *,
+        owner: str = "",
+        user_id: int | None = None,
+    ) -> None:
         self.services = services
         self.fallback = fallback or DiffSummaryWriter()
+        self.owner = owner
+        self.user_id = user_id
 
     async def write(self, diff: str, changes: list[tuple[int, int, str]]) -> str:
-        router = getattr(self.services, "router", None)
-        if router is not None:
+        pipeline = getattr(self.services, "pipeline", None)
+        if pipeline is not None:
             from ..ai.types import ChatMessage
 
             prompt = (
@@ -229,12 +242,19 @@ class RouterCommitMessageWriter:
                 "short body) for this diff:\n\n" + diff[:12000]
             )
             try:
-                meta = await router.generate("code_analysis", [ChatMessage("user", prompt)], max_tokens=96)
-                text = meta.text.strip()
+                result = await pipeline.generate(
+                    "code_analysis",
+                    messages=[ChatMessage("user", prompt)],
+                    max_tokens=96,
+                    intent="commit_message",
+                    owner=self.owner,
+                    user_id=self.user_id,
+                )
+                text = str(result.text).strip()
                 if text:
                     return text
-            except Exception:
-                pass
+            except Exception:  # no model answered (recorded by the pipeline): the summary stands in
+                log.info("NEXUS: no model wrote the commit message", exc_info=True)
         return await self.fallback.write(diff, changes)
 
 

@@ -24,12 +24,25 @@ class FakeProvider(web.RequestHandler):
 
 
 class FakeOpenAI(FakeProvider):
-    """``/v1/chat/completions`` whose behaviour the test sets: ok, 500, 429, break (mid-stream), malformed."""
+    """``/v1/chat/completions`` whose behaviour the test sets: ok, 500, 429, break (mid-stream), malformed.
+
+    ``state['replies']`` maps a model name to what it answers (a list: one answer per request, in turn);
+    other models answer ``BROKEN TEXT``. Every request body is kept in ``state['bodies']``."""
+
+    def reply(self, model: str) -> tuple[str, ...]:
+        reply = self.state.get("replies", {}).get(model)
+        if isinstance(reply, list):
+            reply = reply.pop(0) if len(reply) > 1 else reply[0]
+        if reply is None:
+            return ("BROKEN ", "TEXT ")
+        middle = len(reply) // 2
+        return (reply[:middle], reply[middle:])
 
     async def post(self, _path: str) -> None:
         self.state["calls"] += 1
         self.state["last_auth"] = self.request.headers.get("Authorization")
         self.state["last_body"] = json.loads(self.request.body)
+        self.state.setdefault("bodies", []).append(self.state["last_body"])
         mode = self.state["mode"]
         if mode in ("500", "429"):
             self.set_status(int(mode))
@@ -42,7 +55,7 @@ class FakeOpenAI(FakeProvider):
             self.write("data: {not json\n\n")
             self.finish()
             return
-        for piece in ("BROKEN ", "TEXT "):
+        for piece in self.reply(str(self.state["last_body"].get("model"))):
             chunk = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
             self.write(f"data: {json.dumps(chunk)}\n\n")
             await self.flush()

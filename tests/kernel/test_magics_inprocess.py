@@ -173,3 +173,19 @@ def test_fix_of_a_misspelt_name_is_computed_and_put_in_the_next_cell(kernel: Any
     fixed = [p["text"] for p in run.payload if p.get("source") == "set_next_input"]
     assert fixed == [cell.replace("heigth", "height") + "\n"]
     assert run_cell(kernel, fixed[0]).status == "ok"  # the fixed cell runs
+
+
+def test_answers_carry_an_interaction_id_that_feedback_and_history_name(kernel: Any) -> None:
+    """No server records them, so the kernel's own log does: ids count up, ratings stay with the answer."""
+    first = run_cell(kernel, '%nexus ask --max-tokens 4 "Say hi."').nexus_meta()
+    second = run_cell(kernel, '%nexus ask --max-tokens 4 "Say bye."').nexus_meta()
+    assert (
+        isinstance(first["interaction_id"], int) and second["interaction_id"] == first["interaction_id"] + 1
+    )
+    rated = run_cell(kernel, "%nexus feedback down").stdout
+    assert f"answer #{second['interaction_id']}" in rated, rated
+    shown = run_cell(kernel, "%nexus history").stdout
+    assert f"(interaction {second['interaction_id']}) [down]" in shown, shown
+    kept = "from nexus_kernel.discovery import shared_transport\n"
+    kept += f"r = shared_transport().interactions.get({second['interaction_id']})\nprint(r.task, r.feedback)"
+    assert run_cell(kernel, kept).stdout.strip() == "natural_language down"

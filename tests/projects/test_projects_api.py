@@ -139,3 +139,48 @@ async def test_other_users_projects_are_not_found(jp_fetch: Any, nexus_services:
     project, _ = await nexus_services.projects.create(uid, "someone-else", "theirs", "data-analysis")
     r = await jp_fetch("nexus/api/v1/projects", project.id, "git", "log", raise_error=False)
     assert r.code == 404
+
+
+async def suggest(jp_fetch: Any, jp_root_dir: Path, name: str) -> str:
+    """A new project with one changed file, and the commit message suggested for it."""
+    created = await create(jp_fetch, name=name, template="data-analysis")
+    (jp_root_dir / name / "README.md").write_text(f"# {name}\n\nA new finding.\n")
+    base = f"nexus/api/v1/projects/{created['project']['id']}/git"
+    return str(json.loads((await post(jp_fetch, f"{base}/commit-message", body={})).body)["message"])
+
+
+def commit_message_rows(nexus_services: Any) -> list[Any]:
+    from sqlalchemy import select
+
+    from nexus_server_ext.store.models import Interaction
+
+    query = select(Interaction).where(Interaction.intent == "commit_message")
+    return list(nexus_services.database.call(lambda s: s.scalars(query).all()))
+
+
+async def test_a_commit_message_no_model_wrote_is_recorded_too(
+    jp_fetch: Any, jp_root_dir: Path, nexus_services: Any
+) -> None:
+    assert (await suggest(jp_fetch, jp_root_dir, "Quiet")).startswith("Update README.md")
+    [row] = commit_message_rows(nexus_services)
+    assert (row.task, row.outcome, row.fallback_path[0]["outcome"]) == (
+        "code_analysis",
+        "error",
+        "unconfigured",
+    )
+    assert row.user_id is not None
+
+
+class TestModelWrittenCommitMessage:
+    @pytest.fixture
+    def jp_server_config(self, nexus_config: Any) -> dict[str, Any]:
+        return nexus_config()  # the shipped routing: the bundled model answers code_analysis
+
+    async def test_the_model_writes_it_and_the_interaction_is_recorded(
+        self, jp_fetch: Any, jp_root_dir: Path, nexus_services: Any, local_engine: Any
+    ) -> None:
+        message = await suggest(jp_fetch, jp_root_dir, "Notes")
+        assert message.strip()
+        [row] = commit_message_rows(nexus_services)
+        assert (row.task, row.provider, row.outcome) == ("code_analysis", "local", "ok")
+        assert row.user_id is not None and row.tokens_out > 0
