@@ -38,7 +38,7 @@ BUILTIN: tuple[SlashCommand, ...] = (
     SlashCommand(
         "fix",
         "fix",
-        "Fix the bug in the code (uses the last error)",
+        "Fix the bug in the code, using the last error",
         default_request="Fix the error in this code.",
     ),
     SlashCommand(
@@ -47,7 +47,7 @@ BUILTIN: tuple[SlashCommand, ...] = (
     SlashCommand(
         "test", "test", "Write pytest tests for the code", default_request="Write tests for this code."
     ),
-    SlashCommand("learn", "learn", "Index files so answers can cite them: /learn PATH or GLOB", "PATH|GLOB"),
+    SlashCommand("learn", "learn", "Index files so answers can cite them (a path or a glob)", "PATH|GLOB"),
     SlashCommand("clear", "command", "Make the model forget this conversation so far"),
     SlashCommand("help", "command", "List the commands"),
 )
@@ -84,6 +84,5 @@ class SlashCatalogue:
         return next((c.default_request for c in self if c.intent == intent and c.default_request), "")
 
     def help_text(self) -> str:
-        """The ``/help`` answer."""
-        listed = ", ".join(f"{c.synopsis()} ({c.help[0].lower()}{c.help[1:]})" for c in self)
-        return f"Commands: {listed}."
+        """The ``/help`` answer (Markdown: one command a line)."""
+        return "Commands:\n\n" + "\n".join(f"- `{c.synopsis()}`: {c.help}" for c in self)
