@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
+
+from nexus_server_ext.store.database import Database
 
 
 class FakeProvider(web.RequestHandler):
@@ -137,3 +140,12 @@ def fake_server(jp_asyncio_loop: Any) -> Iterator[dict[str, Any]]:
     state["url"] = f"http://127.0.0.1:{port}"
     yield state
     server.stop()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite database: where the pipeline records its interactions."""
+    database = Database(f"sqlite:///{tmp_path / 'nexus.db'}")
+    database.migrate()
+    yield database
+    database.dispose()

@@ -4,7 +4,6 @@ answering what the test sets, so the chain really walks from an invalid answer t
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,14 +20,6 @@ from nexus_server_ext.store.models import Interaction
 INVALID = "```python\ndef total(xs:\n    return sum(xs)\n```"
 VALID = "```python\ndef total(xs):\n    return sum(xs)\n```\nSums the list."
 ASK = "Write a function total(xs) that sums a list."
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Any:
-    database = Database(f"sqlite:///{tmp_path / 'nexus.db'}")
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def pipeline(

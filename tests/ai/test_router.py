@@ -4,7 +4,6 @@ the interaction rows that record the path, and the circuit breaker opening and r
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,14 +33,6 @@ routing: Any = None
 
 async def collect(router: ModelRouter, task: str = "natural_language") -> list[Any]:
     return [e async for e in router.stream(task, HELLO, max_tokens=4)]
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Any:
-    database = Database(f"sqlite:///{tmp_path / 'nexus.db'}")
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 @pytest.mark.parametrize("mode", ["closed", "500", "429", "break", "malformed"])
