@@ -86,6 +86,10 @@ def config_reference() -> str:
         "for one release: the value reaches the new place (unless that is set too) and the server logs",
         "a warning naming the new spelling.",
         "",
+        "The service classes moved too, from `nexus_server_ext.core` into feature folders: a subclass",
+        "named in a `NexusApp.*_class` setting imports its base from the new module (the defaults above,",
+        "e.g. `nexus_server_ext.memory.vector_memory.VectorMemory`).",
+        "",
         "| old name | new name |",
         "|---|---|",
     ]
