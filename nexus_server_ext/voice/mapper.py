@@ -83,11 +83,25 @@ HALLUCINATIONS = frozenset(
 )
 
 
+# Command words Whisper hears as other words, seen in its transcripts of short commands. Read as
+# the command word before matching (whole words, at the start): "and do" would otherwise lose its
+# "and" as a filler and leave "do", which is nothing.
+MISHEARD = (
+    (re.compile(r"^(?:and|on|an) do\b"), "undo"),
+    (re.compile(r"^i ll do that$"), "undo that"),
+    (re.compile(r"^(?:right|rite) code\b"), "write code"),
+    (re.compile(r"^right a function\b"), "write a function"),
+)
+
+
 def normalise(text: str) -> str:
     """Lower case, words only: 'Run this cell.' -> 'run this cell'; '[Music]' -> ''."""
     text = re.sub(r"\[[^\]]*\]|\([^)]*\)|♪+", " ", text.lower())
     text = re.sub(r"[^a-z0-9]+", " ", text)
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    for heard, meant in MISHEARD:
+        text = heard.sub(meant, text)
+    return text
 
 
 def strip_fillers(text: str) -> str:

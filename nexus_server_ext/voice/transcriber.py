@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Float, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 if TYPE_CHECKING:
@@ -102,6 +102,14 @@ class Transcriber(LoggingConfigurable):
     beam_size = Int(5, help="Beam search width (1 is greedy: faster, slightly less accurate).").tag(
         config=True
     )
+
+    temperatures = List(
+        Float(),
+        [0.0],
+        help="Decoding temperatures, tried in turn when a window's text looks wrong (repeats itself, low "
+        "confidence). Only 0 is deterministic: with more (Whisper's own default is 0, 0.2 ... 1.0) a hard "
+        "recording is decoded again by random sampling, and the same words can come out differently.",
+    ).tag(config=True)
 
     language = Unicode(
         "en", help="Spoken language code; empty lets Whisper detect it (multilingual models)."
@@ -214,6 +222,7 @@ class Transcriber(LoggingConfigurable):
         segments_iter, info = model.transcribe(
             samples,
             beam_size=self.beam_size,
+            temperature=list(self.temperatures) or [0.0],
             language=language or self.language or None,
             vad_filter=self.vad_filter,
             condition_on_previous_text=False,

@@ -1,7 +1,9 @@
 """Voice test fixtures: spoken audio made the way a user's browser would send it, and an upload helper.
 
 espeak-ng speaks (several voices, speeds and pitches), sox resamples to 16 kHz
-and pads with room silence, ffmpeg encodes WebM/Opus like MediaRecorder.
+and pads with room silence, ffmpeg encodes WebM/Opus like MediaRecorder. sox runs with
+``-R``: its dither (and its noise) would otherwise be random, and Whisper's transcript of a short
+clip can change with the last bit of every sample, so every run would hear different words.
 Clips are cached per test session.
 """
 
@@ -67,7 +69,7 @@ class AudioFactory:
         raw, wav = self._path(".raw.wav"), self._path(".wav")
         name, speed, pitch = voice
         run("espeak-ng", "-v", name, "-s", str(speed), "-p", str(pitch), "-w", str(raw), text)
-        run("sox", "-q", str(raw), "-r", "16000", "-c", "1", str(wav), "pad", "0.3", "0.4")
+        run("sox", "-q", "-R", str(raw), "-r", "16000", "-c", "1", str(wav), "pad", "0.3", "0.4")
         return wav
 
     def speech(self, text: str, voice: tuple[str, int, int] = VOICES[0]) -> bytes:
@@ -87,6 +89,7 @@ class AudioFactory:
         run(
             "sox",
             "-q",
+            "-R",
             "-n",
             "-r",
             "16000",

@@ -26,6 +26,9 @@ MISHEARD = [
     ("execute the cell", "run-cell"),
     ("show me the chat", "open-chat"),
     ("what went wrong?", "explain-error"),
+    ("and do.", "undo"),
+    ("I'll do that.", "undo"),
+    ("Right code, read the CSV file.", "generate"),
 ]
 
 
