@@ -46,6 +46,8 @@ from .types import (
     Restart,
     RouteOutcome,
     RouteStep,
+    ToolCall,
+    ToolSpec,
     Usage,
 )
 
@@ -137,6 +139,8 @@ class ModelRouter(LoggingConfigurable):
         exclude: Iterable[str] = (),
         path: list[RouteStep] | None = None,
         chain: list[ChainStep] | None = None,
+        tools: list[ToolSpec] | None = None,
+        json_schema: dict[str, Any] | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Events for one answer: ``Delta``s, a ``Restart`` per mid-stream failure, then one ``Done``.
 
@@ -144,6 +148,7 @@ class ModelRouter(LoggingConfigurable):
         not to use (the pipeline's "fall back after invalid output"); ``path`` accumulates what
         happened to each step, so a caller can record the whole route across several calls;
         ``chain`` replaces the task's chain (the gateway serving one model directly) but keeps its limits.
+        ``tools``: what the model may call; the calls it makes end up in ``Done.meta.tool_calls``.
         """
         limits = self.routing.limits(task)
         request = GenerationRequest(
@@ -153,6 +158,8 @@ class ModelRouter(LoggingConfigurable):
             temperature=temperature,
             stop=list(stop or []),
             user=user,
+            tools=list(tools or []),
+            json_schema=json_schema,
         )
         path = path if path is not None else []
         skip = set(exclude)
@@ -182,6 +189,7 @@ class ModelRouter(LoggingConfigurable):
             started = time.perf_counter()
             ttft: float | None = None
             text: list[str] = []
+            calls: list[ToolCall] = []
             usage = Usage()
             try:
                 step_request = dataclasses.replace(request, api_key=keys.get(step.provider))
@@ -204,6 +212,9 @@ class ModelRouter(LoggingConfigurable):
                         if isinstance(item, Usage):
                             usage = item
                             break
+                        if isinstance(item, ToolCall):
+                            calls.append(item)
+                            continue
                         if ttft is None:
                             ttft = (time.perf_counter() - started) * 1000
                         text.append(item.text)
@@ -257,6 +268,7 @@ class ModelRouter(LoggingConfigurable):
                     latency_ms=latency,
                     finish_reason=usage.finish_reason,
                     fallback_path=path,
+                    tool_calls=calls,
                 )
             )
             return

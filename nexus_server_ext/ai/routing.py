@@ -26,7 +26,7 @@ from ..api_models import ModelRef, TaskRouting
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
-TASKS = ("code_generation", "natural_language", "code_analysis", "completion", "embeddings")
+TASKS = ("code_generation", "natural_language", "code_analysis", "completion", "embeddings", "agent")
 
 _LIMITS = {
     "type": "object",

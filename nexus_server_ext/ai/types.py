@@ -1,18 +1,20 @@
 """The vocabulary shared by providers, the router, the pipeline and the gateway.
 
-A provider turns a ``GenerationRequest`` into a stream of ``Delta`` chunks and
-one final ``Usage``; the router turns those into the client-facing events
-``Delta`` / ``Restart`` / ``Done``. Plain dataclasses: cheap to import, and the
-chat core, the magics and the gateway all speak them.
+A provider turns a ``GenerationRequest`` into a stream of ``Delta`` chunks (and,
+when the request offers ``tools``, ``ToolCall``s) and one final ``Usage``; the
+router turns those into the client-facing events ``Delta`` / ``Restart`` /
+``Done`` (whose ``meta.tool_calls`` holds the calls the model made). Plain
+dataclasses: cheap to import, and the chat core, the magics, the agent and the
+gateway all speak them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 RouteOutcome = Literal[
     "ok",
@@ -41,11 +43,45 @@ class RouteStep(_RouteStepKeys, total=False):
 
 
 @dataclass(frozen=True)
+class ToolSpec:
+    """A tool a model may call: its name, what it does, and a JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call a model made: ``arguments`` already parsed from the model's JSON (``{}`` if it sent none).
+
+    ``error`` is set instead when the model's arguments were not a JSON object: the caller tells the
+    model so, as the call's result, rather than running the tool."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    type: Literal["tool_call"] = "tool_call"
+
+
+@dataclass(frozen=True)
 class ChatMessage:
+    """One turn. An assistant turn may carry ``tool_calls``; a ``tool`` turn answers one of them
+    (``tool_call_id``) with the tool's result as ``content``."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
     def as_dict(self) -> dict[str, str]:
+        """The plain ``{role, content}`` of engines without tools (a tool turn reads as a user turn)."""
+        if self.role == "tool":
+            return {"role": "user", "content": f"Result of tool call {self.tool_call_id}:\n{self.content}"}
+        if self.tool_calls:
+            calls = "\n".join(f"[called {c.name}({c.arguments})]" for c in self.tool_calls)
+            return {"role": self.role, "content": (self.content + "\n" + calls).strip()}
         return {"role": self.role, "content": self.content}
 
 
@@ -63,6 +99,10 @@ class GenerationRequest:
     stop_loops: bool = True  # end the answer when the model starts repeating itself
     # The caller's stored API key for this provider (the secrets API); None: the routing file's key.
     api_key: str | None = field(default=None, repr=False)
+    # Tools the model may call (the agent); a provider that cannot call tools answers in text.
+    tools: list[ToolSpec] = field(default_factory=list)
+    # A JSON schema the output must follow (engines that can constrain decoding: llama.cpp).
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +145,7 @@ class GenerationMeta:
     latency_ms: float = 0.0
     finish_reason: str = "stop"
     fallback_path: list[RouteStep] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

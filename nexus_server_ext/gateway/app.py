@@ -8,6 +8,8 @@ Model ids: ``nexus-local`` (and each local provider's chain label) is the
 local engine directly; a task name (``code_generation``, ``completion``, ...)
 is that task's chain, minus the ``gateway`` provider itself so a gateway never
 calls itself. Nothing heavy is imported until a request needs a model.
+A request with ``tools`` passes them (and its tool turns) to the router and is
+answered with OpenAI tool calls (``tools.py``).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from typing import Any
 from tornado import web
 
 from ..ai.router import ModelRouter
-from ..ai.types import ChatMessage, Delta, Done, NoModelAvailable, Restart
+from ..ai.types import Delta, Done, GenerationMeta, NoModelAvailable, Restart
 from .admin import StatusHandler, UsageHandler
 from .auth import GatewayAuth, SharedTokenAuth
 from .base import Gateway, GatewayHandler
 from .errors import GatewayError
 from .quotas import UsageStore
+from .tools import call_deltas, call_messages, read_messages, read_tools
 
 
 def _int(data: dict[str, Any], *keys: str, default: int) -> int:
@@ -78,13 +81,8 @@ class GenerationHandler(GatewayHandler):
             messages = data.get("messages")
             if not isinstance(messages, list) or not messages:
                 raise GatewayError(400, "'messages' must be a non-empty list.")
-            try:
-                parsed = [ChatMessage(m["role"], _content(m.get("content"))) for m in messages]
-            except (KeyError, TypeError):
-                raise GatewayError(400, "Each message needs a 'role' and a 'content'.") from None
-            if any(m.role not in ("system", "user", "assistant") for m in parsed):
-                raise GatewayError(400, "Message roles must be system, user or assistant.")
-            return {"messages": parsed}
+            tools = read_tools(data)
+            return {"messages": read_messages(messages), **({"tools": tools} if tools else {})}
         prompt = data.get("prompt")
         if isinstance(prompt, list) and len(prompt) == 1:
             prompt = prompt[0]
@@ -97,7 +95,9 @@ class GenerationHandler(GatewayHandler):
             data = self.body()
             inputs = self._request(data)
             params = _params(data)
-            task, chain = self.gateway.route(data["model"], "natural_language")
+            task, chain = self.gateway.route(
+                data["model"], "agent" if "tools" in inputs else "natural_language"
+            )
             tokens_left = await self.admit()
         except GatewayError as err:
             return self.fail(err)
@@ -149,7 +149,14 @@ class GenerationHandler(GatewayHandler):
                         meta = event.meta
                         await self.record(model, meta.tokens_in, meta.tokens_out)
                         recorded = True
-                        finish = "length" if meta.finish_reason == "length" else "stop"
+                        if self.chat and meta.tool_calls:
+                            delta: dict[str, Any] = {"tool_calls": call_deltas(meta.tool_calls)}
+                            if first:
+                                delta["role"] = "assistant"
+                            choice = {"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}
+                            self.write(self._chunk(ident, model, [choice]))
+                            first = False
+                        finish = _finish(meta)
                         self.write(
                             self._chunk(
                                 ident, model, [self._choice(None if self.chat else "", finish, first)]
@@ -183,11 +190,14 @@ class GenerationHandler(GatewayHandler):
             return self.fail(no_model_error(exc))
         assert meta is not None
         await self.record(model, meta.tokens_in, meta.tokens_out)
-        finish = "length" if meta.finish_reason == "length" else "stop"
+        finish = _finish(meta)
         if self.chat:
+            message: dict[str, Any] = {"role": "assistant", "content": meta.text}
+            if meta.tool_calls:
+                message.update(content=meta.text or None, tool_calls=call_messages(meta.tool_calls))
             choice: dict[str, Any] = {
                 "index": 0,
-                "message": {"role": "assistant", "content": meta.text},
+                "message": message,
                 "finish_reason": finish,
                 "logprobs": None,
             }
@@ -240,15 +250,10 @@ class EmbeddingsHandler(GatewayHandler):
         )
 
 
-def _content(content: Any) -> str:
-    """OpenAI content: a string, or a list of parts of which NEXUS reads the text ones."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    if content is None:
-        return ""
-    raise TypeError("content")
+def _finish(meta: GenerationMeta) -> str:
+    if meta.tool_calls:
+        return "tool_calls"
+    return "length" if meta.finish_reason == "length" else "stop"
 
 
 def _sse_error(message: str) -> str:

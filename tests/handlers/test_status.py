@@ -23,9 +23,10 @@ async def test_status_describes_nexus_on_its_embedded_defaults(jp_fetch: Any, he
     names = [c["name"] for c in status["components"]]
     assert {"local_model", "embeddings", "vector_memory", "voice"} <= set(names)
     chains = {m["task"]: m["chain"] for m in status["models"]}
-    assert set(chains) == {"code_generation", "natural_language", "code_analysis", "completion", "embeddings"}
+    generation = {"code_generation", "natural_language", "code_analysis", "completion", "agent"}
+    assert set(chains) == {*generation, "embeddings"}
     # The bundled local model closes every generation chain, so NEXUS works offline.
-    for task in ("code_generation", "natural_language", "code_analysis", "completion"):
+    for task in generation:
         assert chains[task][-1]["provider"] == "local"
     assert r.headers["X-Request-Id"]
 

@@ -6,16 +6,35 @@ second, so it is the default for ``.gguf`` files. With a CUDA build of
 llama.cpp the layers are offloaded to the GPU (``device: cuda`` or ``auto``).
 The chat template comes from the GGUF itself; llama.cpp also reuses the
 longest common prompt prefix between calls, which keeps inline completion fast.
+A request with ``json_schema`` is decoded under a grammar made from the schema,
+so the output always has that shape (how the bundled model calls tools).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from .base import Engine, Job
 from .sources import ModelNotFound, resolve_source
+
+log = logging.getLogger(__name__)
+
+
+def schema_grammar(schema: dict[str, Any]) -> Any:
+    """A llama.cpp grammar for ``schema``; any JSON at all when llama.cpp cannot convert the schema
+    (the caller still checks the shape of what comes back)."""
+    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import JSON_GBNF
+
+    try:
+        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    except Exception as exc:
+        log.warning("NEXUS: llama.cpp cannot follow this JSON schema (%s); asking for any JSON", exc)
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
 
 
 class LlamaCppEngine(Engine):
@@ -60,6 +79,8 @@ class LlamaCppEngine(Engine):
             "repeat_penalty": request.repetition_penalty,
             "stream": True,
         }
+        if request.json_schema is not None:
+            kwargs["grammar"] = schema_grammar(request.json_schema)
         if request.prompt is not None:
             chunks = self.llm.create_completion(request.prompt, **kwargs)
         else:

@@ -9,6 +9,8 @@ Two ways of serving:
   does not schedule the batch itself; it registers a result handler per request
   and feeds each stream through the same text guards as every other backend.
 On CUDA the weights are bf16 (fp16 where bf16 is not supported).
+A request's ``json_schema`` is ignored (no constrained decoding here): the answer
+is plain text, which the local provider then reads as a text answer.
 """
 
 from __future__ import annotations

@@ -6,13 +6,14 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator
 from typing import Any, ClassVar
 
-from ..types import Delta, GenerationRequest, Usage
+from ..types import Delta, GenerationRequest, ToolCall, Usage
 
 
 class Provider(ABC):
     """One entry of the routing file's ``providers`` section.
 
-    ``stream`` yields ``Delta`` chunks then exactly one ``Usage``, and raises
+    ``stream`` yields ``Delta`` chunks (and ``ToolCall``s, for a request with ``tools``, from a
+    provider that can call tools) then exactly one ``Usage``, and raises
     ``ProviderError`` (with a message free of URLs and keys) on any failure,
     including a stream that ends early or is malformed: the router relies on
     that to fall back cleanly.
@@ -34,7 +35,9 @@ class Provider(ABC):
         return str(request.api_key or self.spec.get("api_key") or "")
 
     @abstractmethod
-    def stream(self, model: str, request: GenerationRequest) -> AsyncGenerator[Delta | Usage, None]: ...
+    def stream(
+        self, model: str, request: GenerationRequest
+    ) -> AsyncGenerator[Delta | ToolCall | Usage, None]: ...
 
     async def prepare(self) -> None:
         """Get ready to answer (load weights); not counted against the task's timeout."""

@@ -4,18 +4,67 @@ Streams ``/chat/completions`` (or ``/completions`` for a raw prompt) over SSE
 with httpx. The base URL and key come from the routing file only, never from a
 request. A stream that ends without ``[DONE]``, or carries data that is not
 JSON, is a failure: the router then restarts the answer on the next model.
+
+Tools: a request with ``tools`` offers them as functions (``tool_choice: auto``);
+the calls stream as fragments keyed by ``index`` (id and name first, then the
+arguments text in pieces) and are yielded whole, as ``ToolCall``s, once the
+stream has ended. Earlier calls and their results travel in OpenAI's own shape.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
 
-from ..types import Delta, GenerationRequest, ProviderError, Usage
+from ..types import ChatMessage, Delta, GenerationRequest, ProviderError, ToolCall, Usage
 from .base import Provider
 from .sse import check_status, http_error, sse_events
+from .tool_calls import arguments_json, new_call_id, parse_tool_call
+
+
+def to_message(message: ChatMessage) -> dict[str, Any]:
+    """One turn in the Chat Completions shape; a turn without tools stays ``{role, content}``."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content}
+    if message.tool_calls:
+        calls = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": arguments_json(c)}}
+            for c in message.tool_calls
+        ]
+        return {"role": message.role, "content": message.content or None, "tool_calls": calls}
+    return message.as_dict()
+
+
+class CallFragments:
+    """Streamed ``delta.tool_calls`` pieces, put together by ``index``."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, dict[str, Any]] = {}
+
+    def add(self, fragments: Any) -> None:
+        for position, fragment in enumerate(fragments if isinstance(fragments, list) else []):
+            if not isinstance(fragment, dict):
+                continue
+            index = fragment.get("index")
+            call = self.calls.setdefault(index if isinstance(index, int) else position, {"arguments": []})
+            function = fragment.get("function")
+            function = function if isinstance(function, dict) else {}
+            if fragment.get("id"):
+                call["id"] = str(fragment["id"])
+            if function.get("name"):
+                call["name"] = str(function["name"])
+            pieces = function.get("arguments")
+            if pieces:  # a string in pieces; a few compatible servers send the object itself
+                call["arguments"].append(pieces if isinstance(pieces, str) else json.dumps(pieces))
+
+    def finished(self) -> list[ToolCall]:
+        return [
+            parse_tool_call(c.get("id") or new_call_id(), c.get("name", ""), "".join(c["arguments"]))
+            for _, c in sorted(self.calls.items())
+        ]
 
 
 class OpenAIProvider(Provider):
@@ -47,13 +96,26 @@ class OpenAIProvider(Provider):
             body["stop"] = request.stop[:4]
         if request.prompt is not None:
             return "/completions", {**body, "prompt": request.prompt}
-        return "/chat/completions", {**body, "messages": [m.as_dict() for m in request.messages]}
+        body["messages"] = [to_message(m) for m in request.messages]
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                }
+                for t in request.tools
+            ]
+            body["tool_choice"] = "auto"
+        return "/chat/completions", body
 
-    async def stream(self, model: str, request: GenerationRequest) -> AsyncGenerator[Delta | Usage, None]:
+    async def stream(
+        self, model: str, request: GenerationRequest
+    ) -> AsyncGenerator[Delta | ToolCall | Usage, None]:
         path, body = self._body(model, request)
         url = str(self.spec.get("base_url", "")).rstrip("/") + path
         timeout = httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
         produced, usage, finish = 0, None, "stop"
+        fragments = CallFragments()
         try:
             async with (
                 httpx.AsyncClient(timeout=timeout) as client,
@@ -71,6 +133,8 @@ class OpenAIProvider(Provider):
                         raise ProviderError(f"{self.name}: the model reported an error", status=502)
                     usage = data.get("usage") or usage
                     for choice in data.get("choices") or []:
+                        if (choice.get("delta") or {}).get("tool_calls"):
+                            fragments.add(choice["delta"]["tool_calls"])
                         text = (
                             (choice.get("delta") or {}).get("content")
                             if "delta" in choice
@@ -86,6 +150,11 @@ class OpenAIProvider(Provider):
             raise
         except (httpx.HTTPError, OSError) as exc:
             raise http_error(self.name, exc) from None
+        calls = fragments.finished()
+        for call in calls:
+            yield call
+        if calls and finish == "stop":  # some compatible servers say "stop" after calling tools
+            finish = "tool_calls"
         yield Usage(
             tokens_in=int((usage or {}).get("prompt_tokens") or 0),
             tokens_out=int((usage or {}).get("completion_tokens") or produced),
