@@ -244,6 +244,8 @@ class NexusApp(ExtensionApp):
         services: NexusServices | None = getattr(self, "services", None)
         if services is not None:
             if services.deferred_built:
+                if services.agent is not None:
+                    await services.agent.aclose()  # turns end (stopped) before the kernels go
                 await services.scheduler.stop()
             await services.watcher.stop()
             await services.drain()

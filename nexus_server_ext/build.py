@@ -215,6 +215,8 @@ def _report_broken_plugins(events: NexusEvents, plugins: PluginCatalog) -> None:
 # -- on first use -----------------------------------------------------------------------------------
 def build_deferred(app: AppSettings, services: NexusServices) -> DeferredServices:
     """The stores, the scheduler, the pipeline and the consciousness core (on a worker thread)."""
+    from .agent.service import AgentService
+    from .ai.interactions import DatabaseInteractions
     from .ai.pipeline import AIPipeline
     from .chat.consciousness import ConsciousnessCore
     from .chat.intent import llm_tie_breaker
@@ -279,6 +281,18 @@ def build_deferred(app: AppSettings, services: NexusServices) -> DeferredService
     context = app.context_manager_class(serverapp, memory, parent=parent)
     built.pipeline = pipeline
     built.diagnosis = Diagnosis(context)
+    if serverapp is not None:
+        from .handlers.ws_agent import AgentAnnouncer
+
+        built.agent = AgentService(
+            serverapp=serverapp,
+            router=router,
+            announce=AgentAnnouncer(services),
+            audit=built.audit,
+            interactions=DatabaseInteractions(database),
+            memory=memory,
+            parent=parent,
+        )
     built.core = ConsciousnessCore(
         conversations=conversations,
         pipeline=pipeline,

@@ -25,6 +25,7 @@ from .api_models import StorageStatus
 from .events import NexusEvents
 
 if TYPE_CHECKING:
+    from .agent.service import AgentService
     from .ai.embeddings import Embedder
     from .ai.learning import LearningSystem
     from .ai.pipeline import AIPipeline
@@ -86,6 +87,8 @@ class DeferredServices:
     core: ConsciousnessCore | None = None
     # The one Explain / Fix service (diagnosis/): REST generate, chat and the kernel's server transport.
     diagnosis: Diagnosis | None = None
+    # The notebook agent (agent/): None when the routing file is invalid.
+    agent: AgentService | None = None
 
 
 @dataclass
@@ -242,6 +245,10 @@ class NexusServices:
     @property
     def diagnosis(self) -> Diagnosis | None:
         return self.deferred.diagnosis
+
+    @property
+    def agent(self) -> AgentService | None:
+        return self.deferred.agent
 
     # -- the rest -----------------------------------------------------------------------------------
     def username_for(self, user: Any) -> str:

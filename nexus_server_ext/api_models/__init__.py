@@ -8,6 +8,28 @@ are generated from that document (``make api-types`` writes
 
 from __future__ import annotations
 
+from .agent import (
+    AgentApproval,
+    AgentApprovalFrame,
+    AgentDecision,
+    AgentLimitsOut,
+    AgentMode,
+    AgentRunCreate,
+    AgentRunFrame,
+    AgentRunList,
+    AgentRunOut,
+    AgentRunState,
+    AgentStartFrame,
+    AgentStepOut,
+    AgentStepStatus,
+    AgentStopFrame,
+    AgentToolKind,
+    AgentToolList,
+    AgentToolOut,
+    AgentUndoFrame,
+    AgentUndoOut,
+    AgentUsageOut,
+)
 from .ai import (
     ChainStepOut,
     CompleteReply,
@@ -135,6 +157,26 @@ from .voice import (
 )
 
 __all__ = [
+    "AgentApproval",
+    "AgentApprovalFrame",
+    "AgentDecision",
+    "AgentLimitsOut",
+    "AgentMode",
+    "AgentRunCreate",
+    "AgentRunFrame",
+    "AgentRunList",
+    "AgentRunOut",
+    "AgentRunState",
+    "AgentStartFrame",
+    "AgentStepOut",
+    "AgentStepStatus",
+    "AgentStopFrame",
+    "AgentToolKind",
+    "AgentToolList",
+    "AgentToolOut",
+    "AgentUndoFrame",
+    "AgentUndoOut",
+    "AgentUsageOut",
     "ApiModel",
     "AuditEventOut",
     "AuditList",

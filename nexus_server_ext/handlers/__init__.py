@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import (
+    agent,
     chat,
     conversations,
     generate,
@@ -40,6 +41,7 @@ def all_handlers() -> list[tuple[str, Any]]:
         *chat.default_handlers,
         *memory.default_handlers,
         *notebooks.default_handlers,
+        *agent.default_handlers,
         *secrets.default_handlers,
         *not_found.default_handlers,  # last: every path no route above matches
     ]

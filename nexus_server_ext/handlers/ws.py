@@ -32,6 +32,11 @@ except ImportError:  # pragma: no cover
     from jupyter_server.base.handlers import ws_authenticated  # type: ignore[attr-defined,no-redef]
 
 from ..api_models import (
+    AgentApprovalFrame,
+    AgentRunFrame,
+    AgentStartFrame,
+    AgentStopFrame,
+    AgentUndoFrame,
     CancelFrame,
     ChatDoneFrame,
     ChatFrame,
@@ -56,6 +61,7 @@ from ..api_models import (
 )
 from ..errors import format_size
 from .base import BadJSON, Operation, decode_json, validation_message
+from .ws_agent import AGENT_FRAMES, handle_agent_frame
 from .ws_notebooks import SocketNotebooks
 from .ws_streams import SocketRequests
 
@@ -72,12 +78,13 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
     operations: ClassVar[dict[str, Operation]] = {
         "get": Operation(
             "Open the NEXUS websocket (upgrade). Client frames: `ping`, `chat`, `cancel`, `complete`, "
-            "`generate`, `notebook.join`, `notebook.leave`, `notebook.activity`; server frames: `pong`, "
-            "`error`, `chat.started`, `chat.delta`, `chat.restart`, `chat.done`, `complete.delta`, "
-            "`complete.done`, `generate.delta`, `generate.restart`, `generate.done`, `conversation.message`, "
-            "`event`, `notebook.joined`, `notebook.members`, `notebook.activity`.",
+            "`generate`, `notebook.join`, `notebook.leave`, `notebook.activity`, `agent.start`, "
+            "`agent.approval`, `agent.stop`, `agent.undo`; server frames: `pong`, `error`, `chat.started`, "
+            "`chat.delta`, `chat.restart`, `chat.done`, `complete.delta`, `complete.done`, `generate.delta`, "
+            "`generate.restart`, `generate.done`, `conversation.message`, `event`, `notebook.joined`, "
+            "`notebook.members`, `notebook.activity`, `agent.run`.",
             description="Requires `execute` permission on `nexus:chat`; `generate` frames also on "
-            "`nexus:generate`.",
+            "`nexus:generate`, `agent.*` frames on `nexus:agent`.",
         )
     }
     frame_types: ClassVar[dict[str, type[BaseModel]]] = {
@@ -89,6 +96,10 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
         "notebook.leave": NotebookLeaveFrame,
         "notebook.activity": NotebookActivityFrame,
         "generate": GenerateFrame,
+        "agent.start": AgentStartFrame,
+        "agent.approval": AgentApprovalFrame,
+        "agent.stop": AgentStopFrame,
+        "agent.undo": AgentUndoFrame,
     }
     # Every frame the server sends on this socket (the OpenAPI document's ``ServerFrame``).
     server_frame_types: ClassVar[tuple[type[BaseModel], ...]] = (
@@ -105,6 +116,7 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
         NotebookJoinedFrame,
         NotebookMembersFrame,
         NotebookActivityBroadcastFrame,
+        AgentRunFrame,
     )
     requests: SocketRequests | None = None
     notebooks: SocketNotebooks | None = None
@@ -176,6 +188,8 @@ class NexusWebSocket(WebSocketMixin, websocket.WebSocketHandler, JupyterHandler)
             elif isinstance(frame, (NotebookJoinFrame, NotebookLeaveFrame, NotebookActivityFrame)):
                 if self.notebooks is not None:
                     self.nexus.background(asyncio.ensure_future(self.notebooks.handle(frame)))
+            elif isinstance(frame, AGENT_FRAMES):
+                self.nexus.background(asyncio.ensure_future(handle_agent_frame(self, frame)))
             elif frame is not None and self.requests is not None:
                 self.requests.handle(frame)
         except Exception:  # a bug must cost one answer, never the user's socket

@@ -1,0 +1,557 @@
+"""Run code in a notebook's own kernel, and checkpoint / restore the kernel's variables.
+
+Every call opens a client with a jupyter_client ``Session`` of its own (as
+``context.kernel_state`` does): clients sharing the manager's session share its
+socket identity, and the kernel would send the notebook frontend's replies to
+this short-lived client instead.
+
+Checkpoints live inside the kernel process, in a module registered as
+``sys.modules["_nexus_agent_checkpoints"]``: copying a DataFrame out to the
+server and back would cost two serialisations and a round trip of its bytes.
+They are made and restored by a silent execute whose one user expression runs
+a small function in a throw-away namespace, so ``In``/``Out``, the execution
+count and the notebook are untouched, and the answer comes back as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import inspect
+import json
+import logging
+import re
+import struct
+from ast import literal_eval
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from queue import Empty
+from typing import Any, Literal
+
+from jupyter_client.session import Session
+
+log = logging.getLogger(__name__)
+
+# Runs in the kernel. Values are pickled together (one Pickler, one memo), so two names bound to
+# the same object, or to parts of one, still share it after a restore; each value is first pickled
+# alone into a counting sink to learn whether it can be copied and what it costs.
+_IN_KERNEL = r"""
+def call(op, key, max_bytes):
+    import json, pickle, sys, types, warnings
+    from IPython import get_ipython
+    store = sys.modules.get("_nexus_agent_checkpoints")
+    if store is None:
+        store = types.ModuleType("_nexus_agent_checkpoints", "NEXUS agent: variables by checkpoint")
+        store.checkpoints = {}
+        sys.modules[store.__name__] = store
+    shell = get_ipython()
+    ns, hidden, unset = shell.user_ns, shell.user_ns_hidden, object()
+    helpers = ("In", "Out", "exit", "quit", "get_ipython")
+
+    def user_names():
+        return [n for n, v in list(ns.items()) if not n.startswith("_") and n not in helpers
+                and hidden.get(n, unset) is not v]
+
+    def size(n):
+        return f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB" if n >= 1e3 else f"{n} B"
+
+    def a(word):
+        return ("an " if word[:1] in "aeiou" else "a ") + word
+
+    def by_reference(v):
+        if isinstance(v, types.ModuleType):
+            return "a module"
+        if isinstance(v, type):
+            return "a class"
+        if isinstance(v, types.FunctionType) or (  # not bound methods: they are copied with their object
+            isinstance(v, types.BuiltinFunctionType)
+            and (v.__self__ is None or isinstance(v.__self__, types.ModuleType))
+        ):
+            return "a function"
+        return None
+
+    def known_size(v):
+        if getattr(type(v), "nbytes", None) is not None:  # numpy arrays, pandas Series
+            n = getattr(v, "nbytes", None)
+            return n if isinstance(n, int) else None
+        if type(v).__module__.startswith("pandas") and hasattr(type(v), "memory_usage"):
+            try:
+                return int(v.memory_usage(index=True, deep=False).sum())
+            except Exception:
+                return None
+        return None
+
+    class Over(Exception):
+        pass
+
+    class Sink:
+        def __init__(self, cap):
+            self.size, self.cap = 0, cap
+        def write(self, b):
+            n = memoryview(b).nbytes
+            self.size += n
+            if self.size > self.cap:
+                raise Over()
+            return n
+
+    def checkpoint():
+        budget, saved, why, rebind, kept = max_bytes, [], {}, [], {}
+        names = sorted(user_names())
+        for name in names:  # only what is kept by reference is held: a deleted DataFrame's memory is freed
+            v = ns[name]
+            kind = by_reference(v)
+            if kind:
+                why[name], kept[name] = kind, v
+                rebind.append(name)
+                continue
+            n = known_size(v)
+            if n is not None and n > budget:
+                why[name], kept[name] = f"{size(n)} is over the copy limit", v
+                continue
+            sink = Sink(budget)
+            try:
+                pickle.Pickler(sink, protocol=5).dump(v)
+            except Over:
+                why[name], kept[name] = f"more than {size(budget)} is over the copy limit", v
+            except Exception as exc:
+                tname = type(v).__name__
+                detail = "" if f"'{tname}'" in str(exc) else f" ({str(exc)[:120]})"
+                why[name], kept[name] = f"{a(tname)} cannot be copied{detail}", v
+            else:
+                budget -= sink.size
+                saved.append(name)
+        try:
+            blobs = {None: pickle.dumps({n: ns[n] for n in saved}, protocol=5)}
+        except Exception:  # together they fail where each alone did not: copy them one by one
+            blobs = {n: pickle.dumps(ns[n], protocol=5) for n in saved}
+        entry = {"names": set(names), "kept": kept, "why": why, "rebind": rebind, "blobs": blobs}
+        store.checkpoints[key] = entry
+        return {"saved": saved, "referenced": why}
+
+    def restore():
+        entry = store.checkpoints.get(key)
+        if entry is None:
+            return {"missing": True}
+        removed = sorted(n for n in user_names() if n not in entry["names"])
+        for name in removed:
+            if name in hidden:
+                ns[name] = hidden[name]
+            else:
+                del ns[name]
+        restored, not_restored = [], {}
+        for name, why in entry["why"].items():  # classes first: the copies are unpickled against them
+            ns[name] = entry["kept"][name]
+            if name in entry["rebind"]:
+                restored.append(name)
+            else:
+                not_restored[name] = why
+        try:
+            copies = {}
+            for name, blob in entry["blobs"].items():
+                copies.update(pickle.loads(blob) if name is None else {name: pickle.loads(blob)})
+        except Exception as exc:  # e.g. its class's module is gone: the name keeps its present value
+            for name in entry["names"].difference(entry["why"]):
+                not_restored[name] = f"its copy could not be read back ({str(exc)[:120]})"
+        else:
+            ns.update(copies)
+            restored.extend(copies)
+        return {"restored": sorted(restored), "removed": removed, "not_restored": not_restored}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if op == "checkpoint":
+            return json.dumps(checkpoint())
+        if op == "restore":
+            return json.dumps(restore())
+        store.checkpoints.pop(key, None)
+        return json.dumps({})
+"""
+
+
+class KernelCallError(RuntimeError):
+    """The kernel did not answer a NEXUS request (busy past the time limit, dead, or the code failed)."""
+
+
+class CheckpointNotFound(KernelCallError, LookupError):
+    """The kernel holds no checkpoint of that key: it was discarded, or the kernel restarted since."""
+
+
+@dataclass
+class Execution:
+    """What one cell run produced, as the notebook would store it."""
+
+    status: Literal["ok", "error", "aborted", "interrupted", "timeout"]
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    execution_count: int | None = None
+    error: dict[str, Any] | None = None
+
+    def summary(self, limit: int = 4000) -> str:
+        """The outputs as text for a model: images described, ANSI stripped, long text cut in the middle."""
+        parts = [_describe(output) for output in self.outputs]
+        if self.error and not any(o.get("output_type") == "error" for o in self.outputs):
+            parts.append(_describe({"output_type": "error", **self.error}))  # e.g. the kernel died
+        note = {
+            "timeout": "[stopped: the cell ran past its time limit and was interrupted]",
+            "interrupted": "[interrupted]",
+            "aborted": "[not run: the kernel aborted it, an earlier request failed]",
+        }.get(self.status)
+        if note:
+            parts.append(note)
+        text = "\n".join(p for p in parts if p) or "(no output)"
+        return _cut(text, limit)
+
+
+@dataclass
+class KernelCheckpoint:
+    """What a checkpoint copied, and what it could only keep a reference to (name -> why)."""
+
+    key: str
+    saved: list[str]
+    referenced: dict[str, str]
+
+
+@dataclass
+class RestoreReport:
+    """What a restore put back, deleted, and could not put back exactly (name -> why)."""
+
+    restored: list[str]
+    removed: list[str]
+    not_restored: dict[str, str]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+_DEFAULT_REPR = re.compile(r"^<[\w.]+ object( at 0x[0-9a-fA-F]+)?>$")
+_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml", "image/webp")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB" if n >= 1e3 else f"{n} B"
+
+
+def _image(mime: str, data: Any) -> str:
+    """``[image/png 640x480, 23 kB]``: the decoded size, and the dimensions where the header has them."""
+    text = "".join(data) if isinstance(data, list) else str(data)
+    if mime == "image/svg+xml":
+        return f"[{mime}, {_size(len(text.encode()))}]"
+    try:
+        raw = base64.b64decode(text)
+    except ValueError:
+        return f"[{mime}]"
+    dims = ""
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 24:
+        dims = " {}x{}".format(*struct.unpack(">II", raw[16:24]))
+    elif raw[:6] in (b"GIF87a", b"GIF89a") and len(raw) >= 10:
+        dims = " {}x{}".format(*struct.unpack("<HH", raw[6:10]))
+    return f"[{mime}{dims}, {_size(len(raw))}]"
+
+
+def _fold(text: str) -> str:
+    """A terminal's view of ``text``: of each line rewritten with carriage returns, the last version."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    return "\n".join(next((s for s in reversed(line.split("\r")) if s), "") for line in lines)
+
+
+def _describe(output: dict[str, Any]) -> str:
+    kind = output.get("output_type")
+    if kind == "stream":
+        return _ANSI.sub("", _fold(output.get("text", ""))).rstrip("\n")
+    if kind == "error":
+        head = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+        lines = [
+            ln for ln in _ANSI.sub("", "\n".join(output.get("traceback") or [])).splitlines() if ln.strip()
+        ]
+        if lines and lines[-1].strip() == head.strip():
+            lines.pop()
+        return "\n".join([head, *lines[-8:]])
+    data = output.get("data") or {}
+    parts = [_image(mime, data[mime]) for mime in _IMAGES if mime in data]
+    plain = data.get("text/plain")
+    if plain is not None:
+        plain = _ANSI.sub("", "".join(plain) if isinstance(plain, list) else str(plain))
+        if not (parts and _DEFAULT_REPR.match(plain.strip())):
+            parts.append(plain)
+    if not parts and data:
+        parts.append("[" + ", ".join(sorted(data)) + " output]")
+    return "\n".join(parts)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` in at most about ``limit`` characters: its head and its tail, and how much was cut between."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit - len(f"\n[... {len(text)} characters cut ...]\n"), 0)
+    head = keep // 2
+    return f"{text[:head]}\n[... {len(text) - keep} characters cut ...]\n{text[len(text) - (keep - head) :]}"
+
+
+class _OutputArea:
+    """The outputs of one run, kept the way JupyterLab keeps a cell's: streams merged, clears applied."""
+
+    def __init__(self, on_output: Callable[[dict[str, Any]], None] | None) -> None:
+        self.outputs: list[dict[str, Any]] = []
+        self._on_output = on_output
+        self._clear_on_next = False
+        self._displays: dict[str, list[int]] = {}
+
+    def add(self, kind: str, content: dict[str, Any]) -> None:
+        if kind == "clear_output":
+            if content.get("wait"):
+                self._clear_on_next = True
+            else:
+                self._clear()
+            return
+        if kind == "update_display_data":
+            for index in self._displays.get(content.get("transient", {}).get("display_id", ""), []):
+                self.outputs[index].update(data=content["data"], metadata=content.get("metadata", {}))
+            return
+        if kind not in ("stream", "display_data", "execute_result", "error"):
+            return
+        if self._clear_on_next:
+            self._clear()
+        output: dict[str, Any] = {"output_type": kind}
+        if kind == "stream":
+            output.update(name=content["name"], text=content["text"])
+        elif kind == "error":
+            output.update(ename=content["ename"], evalue=content["evalue"], traceback=content["traceback"])
+        else:
+            output.update(data=content["data"], metadata=content.get("metadata", {}))
+            if kind == "execute_result":
+                output["execution_count"] = content.get("execution_count")
+        self._notify(dict(output))
+        last = self.outputs[-1] if self.outputs else None
+        if kind == "stream" and last and last["output_type"] == "stream" and last["name"] == output["name"]:
+            last["text"] += output["text"]
+            return
+        display_id = content.get("transient", {}).get("display_id")
+        if display_id:
+            self._displays.setdefault(display_id, []).append(len(self.outputs))
+        self.outputs.append(output)
+
+    def _clear(self) -> None:
+        self.outputs.clear()
+        self._displays.clear()
+        self._clear_on_next = False
+        self._notify({"output_type": "clear_output"})
+
+    def _notify(self, output: dict[str, Any]) -> None:
+        if self._on_output is not None:
+            try:
+                self._on_output(output)
+            except Exception:
+                log.exception("NEXUS agent: an on_output callback failed")
+
+
+class NotebookKernel:
+    """The kernel of one notebook, as the agent uses it: run cells, and checkpoint / restore variables.
+
+    ``call_timeout`` bounds the silent checkpoint requests (a cell still running delays them);
+    ``interrupt_grace`` is how long a timed-out cell has to stop after the interrupt.
+    """
+
+    def __init__(
+        self,
+        kernel_manager: Any,
+        kernel_id: str,
+        *,
+        call_timeout: float = 120.0,
+        interrupt_grace: float = 10.0,
+    ) -> None:
+        self.kernel_manager = kernel_manager
+        self.kernel_id = kernel_id
+        self.call_timeout = call_timeout
+        self.interrupt_grace = interrupt_grace
+
+    async def execute(
+        self,
+        code: str,
+        *,
+        timeout: float | None = None,
+        on_output: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Execution:
+        """Run ``code`` as a cell would run (history, execution count, ``In``/``Out``).
+
+        ``timeout`` counts from when the cell starts running, not while it waits behind another
+        cell: a timeout interrupts the kernel, and must not interrupt someone else's cell.
+        ``on_output`` is called with each output as it arrives (stream chunks unmerged), and with
+        ``{"output_type": "clear_output"}`` when the outputs are cleared.
+        """
+        area = _OutputArea(on_output)
+        async with self._client() as client:
+            process = self._process()
+            msg_id = client.execute(code, silent=False, store_history=True, allow_stdin=False)
+            reply = asyncio.ensure_future(self._reply(client, msg_id, None))
+            loop = asyncio.get_running_loop()
+            deadline: float | None = None
+            started = idle = timed_out = False
+            replied_at: float | None = None
+            try:
+                while not idle:
+                    now = loop.time()
+                    if reply.done() and replied_at is None:
+                        replied_at = now  # the idle status normally follows at once: do not wait long for it
+                    if replied_at is not None and now - replied_at > 2.0:
+                        break
+                    if deadline is not None and now >= deadline:
+                        if timed_out:
+                            break  # the cell did not stop when interrupted: leave it running
+                        timed_out = True
+                        try:
+                            await self.interrupt()
+                        except Exception:
+                            log.exception("NEXUS agent: could not interrupt kernel %s", self.kernel_id)
+                        deadline = now + self.interrupt_grace
+                    wait = 0.5 if deadline is None else min(0.5, max(deadline - now, 0.0))
+                    try:
+                        msg = await client.get_iopub_msg(timeout=wait)
+                    except Empty:
+                        if not reply.done() and not await self._alive(process):
+                            return Execution("error", area.outputs, None, _DIED)
+                        continue
+                    if msg["parent_header"].get("msg_id") != msg_id:
+                        continue
+                    if not started:
+                        started = True
+                        if timeout is not None and deadline is None:
+                            deadline = loop.time() + timeout
+                    kind, content = msg["msg_type"], msg["content"]
+                    if kind == "status":
+                        idle = content.get("execution_state") == "idle"
+                    else:
+                        area.add(kind, content)
+                if not reply.done():
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(reply), 2.0 if idle else 0.1)
+                content = reply.result()["content"] if reply.done() and not reply.exception() else {}
+            finally:
+                reply.cancel()
+        return _execution(content, area.outputs, timed_out)
+
+    async def interrupt(self) -> None:
+        """Interrupt whatever the kernel is running (a cell of the agent's, or of the user's)."""
+        result = self.kernel_manager.interrupt_kernel(self.kernel_id)
+        if inspect.isawaitable(result):
+            await result
+
+    async def checkpoint(self, key: str, *, max_bytes: int = 256 * 1024 * 1024) -> KernelCheckpoint:
+        """Copy the user's variables inside the kernel (``max_bytes`` of pickles in all), keyed ``key``."""
+        answer = await self._call("checkpoint", key, max_bytes)
+        return KernelCheckpoint(key, list(answer["saved"]), dict(answer["referenced"]))
+
+    async def restore(self, key: str) -> RestoreReport:
+        """Put the variables back as checkpoint ``key`` saw them; names created since are deleted."""
+        answer = await self._call("restore", key, 0)
+        if answer.get("missing"):
+            raise CheckpointNotFound(f"the kernel has no checkpoint {key!r} (was it restarted?)")
+        return RestoreReport(list(answer["restored"]), list(answer["removed"]), dict(answer["not_restored"]))
+
+    async def discard(self, key: str) -> None:
+        """Free checkpoint ``key``'s copies; nothing happens if there is none."""
+        await self._call("discard", key, 0)
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[Any]:
+        try:
+            km = self.kernel_manager.get_kernel(self.kernel_id)
+        except KeyError as exc:
+            raise KernelCallError(f"there is no kernel {self.kernel_id}") from exc
+        # A session of its own, so the notebook's replies are never routed to this client.
+        session = Session(key=km.session.key, signature_scheme=km.session.signature_scheme, username="nexus")
+        client = km.client(session=session)
+        client.start_channels()
+        try:
+            try:
+                await asyncio.wait_for(client.wait_for_ready(timeout=self.call_timeout), self.call_timeout)
+            except (RuntimeError, asyncio.TimeoutError) as exc:
+                raise KernelCallError(f"the kernel is not answering ({exc or 'timed out'})") from exc
+            yield client
+        finally:
+            client.stop_channels()
+
+    def _process(self) -> Any:
+        """The kernel's process object, to notice a restart (the server's restarter reuses the manager)."""
+        with contextlib.suppress(KeyError):
+            return getattr(
+                getattr(self.kernel_manager.get_kernel(self.kernel_id), "provisioner", None), "process", None
+            )
+        return None
+
+    async def _alive(self, process: Any) -> bool:
+        try:
+            km = self.kernel_manager.get_kernel(self.kernel_id)
+        except KeyError:
+            return False
+        alive = km.is_alive()
+        if inspect.isawaitable(alive):
+            alive = await alive
+        return bool(alive) and (process is None or self._process() is process)
+
+    async def _reply(self, client: Any, msg_id: str, timeout: float | None) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            wait = 1.0 if deadline is None else deadline - loop.time()
+            if wait <= 0:
+                raise KernelCallError("the kernel did not answer in time (is a cell still running?)")
+            try:
+                msg: dict[str, Any] = await client.get_shell_msg(timeout=wait)
+            except Empty:
+                continue
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return msg
+
+    async def _call(self, op: str, key: str, max_bytes: int) -> dict[str, Any]:
+        """Run ``op`` of the in-kernel checkpoint code as a silent user expression; its JSON answer."""
+        call = f"d['call']({op!r}, {str(key)!r}, {int(max_bytes)!r})"
+        expression = f"(lambda d: (exec({_IN_KERNEL!r}, d), {call})[1])({{}})"
+        async with self._client() as client:
+            for _attempt in range(2):  # a request queued behind a failing cell is aborted: ask again once
+                msg_id = client.execute(
+                    "",
+                    silent=True,
+                    store_history=False,
+                    user_expressions={"nexus": expression},
+                    allow_stdin=False,
+                )
+                content = (await self._reply(client, msg_id, self.call_timeout))["content"]
+                if content.get("status") != "aborted":
+                    break
+        result = content.get("user_expressions", {}).get("nexus", {})
+        if result.get("status") != "ok":
+            detail = f"{result.get('ename', content.get('status', 'error'))}: {result.get('evalue', '')}"
+            raise KernelCallError(f"the kernel could not {op} ({detail})")
+        answer: dict[str, Any] = json.loads(literal_eval(result["data"]["text/plain"]))
+        return answer
+
+
+_DIED = {
+    "ename": "DeadKernel",
+    "evalue": "the kernel died while running the cell; it restarts with none of its variables",
+    "traceback": [],
+}
+
+
+def _execution(reply: dict[str, Any], outputs: list[dict[str, Any]], timed_out: bool) -> Execution:
+    count = reply.get("execution_count")
+    if count is None:
+        count = next(
+            (o.get("execution_count") for o in outputs if o["output_type"] == "execute_result"), None
+        )
+    status = reply.get("status")
+    error = None
+    if status is None:  # no reply: judge by the outputs
+        raised = [o for o in outputs if o["output_type"] == "error"]
+        status, reply = ("error", raised[-1]) if raised else ("ok", reply)
+    if timed_out:
+        return Execution("timeout", outputs, count)
+    if status == "aborted":
+        return Execution("aborted", outputs, count)
+    if status == "error":
+        if reply.get("ename") == "KeyboardInterrupt":
+            return Execution("interrupted", outputs, count)
+        error = {k: reply.get(k) for k in ("ename", "evalue")} | {
+            "traceback": list(reply.get("traceback") or [])
+        }
+        return Execution("error", outputs, count, error)
+    return Execution("ok", outputs, count)

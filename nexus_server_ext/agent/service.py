@@ -1,0 +1,244 @@
+"""``AgentService``: every agent turn of this server, its limits, and who may do what with a turn.
+
+One turn at a time per notebook (a second one is refused until the first ends);
+only the most recent turn of a notebook can be undone (undoing an older one
+under a newer one would tear the notebook). Only the turn's owner approves,
+rejects, stops or undoes it; whoever can open the notebook follows it. Every
+change to a turn is announced to its owner's sockets and to everyone following
+the notebook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.utils import ensure_async
+from traitlets import Bool, Float, Int
+from traitlets.config import LoggingConfigurable
+
+from ..errors import NexusError
+from .notebook_tools import notebook_tools
+from .run import AgentRun, Decision, Mode, RunLimits, UndoReport
+from .tools import ToolContext, ToolError, ToolRegistry
+
+if TYPE_CHECKING:
+    from ..ai.interactions import InteractionLog
+    from ..ai.router import ModelRouter
+    from ..memory.vector_memory import VectorMemory
+    from ..security.audit import AuditLog
+    from .kernel import NotebookKernel
+
+log = logging.getLogger(__name__)
+
+# run, the text just added to its message (None: something else changed)
+Announce = Callable[[AgentRun, str | None], None]
+
+
+class AgentService(LoggingConfigurable):
+    max_steps = Int(25, help="Tool calls one agent turn may make before it is ended.").tag(config=True)
+    max_tokens = Int(
+        60_000, help="Model tokens (prompt and answer, all calls) one agent turn may use before it is ended."
+    ).tag(config=True)
+    max_seconds = Float(
+        600.0, help="Seconds one agent turn may work (time waiting for your approval does not count)."
+    ).tag(config=True)
+    run_timeout_s = Float(
+        300.0, help="Seconds one cell the agent runs may take before it is interrupted."
+    ).tag(config=True)
+    max_goal_chars = Int(8000, help="Longest goal accepted (longer: 413).").tag(config=True)
+    allow_auto = Bool(
+        False,
+        help="Whether users may choose the 'auto' approval mode (nothing asks). Off by default; a JupyterHub "
+        "administrator keeps it off for everyone by leaving it unset in the single-user config.",
+    ).tag(config=True)
+    keep_runs = Int(100, help="Finished turns kept in memory for the API (oldest dropped first).").tag(
+        config=True
+    )
+
+    def __init__(
+        self,
+        *,
+        serverapp: Any,
+        router: ModelRouter,
+        announce: Announce,
+        audit: AuditLog | None = None,
+        interactions: InteractionLog | None = None,
+        memory: VectorMemory | None = None,
+        tools: ToolRegistry | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.serverapp = serverapp
+        self.router = router
+        self.announce = announce
+        self.audit = audit
+        self.interactions = interactions
+        self.memory = memory
+        self.tools = tools if tools is not None else notebook_tools()
+        self.runs: OrderedDict[str, AgentRun] = OrderedDict()
+
+    @property
+    def limits(self) -> RunLimits:
+        return RunLimits(self.max_steps, self.max_tokens, self.max_seconds)
+
+    # -- starting ------------------------------------------------------------------------------------
+    async def kernel_for(self, path: str) -> NotebookKernel | None:
+        from .kernel import NotebookKernel
+
+        sessions = await ensure_async(self.serverapp.session_manager.list_sessions())
+        for session in sessions:
+            if session.get("path") == path and session.get("kernel"):
+                return NotebookKernel(self.serverapp.kernel_manager, str(session["kernel"]["id"]))
+        return None
+
+    async def start(
+        self, *, owner: str, display_name: str, path: str, goal: str, mode: Mode, user_id: int | None = None
+    ) -> AgentRun:
+        """A new turn, started (``path`` is clean and the caller may write it: ``check_notebook_access``)."""
+        from .notebook import AgentNotebook
+
+        if len(goal) > self.max_goal_chars:
+            raise NexusError(
+                413,
+                "payload_too_large",
+                f"The goal is {len(goal)} characters; the limit is {self.max_goal_chars}.",
+            )
+        if not goal.strip():
+            raise NexusError(400, "invalid_request", "Say what the agent should do.")
+        if mode == "auto" and not self.allow_auto:
+            raise NexusError(
+                403,
+                "auto_not_allowed",
+                "The administrator has not allowed the 'auto' mode here; choose 'ask' or 'auto_edits'.",
+            )
+        active = self.active_in(path)
+        if active is not None:
+            raise NexusError(
+                409,
+                "agent_busy",
+                f"An agent turn is already working in {path}; stop it or wait for it to end.",
+            )
+        kernel = await self.kernel_for(path)
+        if kernel is None:
+            raise NexusError(
+                400,
+                "no_kernel",
+                f"{path} has no running kernel: open it in JupyterLab (or start its kernel) and try again.",
+            )
+        author = f"NEXUS agent for {display_name or owner}"
+        notebook = AgentNotebook(self.serverapp, path, author=author, run_id="", model=None)
+
+        async def find_kernel() -> NotebookKernel:
+            found = await self.kernel_for(path)
+            if found is None:
+                raise ToolError("The notebook's kernel is gone: ask the user to start it again.")
+            return found
+
+        context = ToolContext(
+            notebook=notebook,
+            owner=owner,
+            kernel=find_kernel,
+            contents_manager=self.serverapp.contents_manager,
+            search_memory=self._search_memory if self.memory is not None else None,
+            run_timeout_s=self.run_timeout_s,
+        )
+        run = AgentRun(
+            owner=owner,
+            author=author,
+            notebook=notebook,
+            goal=goal,
+            mode=mode,
+            router=self.router,
+            tools=self.tools,
+            context=context,
+            limits=self.limits,
+            notify=self.announce,
+            audit=self.audit,
+            interactions=self.interactions,
+            user_id=user_id,
+        )
+        notebook.run_id = run.id
+        for earlier in self.runs.values():
+            if earlier.path == path:
+                earlier.superseded = True
+        self.runs[run.id] = run
+        self._forget_old()
+        run.start()
+        run.changed()
+        return run
+
+    async def _search_memory(self, owner: str, query: str, k: int) -> list[Any]:
+        assert self.memory is not None
+        return await self.memory.asearch(owner, query, k)
+
+    def _forget_old(self) -> None:
+        finished = [rid for rid, r in self.runs.items() if r.ended]
+        for rid in finished[: max(0, len(self.runs) - self.keep_runs)]:
+            del self.runs[rid]
+
+    # -- finding -------------------------------------------------------------------------------------
+    def active_in(self, path: str) -> AgentRun | None:
+        return next((r for r in self.runs.values() if r.path == path and not r.ended), None)
+
+    def get(self, run_id: str) -> AgentRun:
+        run = self.runs.get(run_id)
+        if run is None:
+            raise NexusError(404, "not_found", f"There is no agent turn {run_id!r}.")
+        return run
+
+    def owned(self, run_id: str, username: str) -> AgentRun:
+        run = self.get(run_id)
+        if run.owner != username:
+            raise NexusError(403, "forbidden", "Only the person who started this agent turn can do that.")
+        return run
+
+    # -- the owner's actions -------------------------------------------------------------------------
+    def decide(
+        self, run_id: str, step_id: str, username: str, who: str, decision: Decision, reason: str | None
+    ) -> AgentRun:
+        run = self.owned(run_id, username)
+        try:
+            run.decide(step_id, decision, reason, who)
+        except LookupError:
+            raise NexusError(404, "not_found", f"The turn has no step {step_id!r}.") from None
+        except ValueError as exc:
+            raise NexusError(409, "not_pending", str(exc).capitalize() + ".") from None
+        return run
+
+    async def stop(self, run_id: str, username: str, who: str) -> AgentRun:
+        run = self.owned(run_id, username)
+        await run.stop(who)
+        return run
+
+    async def undo(self, run_id: str, username: str) -> UndoReport:
+        run = self.owned(run_id, username)
+        if not run.ended:
+            raise NexusError(409, "agent_running", "Stop the turn before undoing it.")
+        if run.state == "undone":
+            raise NexusError(409, "already_undone", "This turn was undone already.")
+        if not run.can_undo:
+            raise NexusError(
+                409,
+                "not_undoable",
+                "Only the latest agent turn of a notebook can be undone; a later turn changed it since.",
+            )
+        return await run.undo()
+
+    async def aclose(self) -> None:
+        for run in list(self.runs.values()):
+            if not run.ended and run.task is not None:
+                run.task.cancel()
+        tasks = [r.task for r in self.runs.values() if r.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def ignore(_run: AgentRun, _delta: str | None) -> None:
+    """An ``Announce`` that tells nobody (tests, the benchmark)."""
+
+
+__all__ = ["AgentService", "Announce", "ignore"]
