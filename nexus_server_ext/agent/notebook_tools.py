@@ -33,7 +33,7 @@ def clip(text: str, limit: int) -> str:
 
 def outputs_text(outputs: list[dict[str, Any]], limit: int) -> str:
     """A cell's outputs as the model reads them (the kernel module's own summary of an execution)."""
-    from .kernel import Execution
+    from .outputs import Execution
 
     if not outputs:
         return ""

@@ -22,8 +22,10 @@ from traitlets.config import LoggingConfigurable
 
 from ..errors import NexusError
 from .notebook_tools import notebook_tools
-from .run import AgentRun, Decision, Mode, RunLimits, UndoReport
+from .run import AgentRun
+from .steps import Decision, Mode, RunLimits
 from .tools import ToolContext, ToolError, ToolRegistry
+from .undo import UndoReport
 
 if TYPE_CHECKING:
     from ..ai.interactions import InteractionLog

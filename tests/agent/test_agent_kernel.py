@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from jupyter_client.multikernelmanager import AsyncMultiKernelManager
 
-from nexus_server_ext.agent.kernel import CheckpointNotFound, Execution, NotebookKernel
+from nexus_server_ext.agent.kernel import CheckpointNotFound, NotebookKernel
+from nexus_server_ext.agent.outputs import Execution
 
 
 @pytest.fixture
