@@ -401,6 +401,16 @@ class AgentRun:
             await asyncio.gather(self.task, return_exceptions=True)
         self._end("stopped", self.reason)
 
+    async def release(self) -> None:
+        """Drop the kernel checkpoint (the turn can no longer be undone): it holds copies of variables."""
+        checkpoint, self._checkpoint = self._checkpoint, None
+        self.superseded = True
+        if checkpoint is not None and self._kernel is not None:
+            try:
+                await self._kernel.discard(checkpoint.key)
+            except Exception as exc:  # the kernel restarted: the copies went with it
+                log.info("NEXUS agent: checkpoint of run %s not discarded: %s", self.id, exc)
+
     async def undo(self) -> UndoReport:
         """Put the notebook and the kernel back as they were before the turn (the agent's changes only)."""
         assert self._snapshot is not None

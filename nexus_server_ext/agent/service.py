@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.utils import ensure_async
@@ -82,6 +82,7 @@ class AgentService(LoggingConfigurable):
         self.memory = memory
         self.tools = tools if tools is not None else notebook_tools()
         self.runs: OrderedDict[str, AgentRun] = OrderedDict()
+        self._tasks: set[asyncio.Future[None]] = set()
 
     @property
     def limits(self) -> RunLimits:
@@ -165,8 +166,9 @@ class AgentService(LoggingConfigurable):
         )
         notebook.run_id = run.id
         for earlier in self.runs.values():
-            if earlier.path == path:
-                earlier.superseded = True
+            if earlier.path == path and not earlier.superseded:
+                earlier.superseded = True  # only the latest turn of a notebook can be undone
+                self._background(earlier.release())
         self.runs[run.id] = run
         self._forget_old()
         run.start()
@@ -180,7 +182,12 @@ class AgentService(LoggingConfigurable):
     def _forget_old(self) -> None:
         finished = [rid for rid, r in self.runs.items() if r.ended]
         for rid in finished[: max(0, len(self.runs) - self.keep_runs)]:
-            del self.runs[rid]
+            self._background(self.runs.pop(rid).release())
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- finding -------------------------------------------------------------------------------------
     def active_in(self, path: str) -> AgentRun | None:

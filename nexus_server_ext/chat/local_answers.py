@@ -26,6 +26,13 @@ from .slash import SlashCatalogue
 from .transcript import Transcript
 
 
+AGENT_HOW_TO = (
+    "The agent works in a notebook that is open in JupyterLab: in the NEXUS chat panel, switch to "
+    "**Agent** (or type `/agent GOAL`) while the notebook is active, and approve each change it asks "
+    "about. From code: `POST /nexus/api/v1/agent/runs` with the notebook's path and the goal."
+)
+
+
 async def answer_locally(
     transcript: Transcript,
     intent: Intent,
@@ -79,6 +86,9 @@ async def answer_locally(
                     f"{job.files_unchanged} unchanged, {job.files_removed} removed."
                     + (f" Problems: {'; '.join(job.errors[:3])}" if job.errors else "")
                 )
+    elif intent.command == "agent":
+        # The chat panel starts agent turns itself (an agent.start frame); other clients land here.
+        answer = AGENT_HOW_TO
     elif intent.name == "learn":
         answer = "To learn files, name them: /learn PATH or /learn GLOB (for example /learn src/**/*.py)."
     else:

@@ -47,6 +47,12 @@ BUILTIN: tuple[SlashCommand, ...] = (
     SlashCommand(
         "test", "test", "Write pytest tests for the code", default_request="Write tests for this code."
     ),
+    SlashCommand(
+        "agent",
+        "command",
+        "Let the agent work in the open notebook: it edits and runs cells, asking before each change",
+        "GOAL",
+    ),
     SlashCommand("learn", "learn", "Index files so answers can cite them (a path or a glob)", "PATH|GLOB"),
     SlashCommand("clear", "command", "Make the model forget this conversation so far"),
     SlashCommand("help", "command", "List the commands"),

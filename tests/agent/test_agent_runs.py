@@ -228,6 +228,7 @@ async def test_agent_limits_end_a_looping_model(
     model.script = steps_script(call("read_notebook"))
     run = await wait_run(jp_fetch, (await start_run(jp_fetch, "loop.ipynb", "loop"))["id"], ended)
     assert run["state"] == "failed" and "same arguments 3 times" in run["reason"]
+    first = run["id"]
     # Different calls each time: ended by the step limit.
     model.script = steps_script(lambda m: call("read_cell", cell_id=f"cell{len(m)}"))
     run = await wait_run(jp_fetch, (await start_run(jp_fetch, "loop.ipynb", "loop"))["id"], ended)
@@ -238,6 +239,11 @@ async def test_agent_limits_end_a_looping_model(
     run = await wait_run(jp_fetch, (await start_run(jp_fetch, "loop.ipynb", "loop"))["id"], ended)
     assert run["state"] == "failed" and "do not exist" in run["reason"]
     assert "There is no tool named 'format_disk'" in run["steps"][0]["result"]
+    # Only the latest turn of a notebook can be undone.
+    assert not (await get_run(jp_fetch, first))["can_undo"]
+    with pytest.raises(HTTPClientError) as exc:
+        await jp_fetch("nexus", "api", "v1", "agent", "runs", first, "undo", method="POST", body="")
+    assert exc.value.code == 409 and "latest agent turn" in exc.value.response.body.decode()
 
 
 async def test_agent_bad_arguments_and_injected_instructions_change_nothing(
