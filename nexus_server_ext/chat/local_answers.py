@@ -25,7 +25,6 @@ from .plugin_answers import PluginCall
 from .slash import SlashCatalogue
 from .transcript import Transcript
 
-
 AGENT_HOW_TO = (
     "The agent works in a notebook that is open in JupyterLab: in the NEXUS chat panel, switch to "
     "**Agent** (or type `/agent GOAL`) while the notebook is active, and approve each change it asks "
