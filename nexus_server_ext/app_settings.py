@@ -65,6 +65,7 @@ OTHER_CONFIGURABLES: tuple[str, ...] = (
     "nexus_server_ext.voice.mapper.VoiceCommandMapper",
     "nexus_server_ext.tasks.TaskScheduler",
     "nexus_server_ext.projects.manager.ProjectManager",
+    "nexus_server_ext.agent.service.AgentService",
 )
 
 

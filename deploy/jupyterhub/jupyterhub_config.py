@@ -78,6 +78,9 @@ c.Spawner.environment = {
     "NEXUS_GATEWAY_URL": f"http://127.0.0.1:{gateway_port}/v1",
     # Each user's own token: the gateway checks it with the Hub and keeps that user's quota.
     "NEXUS_GATEWAY_TOKEN": lambda spawner: spawner.api_token,
+    # The agent's "auto" mode (nothing asks before editing or running) is forbidden for every user;
+    # "1" allows it. A user's own config file cannot override this.
+    "NEXUS_AGENT_ALLOW_AUTO": env("NEXUS_AGENT_ALLOW_AUTO", "0"),
 }
 database_url = env("NEXUS_DATABASE_URL", "")
 if database_url:

@@ -82,6 +82,8 @@ class AgentRun:
         self.router, self.tools, self.context, self.limits = router, tools, context, limits
         self.audit, self.interactions, self.user_id = audit, interactions, user_id
         self._notify = notify
+        # The routing file's ``agent`` chain; an older routing file without one: its code chain.
+        self.routing_task = "agent" if "agent" in router.routing.tasks else "code_generation"
         self.state: RunState = "running"
         self.message = ""
         self.reason: str | None = None
@@ -221,7 +223,7 @@ class AgentRun:
             async with asyncio.timeout(remaining):
                 async with aclosing(
                     self.router.stream(
-                        "agent", messages, tools=self.tools.specs(), user=self.owner, path=path
+                        self.routing_task, messages, tools=self.tools.specs(), user=self.owner, path=path
                     )
                 ) as events:
                     async for event in events:
@@ -240,7 +242,7 @@ class AgentRun:
             if self.interactions is not None:
                 outcome = "ok" if meta is not None else "cancelled"
                 record = describe(
-                    "agent",
+                    self.routing_task,
                     meta,
                     path,
                     outcome,

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.utils import ensure_async
-from traitlets import Bool, Float, Int
+from traitlets import Bool, Float, Int, default
 from traitlets.config import LoggingConfigurable
 
 from ..errors import NexusError
@@ -53,10 +54,22 @@ class AgentService(LoggingConfigurable):
     ).tag(config=True)
     max_goal_chars = Int(8000, help="Longest goal accepted (longer: 413).").tag(config=True)
     allow_auto = Bool(
-        False,
-        help="Whether users may choose the 'auto' approval mode (nothing asks). Off by default; a JupyterHub "
-        "administrator keeps it off for everyone by leaving it unset in the single-user config.",
+        help="Whether users may choose the 'auto' approval mode (nothing asks). Off by default (env "
+        "NEXUS_AGENT_ALLOW_AUTO=1 turns it on). NEXUS_AGENT_ALLOW_AUTO=0 in the server's environment "
+        "forbids it whatever the configuration says: a JupyterHub sets it through c.Spawner.environment "
+        "to forbid it for every user.",
     ).tag(config=True)
+
+    @default("allow_auto")
+    def _default_allow_auto(self) -> bool:
+        return os.environ.get("NEXUS_AGENT_ALLOW_AUTO", "").strip().lower() in ("1", "true", "yes")
+
+    @property
+    def auto_allowed(self) -> bool:
+        """``allow_auto``, unless the environment forbids it (a hub's word beats a user's config file)."""
+        forbidden = os.environ.get("NEXUS_AGENT_ALLOW_AUTO", "").strip().lower() in ("0", "false", "no")
+        return self.allow_auto and not forbidden
+
     keep_runs = Int(100, help="Finished turns kept in memory for the API (oldest dropped first).").tag(
         config=True
     )
@@ -112,7 +125,7 @@ class AgentService(LoggingConfigurable):
             )
         if not goal.strip():
             raise NexusError(400, "invalid_request", "Say what the agent should do.")
-        if mode == "auto" and not self.allow_auto:
+        if mode == "auto" and not self.auto_allowed:
             raise NexusError(
                 403,
                 "auto_not_allowed",

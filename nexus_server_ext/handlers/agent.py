@@ -244,7 +244,7 @@ class AgentToolsHandler(AgentHandler):
         agent = self.agent
         self.write_model(
             AgentToolList(
-                tools=tools, allow_auto=agent.allow_auto, limits=AgentLimitsOut(**vars(agent.limits))
+                tools=tools, allow_auto=agent.auto_allowed, limits=AgentLimitsOut(**vars(agent.limits))
             )
         )
 

@@ -361,3 +361,27 @@ class TestAnthropic:
         # Tool results went back as Anthropic tool_result blocks.
         last = model.last["messages"][-1]
         assert last["role"] == "user" and last["content"][0]["type"] == "tool_result"
+
+
+@pytest.mark.parametrize("agent_settings", [{"allow_auto": True}])
+async def test_agent_auto_mode_where_allowed_and_a_hub_can_forbid_it(
+    jp_fetch: Any, jp_root_dir: Path, model: ScriptedModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_notebook(jp_root_dir, "auto.ipynb", [])
+    await open_kernel(jp_fetch, "auto.ipynb")
+    model.script = steps_script(
+        call("insert_cell", source="print(6 * 7)"),
+        lambda m: call("run_cell", cell_id=inserted_cell(m)),
+        {"text": "42"},
+    )
+    run = await wait_run(jp_fetch, (await start_run(jp_fetch, "auto.ipynb", "6 x 7", mode="auto"))["id"], ended)
+    assert run["state"] == "done" and {s["approved_by"] for s in run["steps"]} == {"auto"}
+    assert cells_of(path)[0]["outputs"][0]["text"] == "42\n"
+
+    # The hub's environment beats the configuration: nobody may choose auto.
+    monkeypatch.setenv("NEXUS_AGENT_ALLOW_AUTO", "0")
+    tools = json.loads((await jp_fetch("nexus", "api", "v1", "agent", "tools")).body)
+    assert tools["allow_auto"] is False
+    with pytest.raises(HTTPClientError) as exc:
+        await start_run(jp_fetch, "auto.ipynb", "again", mode="auto")
+    assert exc.value.code == 403
