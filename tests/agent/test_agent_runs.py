@@ -374,7 +374,9 @@ async def test_agent_auto_mode_where_allowed_and_a_hub_can_forbid_it(
         lambda m: call("run_cell", cell_id=inserted_cell(m)),
         {"text": "42"},
     )
-    run = await wait_run(jp_fetch, (await start_run(jp_fetch, "auto.ipynb", "6 x 7", mode="auto"))["id"], ended)
+    run = await wait_run(
+        jp_fetch, (await start_run(jp_fetch, "auto.ipynb", "6 x 7", mode="auto"))["id"], ended
+    )
     assert run["state"] == "done" and {s["approved_by"] for s in run["steps"]} == {"auto"}
     assert cells_of(path)[0]["outputs"][0]["text"] == "42\n"
 
