@@ -70,6 +70,21 @@ def tool_prompt(tools: list[ToolSpec]) -> str:
     return "\n".join(lines)
 
 
+# Schema keywords a grammar does not need: llama.cpp spells a length or count bound out as that
+# many optional repetitions, and a "maxLength: 100000" grammar exhausts the sampler (it crashed the
+# process). The tool registry checks the real schema after the call, so nothing is lost.
+_BOUNDS = frozenset({"maxLength", "minLength", "maxItems", "minItems", "minimum", "maximum", "pattern"})
+
+
+def grammar_schema(schema: Any) -> Any:
+    """``schema`` without the bounds a grammar would have to spell out."""
+    if isinstance(schema, dict):
+        return {k: grammar_schema(v) for k, v in schema.items() if k not in _BOUNDS}
+    if isinstance(schema, list):
+        return [grammar_schema(v) for v in schema]
+    return schema
+
+
 def tool_schema(tools: list[ToolSpec]) -> dict[str, Any]:
     """The output schema: a call of one of ``tools`` (its own argument schema) or a text answer."""
     calls = [
@@ -77,7 +92,7 @@ def tool_schema(tools: list[ToolSpec]) -> dict[str, Any]:
             "type": "object",
             "properties": {
                 "tool": {"type": "string", "enum": [t.name]},
-                "arguments": t.parameters or {"type": "object"},
+                "arguments": grammar_schema(t.parameters or {"type": "object"}),
             },
             "required": ["tool", "arguments"],
             "additionalProperties": False,
