@@ -96,6 +96,8 @@ class AgentRun:
         self.superseded = False  # a later turn in the notebook: this one can no longer be undone
         self.task: asyncio.Task[None] | None = None
         self._approve_rest = ""  # who approved the rest of the turn
+        self.client: str | None = None  # an outside agent driving the tools (MCP), not NEXUS's model
+        self.approval_timeout_s: float | None = None  # how long an outside caller waits for a person
         self._started = time.perf_counter()
         self._ended_clock = 0.0
         self._waited = 0.0  # seconds spent waiting for the user: not the turn's own time
@@ -138,6 +140,26 @@ class AgentRun:
     def start(self) -> asyncio.Task[None]:
         self.task = asyncio.ensure_future(self._main())
         return self.task
+
+    async def open_for_client(self, client: str, approval_timeout_s: float) -> None:
+        """A turn whose steps an outside agent calls one by one (MCP), with the same approvals,
+        checkpoint and undo as NEXUS's own; it stays open until ``close_for_client`` or Stop."""
+        self.client = client
+        self.approval_timeout_s = approval_timeout_s
+        self._snapshot = await self.notebook.snapshot()
+        self.changed()
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> tuple[Step, str]:
+        """One step called from outside: the step and what the caller is told (a tool error in words
+        when the call is refused, rejected, times out waiting for approval or hits a limit)."""
+        if self.ended:
+            raise TurnEnded(f"The agent turn in {self.path} has ended ({self.reason or self.state}).")
+        self._check_limits()
+        result = await self._call(ToolCall(uuid.uuid4().hex[:12], name, dict(arguments)))
+        return self.steps[-1], result
+
+    def close_for_client(self, reason: str | None = None) -> None:
+        self._end("done", reason)
 
     async def _main(self) -> None:
         try:
@@ -356,7 +378,21 @@ class AgentRun:
         self.changed()
         since = time.perf_counter()
         try:
-            return await step.decision
+            if self.approval_timeout_s is None:
+                return await step.decision
+            if self.ended:
+                return "reject", "the turn has ended", "stop"
+            try:  # an outside caller cannot wait for ever: the step is refused, the turn goes on
+                return await asyncio.wait_for(asyncio.shield(step.decision), self.approval_timeout_s)
+            except TimeoutError:
+                step.decision.cancel()
+                minutes = self.approval_timeout_s / 60
+                return "reject", f"nobody approved it within {minutes:g} minutes", "timeout"
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if step.decision.cancelled() and not (task and task.cancelling()):
+                    return "reject", "the turn was stopped", "stop"  # Stop, not the caller leaving
+                raise
         finally:
             self._waited += time.perf_counter() - since
             if not self.ended:

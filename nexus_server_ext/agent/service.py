@@ -115,6 +115,33 @@ class AgentService(LoggingConfigurable):
         self, *, owner: str, display_name: str, path: str, goal: str, mode: Mode, user_id: int | None = None
     ) -> AgentRun:
         """A new turn, started (``path`` is clean and the caller may write it: ``check_notebook_access``)."""
+        run = await self._new_run(
+            owner=owner, author=f"NEXUS agent for {display_name or owner}", path=path, goal=goal, mode=mode
+        )
+        run.user_id = user_id
+        run.start()
+        run.changed()
+        return run
+
+    async def for_client(
+        self, *, owner: str, display_name: str, path: str, client: str, mode: Mode, approval_timeout_s: float
+    ) -> AgentRun:
+        """The open turn of an outside agent (``client``, e.g. an MCP client's name) in a notebook, or a
+        new one: its steps go through the same approvals, checkpoint, undo and audit as NEXUS's own."""
+        active = self.active_in(path)
+        if active is not None and active.client == client and active.owner == owner:
+            return active
+        run = await self._new_run(
+            owner=owner,
+            author=f"NEXUS for {display_name or owner} via {client}",
+            path=path,
+            goal=f"{client} works in the notebook",
+            mode=mode,
+        )
+        await run.open_for_client(client, approval_timeout_s)
+        return run
+
+    async def _new_run(self, *, owner: str, author: str, path: str, goal: str, mode: Mode) -> AgentRun:
         from .notebook import AgentNotebook
 
         if len(goal) > self.max_goal_chars:
@@ -145,7 +172,6 @@ class AgentService(LoggingConfigurable):
                 "no_kernel",
                 f"{path} has no running kernel: open it in JupyterLab (or start its kernel) and try again.",
             )
-        author = f"NEXUS agent for {display_name or owner}"
         notebook = AgentNotebook(self.serverapp, path, author=author, run_id="", model=None)
 
         async def find_kernel() -> NotebookKernel:
@@ -175,7 +201,6 @@ class AgentService(LoggingConfigurable):
             notify=self.announce,
             audit=self.audit,
             interactions=self.interactions,
-            user_id=user_id,
         )
         notebook.run_id = run.id
         for earlier in self.runs.values():
@@ -184,8 +209,6 @@ class AgentService(LoggingConfigurable):
                 self._background(earlier.release())
         self.runs[run.id] = run
         self._forget_old()
-        run.start()
-        run.changed()
         return run
 
     async def _search_memory(self, owner: str, query: str, k: int) -> list[Any]:
