@@ -71,5 +71,8 @@ def test_opening_lab_loads_the_model_and_the_status_bar_follows_it(tmp_path: Pat
         )
         # a progress bar while it loaded (model/v1 events; /status for a load begun before the page
         # subscribed to the bus), then its end
-        page.wait_for_function("window.nexusProgress.includes('model:succeeded')", timeout=30_000)
+        try:
+            page.wait_for_function("window.nexusProgress.includes('model:succeeded')", timeout=30_000)
+        except Exception:
+            raise AssertionError(f"progress {page.evaluate('window.nexusProgress')}, labels {labels}") from None
         assert page.evaluate("window.nexusProgress")[0] == "model:running"

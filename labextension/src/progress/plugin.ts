@@ -12,6 +12,10 @@ import { Emission, ProgressTracker } from './tracker';
 import { ProgressArea } from './widget';
 
 const MODEL_POLL_MS = 2000;
+// A server that loads its model when the first page talks to it answers this page's first /status
+// before the load has begun ("not loaded"), and the load's first event can come before this page's
+// event stream is open: so "not loaded" is asked about again a few times, not taken as final.
+const NOT_LOADED_POLLS = 5;
 
 export const progressPlugin: JupyterFrontEndPlugin<void> = {
   id: 'nexus-jupyterlab:progress',
@@ -28,14 +32,17 @@ export const progressPlugin: JupyterFrontEndPlugin<void> = {
     });
     // Only this user's operations (a shared server's bus carries everyone's); and a model load that
     // began before this page subscribed, followed through /status until it ends.
+    let notLoadedPolls = 0;
     const check = async (): Promise<void> => {
       try {
         const status = await fetchStatus();
         tracker.user = status.user;
         const model = status.components.find(c => c.name === 'local_model');
-        const loading = (model?.detail ?? '').startsWith('loading');
+        const detail = model?.detail ?? '';
+        const loading = detail.startsWith('loading');
         tracker.modelLoading(loading);
-        if (loading) {
+        const notYet = detail.startsWith('not loaded') && ++notLoadedPolls <= NOT_LOADED_POLLS;
+        if (loading || notYet) {
           window.setTimeout(() => void check(), MODEL_POLL_MS);
         }
       } catch {
