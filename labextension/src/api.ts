@@ -37,6 +37,15 @@ export type IProviderSecretState = Schemas['ProviderSecretState'];
 export type IProviderSecretList = Schemas['ProviderSecretList'];
 export type ITask = Schemas['TaskOut'];
 export type ILearnProgress = Schemas['LearnProgressOut'];
+export type IAgentRun = Schemas['AgentRunOut'];
+export type IAgentStep = Schemas['AgentStepOut'];
+export type IAgentUndo = Schemas['AgentUndoOut'];
+export type IAgentToolList = Schemas['AgentToolList'];
+export type AgentMode = Schemas['AgentRunOut']['mode'];
+export type AgentRunState = Schemas['AgentRunOut']['state'];
+export type AgentStepStatus = Schemas['AgentStepOut']['status'];
+export type AgentToolKind = Schemas['AgentStepOut']['kind'];
+export type AgentDecision = Schemas['AgentApproval']['decision'];
 
 export type ContextKind = Schemas['ContextItem']['kind'];
 export type NotebookAction = Schemas['NotebookActivityFrame']['action'];
@@ -54,6 +63,10 @@ export type IContextItem = Schemas['ContextItem'];
 export type IChatDoneFrame = Schemas['ChatDoneFrame'];
 /** The frames that follow a notebook's shared chat (`notebook.join`, `.leave`, `.activity`). */
 export type NotebookClientFrame = Extract<ClientFrame, { type: `notebook.${string}` }>;
+/** The agent's frames: `agent.start`, `.approval`, `.stop`, `.undo` (answered by `agent.run` frames). */
+export type AgentClientFrame = Extract<ClientFrame, { type: `agent.${string}` }>;
+export type IAgentRunFrame = Schemas['AgentRunFrame'];
+export type IErrorFrame = Schemas['ErrorFrame'];
 
 // -- the events NEXUS puts on Jupyter's event bus (event_schemas/<area>/v1.yaml) ----------------
 export { EventSchemas } from './events';
@@ -177,6 +190,17 @@ export function cancelTask(id: string): Promise<ITask> {
 /** Learn a folder, file or glob into the caller's memory (a cancellable ``learn`` task). */
 export function learn(path: string): Promise<ILearnProgress> {
   return requestAPI('memory/learn', jsonBody<Schemas['LearnRequest']>('POST', { path }));
+}
+
+// -- the notebook agent (its turns stream over the websocket: ./agent/) ---------------------------------
+/** The agent's tools, whether the `auto` mode is allowed here, and a turn's limits. */
+export function getAgentTools(): Promise<IAgentToolList> {
+  return requestAPI('agent/tools');
+}
+
+/** One turn as it stands (to catch up after the websocket reconnected). */
+export function getAgentRun(id: string): Promise<IAgentRun> {
+  return requestAPI(`agent/runs/${encodeURIComponent(id)}`);
 }
 
 // -- voice and the websocket ---------------------------------------------------------------------------

@@ -7,7 +7,15 @@
  * No JupyterLab imports: the socket is injected, so node:test drives it with
  * a fake.
  */
-import type { ClientFrame, ICancelFrame, IChatFrame, ICompleteFrame, NotebookClientFrame, ServerFrame } from './api';
+import type {
+  AgentClientFrame,
+  ClientFrame,
+  ICancelFrame,
+  IChatFrame,
+  ICompleteFrame,
+  NotebookClientFrame,
+  ServerFrame
+} from './api';
 
 export interface ISocketLike {
   readonly readyState: number;
@@ -95,8 +103,11 @@ export class NexusSocket {
     }
   }
 
-  /** A frame that is not a request (notebook chat join / leave / activity); queued while connecting. */
-  send(frame: NotebookClientFrame): void {
+  /**
+   * A frame that is not a request (notebook chat join / leave / activity, the agent's frames, which
+   * its ``agent.run`` broadcasts answer); queued while connecting.
+   */
+  send(frame: NotebookClientFrame | AgentClientFrame): void {
     this._send(frame);
   }
 

@@ -5,7 +5,7 @@
  */
 import { Token } from '@lumino/coreutils';
 
-import type { IChatFrame, ICompleteFrame, NotebookClientFrame, ServerFrame } from './api';
+import type { AgentClientFrame, IChatFrame, ICompleteFrame, NotebookClientFrame, ServerFrame } from './api';
 import type { ISlashCommand } from './chat/slash';
 import type { ConnectionState } from './socket';
 import type { Workspace } from './workspace';
@@ -17,8 +17,8 @@ export interface INexusClient {
   readonly state: ConnectionState;
   request(frame: IChatFrame | ICompleteFrame, onFrame: (frame: ServerFrame) => void): void;
   cancel(id: string): void;
-  /** Frames that are not requests: joining or leaving a notebook's chat, reporting activity. */
-  send(frame: NotebookClientFrame): void;
+  /** Frames that are not requests: a notebook's chat (join, leave, activity) and the agent's frames. */
+  send(frame: NotebookClientFrame | AgentClientFrame): void;
   listen(listener: (frame: ServerFrame) => void): () => void;
   onStateChange(listener: (state: ConnectionState) => void): () => void;
 }

@@ -18,6 +18,9 @@ export interface INexusCellMeta {
   requested_by: string;
   at: string;
   model?: string;
+  /** Written by an agent turn: ``nexus`` (NEXUS's agent) or the outside agent's name (MCP client). */
+  agent?: string;
+  agent_run?: string;
 }
 
 /** What NEXUS did to a notebook on the user's behalf (the notebook chat tells collaborators). */

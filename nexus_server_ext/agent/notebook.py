@@ -239,10 +239,19 @@ class AgentNotebook:
     """One notebook as one agent turn sees it; keep the instance for the turn's ``restore``."""
 
     def __init__(
-        self, serverapp: Any, path: str, *, author: str, run_id: str, model: str | None = None
+        self,
+        serverapp: Any,
+        path: str,
+        *,
+        requested_by: str,
+        run_id: str,
+        agent: str = "nexus",
+        model: str | None = None,
     ) -> None:
+        """``requested_by``: the person the agent works for; ``agent``: ``nexus`` (NEXUS's own agent) or the
+        outside agent's name (an MCP client): cells read "NEXUS agent for Alice" / "NEXUS for Alice via X"."""
         self.serverapp, self.path = serverapp, path
-        self.author, self.run_id, self.model = author, run_id, model
+        self.requested_by, self.agent, self.run_id, self.model = requested_by, agent, run_id, model
         self.via: Via = "file"
         self._editor = NotebookEditor(serverapp)
         self._lock = asyncio.Lock()
@@ -393,7 +402,7 @@ class AgentNotebook:
 
     # -- internals ------------------------------------------------------------------------------
     def _nexus(self) -> dict[str, Any]:
-        return {**attribution(self.author, self.model), "agent_run": self.run_id}
+        return {**attribution(self.requested_by, self.model), "agent": self.agent, "agent_run": self.run_id}
 
     def _check_seen(self, cell_id: str, source: str) -> None:
         seen = self._seen.get(cell_id)

@@ -97,6 +97,7 @@ class AgentRun:
         self.task: asyncio.Task[None] | None = None
         self._approve_rest = ""  # who approved the rest of the turn
         self.client: str | None = None  # an outside agent driving the tools (MCP), not NEXUS's model
+        self.request_id: str | None = None  # the id of the websocket frame that started the turn
         self.approval_timeout_s: float | None = None  # how long an outside caller waits for a person
         self._started = time.perf_counter()
         self._ended_clock = 0.0
@@ -408,6 +409,11 @@ class AgentRun:
         if decision == "approve_rest":
             self._approve_rest = who
         step.decision.set_result((decision, reason, who))
+        # What the answer shows at once (the loop picks it up on its next turn of the event loop).
+        step.status = "rejected" if decision == "reject" else "running"
+        if not self.pending:
+            self.state = "running"
+        self.changed()
         return step
 
     # -- kernel --------------------------------------------------------------------------------------

@@ -112,13 +112,21 @@ class AgentService(LoggingConfigurable):
         return None
 
     async def start(
-        self, *, owner: str, display_name: str, path: str, goal: str, mode: Mode, user_id: int | None = None
+        self,
+        *,
+        owner: str,
+        display_name: str,
+        path: str,
+        goal: str,
+        mode: Mode,
+        user_id: int | None = None,
+        request_id: str | None = None,
     ) -> AgentRun:
         """A new turn, started (``path`` is clean and the caller may write it: ``check_notebook_access``)."""
         run = await self._new_run(
-            owner=owner, author=f"NEXUS agent for {display_name or owner}", path=path, goal=goal, mode=mode
+            owner=owner, display_name=display_name, agent="nexus", path=path, goal=goal, mode=mode
         )
-        run.user_id = user_id
+        run.user_id, run.request_id = user_id, request_id
         run.start()
         run.changed()
         return run
@@ -133,7 +141,8 @@ class AgentService(LoggingConfigurable):
             return active
         run = await self._new_run(
             owner=owner,
-            author=f"NEXUS for {display_name or owner} via {client}",
+            display_name=display_name,
+            agent=client,
             path=path,
             goal=f"{client} works in the notebook",
             mode=mode,
@@ -141,7 +150,9 @@ class AgentService(LoggingConfigurable):
         await run.open_for_client(client, approval_timeout_s)
         return run
 
-    async def _new_run(self, *, owner: str, author: str, path: str, goal: str, mode: Mode) -> AgentRun:
+    async def _new_run(
+        self, *, owner: str, display_name: str, agent: str, path: str, goal: str, mode: Mode
+    ) -> AgentRun:
         from .notebook import AgentNotebook
 
         if len(goal) > self.max_goal_chars:
@@ -172,7 +183,9 @@ class AgentService(LoggingConfigurable):
                 "no_kernel",
                 f"{path} has no running kernel: open it in JupyterLab (or start its kernel) and try again.",
             )
-        notebook = AgentNotebook(self.serverapp, path, author=author, run_id="", model=None)
+        person = display_name or owner
+        author = f"NEXUS agent for {person}" if agent == "nexus" else f"NEXUS for {person} via {agent}"
+        notebook = AgentNotebook(self.serverapp, path, requested_by=person, agent=agent, run_id="")
 
         async def find_kernel() -> NotebookKernel:
             found = await self.kernel_for(path)

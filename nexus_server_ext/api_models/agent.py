@@ -102,6 +102,12 @@ class AgentRunOut(ApiModel):
     mode: AgentMode
     state: AgentRunState
     owner: str = Field(description="Who started the turn; only they approve its steps.")
+    request_id: str | None = Field(
+        default=None, description="The `id` of the `agent.start` frame that started it, if one did."
+    )
+    client: str | None = Field(
+        default=None, description="The outside agent (an MCP client's name) whose calls these are, if any."
+    )
     model: str | None = Field(default=None, description="The model that answered last (`provider/model`).")
     message: str = Field(default="", description="The agent's words: its plan, then its final answer.")
     reason: str | None = Field(default=None, description="Why the turn ended, when it did not finish.")

@@ -45,6 +45,8 @@ def run_out(run: AgentRun) -> AgentRunOut:
         mode=run.mode,
         state=run.state,
         owner=run.owner,
+        request_id=run.request_id,
+        client=run.client,
         model=run.model,
         message=run.message,
         reason=run.reason,

@@ -102,10 +102,10 @@ async def handle_agent_frame(socket: NexusSocket, frame: BaseModel) -> None:
                 goal=frame.goal,
                 mode=frame.mode,
                 user_id=user_id,
+                request_id=frame.id,
             )
         elif isinstance(frame, AgentApprovalFrame):
-            run = agent.decide(frame.run_id, frame.step_id, socket.owner, who, frame.decision, frame.reason)
-            run.changed()
+            agent.decide(frame.run_id, frame.step_id, socket.owner, who, frame.decision, frame.reason)
         elif isinstance(frame, AgentStopFrame):
             await agent.stop(frame.run_id, socket.owner, who)
         elif isinstance(frame, AgentUndoFrame):

@@ -55,7 +55,10 @@ async def test_agent_turn_on_the_bundled_model_ends_cleanly_and_undoes_exactly(
             assert step["result"], step  # told to the model in words
     nbformat.validate(nbformat.read(path, as_version=4))
     for cell in cells_of(path)[len(before) :]:
-        assert cell["metadata"]["nexus"]["requested_by"] == "NEXUS agent for Alice"
+        assert (cell["metadata"]["nexus"]["requested_by"], cell["metadata"]["nexus"]["agent"]) == (
+            "Alice",
+            "nexus",
+        )
 
     reply = await jp_fetch("nexus", "api", "v1", "agent", "runs", run["id"], "undo", method="POST", body="")
     assert json.loads(reply.body)["state"] == "undone"

@@ -22,7 +22,7 @@ from tornado.websocket import websocket_connect
 
 from nexus_server_ext.agent.notebook import AgentNotebook, CellChanged, CellNotFound, NotebookSnapshot
 
-AUTHOR = "NEXUS agent for Alice"
+AUTHOR = "Alice"
 PATH = "team.ipynb"
 
 
@@ -73,7 +73,7 @@ def person_edits_file(root: Path, cell_id: str, source: str) -> None:
 
 
 def agent(serverapp: Any) -> AgentNotebook:
-    return AgentNotebook(serverapp, PATH, author=AUTHOR, run_id="run-1", model="SmolLM2")
+    return AgentNotebook(serverapp, PATH, requested_by=AUTHOR, run_id="run-1", model="SmolLM2")
 
 
 async def agent_turn(notebook: AgentNotebook) -> str:

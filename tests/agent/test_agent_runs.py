@@ -93,7 +93,8 @@ async def test_agent_turn_writes_runs_fixes_and_finishes(
     cells = cells_of(path)
     assert [c["source"] for c in cells] == ["print('hello')", FIXED]
     assert cells[1]["outputs"][0]["text"] == "45\n"
-    assert cells[1]["metadata"]["nexus"]["requested_by"] == "NEXUS agent for Alice"
+    assert cells[1]["metadata"]["nexus"]["requested_by"] == "Alice"
+    assert cells[1]["metadata"]["nexus"]["agent"] == "nexus"  # shown as "NEXUS agent for Alice"
     assert cells[1]["metadata"]["nexus"]["agent_run"] == run["id"]
     assert await kernel_value(jp_serverapp, kernel_id, "total") == "45"
     # Every tool call is in the audit log, with who approved it; every model call is an interaction.

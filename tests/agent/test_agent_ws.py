@@ -56,6 +56,7 @@ async def test_agent_turn_over_the_websocket_is_followed_by_collaborators(
     )
     waiting = await until(alice, run_frame(pending=True))
     run = waiting["run"]
+    assert run["request_id"] == "s1" and run["client"] is None
     # Bob follows the same turn live, and sees the approval alice is asked for.
     seen = await until(bob, run_frame(pending=True))
     assert seen["run"]["id"] == run["id"] and seen["run"]["steps"][0]["diff"]
@@ -67,6 +68,9 @@ async def test_agent_turn_over_the_websocket_is_followed_by_collaborators(
     assert refused["error"] == "forbidden" and refused["id"] == run["id"]
 
     await alice.write_message(json.dumps(approval))
+    # The next frame shows the decision: nothing pending any more.
+    decided = await until(alice, run_frame())
+    assert decided["run"]["pending"] == [] and decided["run"]["steps"][0]["status"] != "pending"
     done = await until(alice, run_frame("done"))
     assert done["run"]["message"].strip() == "Added **b**."
     assert [c["source"] for c in cells_of(path)] == ["a = 1", "b = a + 1"]

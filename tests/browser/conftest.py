@@ -113,7 +113,12 @@ def running_lab(
             "--ip=127.0.0.1",
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
-            f"--NexusApp.routing_file={routing}",
+            # one routing file: traitlets refuses a scalar setting given twice on the command line
+            *(
+                ()
+                if any(a.startswith("--NexusApp.routing_file=") for a in extra_args)
+                else (f"--NexusApp.routing_file={routing}",)
+            ),
             *extra_args,
         ],
         env=env,

@@ -74,5 +74,7 @@ def test_opening_lab_loads_the_model_and_the_status_bar_follows_it(tmp_path: Pat
         try:
             page.wait_for_function("window.nexusProgress.includes('model:succeeded')", timeout=30_000)
         except Exception:
-            raise AssertionError(f"progress {page.evaluate('window.nexusProgress')}, labels {labels}") from None
+            raise AssertionError(
+                f"progress {page.evaluate('window.nexusProgress')}, labels {labels}"
+            ) from None
         assert page.evaluate("window.nexusProgress")[0] == "model:running"

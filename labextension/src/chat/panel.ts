@@ -1,13 +1,15 @@
 /**
  * The chat panel (right sidebar): conversation list, streamed answers, Stop,
  * context chips the user can remove, slash-command completion, the voice
- * button and thumbs up / down. State per answer lives in ``AnswerState``;
- * this file is the DOM.
+ * button and thumbs up / down, and the agent (Chat | Agent, ``/agent``: ../agent/).
+ * State per answer lives in ``AnswerState``; this file is the DOM.
  */
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon, usersIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
+import { AgentChat } from '../agent/chat';
+import { agentGoal } from '../agent/modes';
 import { ContextKind, getConversation } from '../api';
 import { reportingUse } from '../feedback';
 import { newRequestId } from '../socket';
@@ -72,7 +74,10 @@ export class ChatPanel extends Widget {
     this._input.rows = 3;
     this._input.placeholder = 'Ask NEXUS…  (Enter to send, Shift+Enter for a new line)';
     this._input.addEventListener('keydown', ev => this._onKey(ev));
-    this._input.addEventListener('input', () => this._updateSlash());
+    this._input.addEventListener('input', () => {
+      this._updateSlash();
+      this._agent.clearNotice();
+    });
     this._input.addEventListener('focus', () => this.refreshContext());
     this._send = button('Send', 'Send (Enter)', 'jp-mod-send jp-mod-accept');
     this._send.addEventListener('click', () => void this.send());
@@ -83,7 +88,29 @@ export class ChatPanel extends Widget {
     this.toolbar.append(this._send, this._stop);
     inputRow.append(this._input, this.toolbar);
 
-    this.node.append(header, this._banner, this._connection, this._log, this._chips, this._slash, inputRow);
+    this._agent = new AgentChat({
+      client: options.client,
+      rendermime: options.rendermime,
+      actions: this._actions,
+      notebookPath: options.notebookPath,
+      log: this._log,
+      append: node => {
+        this._empty.remove();
+        this._log.appendChild(node);
+        this._log.scrollTop = this._log.scrollHeight;
+      },
+      onToggle: () => this._showMode()
+    });
+    this.node.append(
+      header,
+      this._banner,
+      this._connection,
+      this._log,
+      this._chips,
+      this._slash,
+      this._agent.controls.node,
+      inputRow
+    );
     this.shared = new SharedChat(options.client, {
       addMessage: (role, author) => this._addMessage(role, author),
       addNote: text => {
@@ -116,6 +143,7 @@ export class ChatPanel extends Widget {
       }
     });
     this._showConnection(options.client.state);
+    this._showMode();
   }
 
   /** Buttons next to Send (the voice button adds itself here). */
@@ -151,12 +179,15 @@ export class ChatPanel extends Widget {
       await this.shared.open(null);
       await this.open(this._conversationId);
     }
+    this._agent.reattach();
   }
 
-  /** The active notebook changed: the notebook chat follows it. */
+  /** The active notebook changed: the notebook chat follows it (and the agent works there). */
   async notebookChanged(): Promise<void> {
+    this._showMode();
     if (this._sharedMode) {
       await this.shared.open(this.options.notebookPath());
+      this._agent.reattach();
     }
   }
 
@@ -217,12 +248,27 @@ export class ChatPanel extends Widget {
         }
       }
     }
+    this._agent.reattach();
     await this.refreshConversations();
   }
 
-  /** Send the prompt (or ``text``) with the visible context chips. */
+  /**
+   * Send the prompt (or ``text``) with the visible context chips. A goal goes to the agent instead:
+   * ``/agent <goal>``, or what the user typed in Agent mode (``text`` from other features, such as
+   * Explain, always goes to the chat).
+   */
   async send(text?: string): Promise<void> {
     let prompt = (text ?? this._input.value).trim();
+    const typedForAgent = text === undefined && this._agent.agentMode;
+    const goal = agentGoal(prompt, typedForAgent, parseSlash(prompt, this.options.commands) !== null);
+    if (goal !== null) {
+      if (this._agent.start(goal)) {
+        this._input.value = '';
+        this._updateSlash();
+        this._agent.clearNotice();
+      }
+      return;
+    }
     if (!prompt || this._running) {
       return;
     }
@@ -351,6 +397,19 @@ export class ChatPanel extends Widget {
     this.node.classList.toggle('jp-mod-busy', busy);
   }
 
+  /** Chat or Agent: what Enter does, and what the input says it does. */
+  private _showMode(): void {
+    const agent = this._agent.agentMode;
+    this.node.classList.toggle('jp-mod-agent', agent);
+    const notebook = this.options.notebookPath();
+    this._input.placeholder = !agent
+      ? 'Ask NEXUS…  (Enter to send, Shift+Enter for a new line)'
+      : notebook
+        ? `Tell the agent what to do in ${notebook.split('/').pop()}…  (Enter to start)`
+        : 'Open a notebook: the agent works in the active notebook.';
+    this._input.setAttribute('aria-label', agent ? 'Goal for the agent' : 'Message to NEXUS');
+  }
+
   private _showConnection(state: string): void {
     this._connection.textContent = state === 'open' ? '' : state === 'connecting' ? 'Connecting to NEXUS…' : 'Reconnecting to NEXUS…';
     this._connection.hidden = state === 'open';
@@ -414,4 +473,5 @@ export class ChatPanel extends Widget {
   private _removed = new Set<ContextKind>();
   private _running: { id: string; state: AnswerState; view: MessageView } | null = null;
   private _actions: ICodeActions;
+  private _agent: AgentChat;
 }

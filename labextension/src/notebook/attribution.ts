@@ -13,7 +13,11 @@ export function attributionLabel(meta: unknown): string | null {
   if (!m || !m.generated) {
     return null;
   }
-  return m.requested_by ? `NEXUS for ${m.requested_by}` : 'NEXUS';
+  if (m.agent === 'nexus') {
+    return m.requested_by ? `NEXUS agent for ${m.requested_by}` : 'NEXUS agent';
+  }
+  const via = m.agent ? ` via ${m.agent}` : ''; // an outside agent (an MCP client) acting for the person
+  return m.requested_by ? `NEXUS for ${m.requested_by}${via}` : `NEXUS${via}`;
 }
 
 function markCells(panel: NotebookPanel): void {
