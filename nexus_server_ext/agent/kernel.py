@@ -229,7 +229,7 @@ class NotebookKernel:
         ``{"output_type": "clear_output"}`` when the outputs are cleared.
         """
         area = OutputArea(on_output)
-        async with self._client() as client:
+        async with self._client(outputs=True) as client:
             process = self._process()
             msg_id = client.execute(code, silent=False, store_history=True, allow_stdin=False)
             reply = asyncio.ensure_future(self._reply(client, msg_id, None))
@@ -303,7 +303,14 @@ class NotebookKernel:
 
     # -- plumbing ------------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def _client(self) -> AsyncIterator[Any]:
+    async def _client(self, outputs: bool = False) -> AsyncIterator[Any]:
+        """A client of its own; ``outputs``: one that also hears the kernel's output channel.
+
+        A request on the shell channel is queued until the socket connects, so a shell-only client
+        is ready at once. Outputs are published to whoever is subscribed when they are sent, so a
+        client that reads them first sees the answer to a ``kernel_info`` request there. (Not
+        ``wait_for_ready``: it then drains the output channel until it has been quiet for 0.2 s,
+        which was most of the cost of running a cell.)"""
         try:
             km = self.kernel_manager.get_kernel(self.kernel_id)
         except KeyError as exc:
@@ -313,13 +320,28 @@ class NotebookKernel:
         client = km.client(session=session)
         client.start_channels()
         try:
-            try:
-                await asyncio.wait_for(client.wait_for_ready(timeout=self.call_timeout), self.call_timeout)
-            except (RuntimeError, asyncio.TimeoutError) as exc:
-                raise KernelCallError(f"the kernel is not answering ({exc or 'timed out'})") from exc
+            if outputs:
+                await self._hearing(client)
             yield client
         finally:
             client.stop_channels()
+
+    async def _hearing(self, client: Any) -> None:
+        """Until the output channel carries the answer to our ``kernel_info`` (asked again every 0.2 s:
+        a request sent before the subscription took is answered unheard)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.call_timeout
+        while loop.time() < deadline:
+            msg_id = client.kernel_info()
+            try:
+                while True:
+                    msg = await client.get_iopub_msg(timeout=0.2)
+                    ours = msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
+                    if ours and msg["content"].get("execution_state") == "idle":
+                        return
+            except Empty:
+                continue
+        raise KernelCallError("the kernel is not answering (timed out)")
 
     def _process(self) -> Any:
         """The kernel's process object, to notice a restart (the server's restarter reuses the manager)."""

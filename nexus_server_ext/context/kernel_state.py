@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+from queue import Empty
 from typing import Any
 
 _SUMMARIZE = """
@@ -94,7 +95,8 @@ async def inspect_kernel(kernel_manager: Any, kernel_id: str, timeout: float = 1
     client = km.client(session=session)
     client.start_channels()
     try:
-        await asyncio.wait_for(client.wait_for_ready(timeout=timeout), timeout)
+        # Shell requests queue until the socket connects: no wait_for_ready (it drains the output
+        # channel until 0.2 s of quiet, which was most of an inspection's cost).
         msg_id = client.execute(
             "", silent=True, store_history=False, user_expressions={"nexus": EXPRESSION}, allow_stdin=False
         )
@@ -103,7 +105,10 @@ async def inspect_kernel(kernel_manager: Any, kernel_id: str, timeout: float = 1
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 raise KernelInspectionError("the kernel did not answer in time (is it busy?)")
-            reply = await client.get_shell_msg(timeout=remaining)
+            try:
+                reply = await client.get_shell_msg(timeout=remaining)
+            except Empty:
+                raise KernelInspectionError("the kernel did not answer in time (is it busy?)") from None
             if reply.get("parent_header", {}).get("msg_id") == msg_id:
                 break
         result = reply["content"].get("user_expressions", {}).get("nexus", {})
