@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import importlib.util
 import json
 import subprocess
 import sys
@@ -19,23 +18,13 @@ from typing import Any
 
 import pytest
 
+from tests.support.bench_modules import load_bench_module
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str, filename: str) -> Any:
-    """A module of ``bench/`` (not a package; its scripts import each other by plain name)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_load("agent_tasks", "agent_tasks.py")  # what agent.py imports by plain name
-bench = _load("agent_bench", "agent.py")
+load_bench_module("agent_tasks", "agent_tasks.py")  # what agent.py imports by plain name
+bench = load_bench_module("agent_bench", "agent.py")
 
 
 def run_in_process(repeats: int = 0) -> dict[str, Any]:

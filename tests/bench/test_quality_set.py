@@ -8,31 +8,19 @@ error case that raises somewhere else, would make the benchmark's numbers meanin
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.bench_modules import load_bench_module
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str, filename: str) -> Any:
-    """A module of ``bench/`` (not a package; its scripts import each other by plain name)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-qs = _load("quality_set", "quality_set.py")
+qs = load_bench_module("quality_set", "quality_set.py")
 TASKS = qs.load_tasks()
 CASES = qs.load_error_cases()
 BY_ID = {t.id: t for t in TASKS}
@@ -185,7 +173,7 @@ def test_the_scorer_accepts_the_written_cause_and_rejects_vague_answers() -> Non
 
 
 def test_the_benchmark_sends_what_nexus_sends() -> None:
-    bench = _load("quality", "quality.py")
+    bench = load_bench_module("quality", "quality.py")
     from nexus_server_ext.ai.prompts import system_prompt
 
     task = BY_ID["is_prime"]
@@ -207,7 +195,7 @@ def test_the_benchmark_sends_what_nexus_sends() -> None:
 
 
 def test_a_saved_run_can_be_judged_again_without_a_model() -> None:
-    bench = _load("quality", "quality.py")
+    bench = load_bench_module("quality", "quality.py")
     tasks, cases = TASKS[:2], CASES[:1]
     case = cases[0]
     answer = {"text": f"{case.exception} on line {case.line}: {case.cause}", "echo": 0.0}
