@@ -245,7 +245,12 @@ class NexusApp(ExtensionApp):
         if services is not None:
             if services.deferred_built:
                 if services.agent is not None:
+                    from .mcp.server import close_mcp
+
+                    await close_mcp(services.agent)  # MCP sessions and their open turns end
                     await services.agent.aclose()  # turns end (stopped) before the kernels go
+                if services.mcp_servers is not None:
+                    await services.mcp_servers.aclose()  # the stdio servers' processes end
                 await services.scheduler.stop()
             await services.watcher.stop()
             await services.drain()

@@ -66,6 +66,8 @@ OTHER_CONFIGURABLES: tuple[str, ...] = (
     "nexus_server_ext.tasks.TaskScheduler",
     "nexus_server_ext.projects.manager.ProjectManager",
     "nexus_server_ext.agent.service.AgentService",
+    "nexus_server_ext.mcp.client.MCPServers",
+    "nexus_server_ext.mcp.server.NexusMCP",
 )
 
 

@@ -44,10 +44,12 @@ from .voice.transcriber import Transcriber, voice_status
 if TYPE_CHECKING:
     from traitlets.config import LoggingConfigurable
 
+    from .agent.tools import ToolRegistry
     from .ai.learning import LearningSystem
     from .ai.router import ModelRouter
     from .chat.intent import IntentClassifier
     from .context.manager import ContextManager
+    from .mcp.client import MCPServers
     from .memory.vector_memory import VectorMemory
     from .security.ratelimit import RateLimiter
 
@@ -293,6 +295,7 @@ def build_deferred(app: AppSettings, services: NexusServices) -> DeferredService
             memory=memory,
             parent=parent,
         )
+        built.mcp_servers = _connect_mcp_servers(app, services, built.agent.tools)
     built.core = ConsciousnessCore(
         conversations=conversations,
         pipeline=pipeline,
@@ -307,3 +310,14 @@ def build_deferred(app: AppSettings, services: NexusServices) -> DeferredService
         parent=parent,
     )
     return built
+
+
+def _connect_mcp_servers(app: AppSettings, services: NexusServices, tools: ToolRegistry) -> MCPServers:
+    """The admin's MCP servers: in ``/status`` at once, connected in the background on the server's
+    loop (their allowed tools join the agent's registry as each server lists them)."""
+    from .mcp.client import MCPServers
+
+    mcp_servers = MCPServers(registry=tools, parent=_parent(app))
+    services.components.register("mcp", mcp_servers.status)
+    mcp_servers.start(getattr(getattr(app.serverapp, "io_loop", None), "asyncio_loop", None))
+    return mcp_servers

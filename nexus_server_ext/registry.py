@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .components import ComponentRegistry
     from .diagnosis.service import Diagnosis
     from .handlers.rooms import Rooms
+    from .mcp.client import MCPServers
     from .memory.follower import MemoryFollower
     from .memory.indexer import Indexer
     from .memory.learn_tasks import LearnJobs
@@ -89,6 +90,9 @@ class DeferredServices:
     diagnosis: Diagnosis | None = None
     # The notebook agent (agent/): None when the routing file is invalid.
     agent: AgentService | None = None
+    # The MCP servers an administrator lists, whose allowed tools the agent calls (mcp/client.py);
+    # None with the agent.
+    mcp_servers: MCPServers | None = None
 
 
 @dataclass
@@ -249,6 +253,10 @@ class NexusServices:
     @property
     def agent(self) -> AgentService | None:
         return self.deferred.agent
+
+    @property
+    def mcp_servers(self) -> MCPServers | None:
+        return self.deferred.mcp_servers
 
     # -- the rest -----------------------------------------------------------------------------------
     def username_for(self, user: Any) -> str:

@@ -156,8 +156,9 @@ class AgentRun:
         if self.ended:
             raise TurnEnded(f"The agent turn in {self.path} has ended ({self.reason or self.state}).")
         self._check_limits()
-        result = await self._call(ToolCall(uuid.uuid4().hex[:12], name, dict(arguments)))
-        return self.steps[-1], result
+        call = ToolCall(uuid.uuid4().hex[:12], name, dict(arguments))
+        step = self._new_step(call)
+        return step, await self._perform(step, call)
 
     def close_for_client(self, reason: str | None = None) -> None:
         self._end("done", reason)
@@ -290,6 +291,9 @@ class AgentRun:
 
     # -- one tool call ------------------------------------------------------------------------------
     async def _call(self, call: ToolCall) -> str:
+        return await self._perform(self._new_step(call), call)
+
+    def _new_step(self, call: ToolCall) -> Step:
         tool = self.tools.get(call.name)
         step = Step(
             id=uuid.uuid4().hex[:12],
@@ -300,6 +304,10 @@ class AgentRun:
         )
         self.steps.append(step)
         self.usage.steps += 1
+        return step
+
+    async def _perform(self, step: Step, call: ToolCall) -> str:
+        tool = self.tools.get(call.name)
         problem = call.error or self.tools.check(call.name, call.arguments)
         if tool is None:
             self._unknown += 1
@@ -359,6 +367,7 @@ class AgentRun:
             status,
             {
                 "run_id": self.id,
+                "client": self.client,
                 "step_id": step.id,
                 "tool": step.tool,
                 "cell_id": step.cell_id,
@@ -387,12 +396,15 @@ class AgentRun:
                 return await asyncio.wait_for(asyncio.shield(step.decision), self.approval_timeout_s)
             except TimeoutError:
                 step.decision.cancel()
-                minutes = self.approval_timeout_s / 60
-                return "reject", f"nobody approved it within {minutes:g} minutes", "timeout"
+                return "reject", f"nobody approved it within {_duration(self.approval_timeout_s)}", "timeout"
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if step.decision.cancelled() and not (task and task.cancelling()):
                     return "reject", "the turn was stopped", "stop"  # Stop, not the caller leaving
+                step.status = "skipped"  # the caller went away: nobody waits for this answer any more
+                step.summary = step.summary or "the caller went away"
+                step.decision.cancel()
+                self.changed()
                 raise
         finally:
             self._waited += time.perf_counter() - since
@@ -489,3 +501,7 @@ async def drain_audits() -> None:
     """Wait for audit rows still being written (tests, shutdown)."""
     if _pending_audits:
         await asyncio.gather(*list(_pending_audits), return_exceptions=True)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds:g} seconds"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..mcp import http as mcp_http
 from . import (
     agent,
     chat,
@@ -42,6 +43,7 @@ def all_handlers() -> list[tuple[str, Any]]:
         *memory.default_handlers,
         *notebooks.default_handlers,
         *agent.default_handlers,
+        *mcp_http.default_handlers,  # /nexus/mcp: the agent's tools over MCP
         *secrets.default_handlers,
         *not_found.default_handlers,  # last: every path no route above matches
     ]

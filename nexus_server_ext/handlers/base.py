@@ -125,6 +125,9 @@ class NexusHandler(APIHandler):
     # Whether the handler uses the deferred services (the stores, the core): ``prepare`` then waits
     # until they are built. Handlers of light services only (``/status``) answer at once.
     uses_deferred: ClassVar[bool] = True
+    # Whether every mutating request gets a generic audit row (``on_finish``); a handler that writes
+    # its own, more precise rows (MCP: one ``agent.tool`` row per call) turns it off.
+    audit_requests: ClassVar[bool] = True
 
     request_id: str = ""
 
@@ -238,7 +241,12 @@ class NexusHandler(APIHandler):
             self.request.request_time(),
             self.username if self.current_user and "nexus" in self.settings else None,
         )
-        if method not in MUTATING_METHODS or not self.current_user or "nexus" not in self.settings:
+        if (
+            method not in MUTATING_METHODS
+            or not self.audit_requests
+            or not self.current_user
+            or "nexus" not in self.settings
+        ):
             return
         status = self.get_status()
         nexus, username, path, request_id = self.nexus, self.username, self.request.path, self.request_id

@@ -97,6 +97,18 @@ EXAMPLES: dict[tuple[str, str], tuple[Any, int]] = {
     # authorised for NEXUS; the notebook itself does not exist (its own access is tested in tests/collab)
     ("/nexus/api/v1/notebooks/chat", "get"): ({"path": "missing.ipynb"}, 404),
     ("/nexus/api/v1/notebooks/cells", "post"): ({"path": "missing.ipynb", "source": "x = 1"}, 404),
+    # the agent: no such notebook, no such turn (turns are tested in tests/agent)
+    ("/nexus/api/v1/agent/runs", "post"): ({"notebook": "missing.ipynb", "goal": "add a cell"}, 404),
+    ("/nexus/api/v1/agent/runs", "get"): (None, 200),
+    ("/nexus/api/v1/agent/runs/{run_id}", "get"): (None, 404),
+    ("/nexus/api/v1/agent/runs/{run_id}/approvals/{step_id}", "post"): ({"decision": "approve"}, 404),
+    ("/nexus/api/v1/agent/runs/{run_id}/stop", "post"): ({}, 404),
+    ("/nexus/api/v1/agent/runs/{run_id}/undo", "post"): ({}, 404),
+    ("/nexus/api/v1/agent/tools", "get"): (None, 200),
+    # MCP: past NEXUS's auth, the SDK's own answers to requests without MCP headers (tests/mcp)
+    ("/nexus/mcp", "post"): ({}, 400),
+    ("/nexus/mcp", "get"): (None, 406),
+    ("/nexus/mcp", "delete"): (None, 400),
     ("/nexus/api/v1/secrets", "get"): (None, 200),
     (f"/nexus/api/v1/secrets/user/{PROVIDER}", "put"): ({"api_key": "sk-auth-test"}, 200),
     (f"/nexus/api/v1/secrets/user/{PROVIDER}", "delete"): (None, 404),
@@ -169,7 +181,7 @@ async def call(
             return exc.code
         ws.close()
         return 101
-    path = path.replace("{job_id}", "0" * 32)
+    path = path.replace("{job_id}", "0" * 32).replace("{run_id}", "0123abcd").replace("{step_id}", "4567ef")
     kwargs: dict[str, Any] = {"method": verb.upper(), "headers": headers, "raise_error": False}
     if verb == "get" and isinstance(body, dict):
         kwargs["params"] = body
