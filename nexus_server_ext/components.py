@@ -69,7 +69,9 @@ class ComponentRegistry:
 
     def statuses(self) -> list[ComponentStatus]:
         out = []
-        for name, check in self._checks.items():
+        # A copy: /status runs this on a worker thread while the deferred services, built on another,
+        # may be registering theirs (a dict copy is one step under the GIL; iterating it is not).
+        for name, check in dict(self._checks).items():
             try:
                 out.append(check())
             except Exception as exc:  # a broken check must not break /status

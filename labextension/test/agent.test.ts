@@ -128,6 +128,8 @@ function run(over: Partial<IAgentRun>): IAgentRun {
     mode: 'ask',
     state: 'running',
     owner: 'alice',
+    request_id: null,
+    client: null,
     model: null,
     message: '',
     reason: null,

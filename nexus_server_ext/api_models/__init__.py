@@ -140,6 +140,8 @@ from .secrets import (
 from .status import (
     ComponentState,
     ComponentStatus,
+    MCPServerOut,
+    MCPToolOut,
     ModelRef,
     StatusReply,
     StorageStatus,
@@ -228,6 +230,8 @@ __all__ = [
     "HistoryTurn",
     "LearnProgressOut",
     "LearnRequest",
+    "MCPServerOut",
+    "MCPToolOut",
     "MemoryDeleteReply",
     "MemoryHitOut",
     "MemorySearchReply",

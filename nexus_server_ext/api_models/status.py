@@ -38,6 +38,25 @@ class TaskRouting(ApiModel):
     chain: list[ModelRef]
 
 
+class MCPToolOut(ApiModel):
+    name: str = Field(description="The agent's name for it: `mcp__<server>__<tool>`.")
+    tool: str
+    kind: Literal["read", "run"] = Field(description="`run` asks for approval; `read`: listed read-only.")
+
+
+class MCPServerOut(ApiModel):
+    """An MCP server an administrator listed, whose allowed tools the agent may call."""
+
+    name: str
+    transport: Literal["stdio", "http"] | None = Field(description="None: the entry is misconfigured.")
+    target: str | None = Field(description="The program, or the URL without credentials or query.")
+    state: Literal["idle", "connecting", "connected", "failed", "stopped"]
+    tools: list[MCPToolOut]
+    offered: int = Field(description="How many tools the server offers in all (allowed or not).")
+    missing: list[str] = Field(description="Allowed tool names the server does not offer.")
+    last_error: str | None
+
+
 class StatusReply(ApiModel):
     name: Literal["nexus"] = "nexus"
     version: str
@@ -45,3 +64,6 @@ class StatusReply(ApiModel):
     storage: StorageStatus
     components: list[ComponentStatus]
     models: list[TaskRouting]
+    mcp_servers: list[MCPServerOut] = Field(
+        default_factory=list, description="The MCP servers whose tools the agent may call (`c.MCPServers`)."
+    )

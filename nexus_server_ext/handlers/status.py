@@ -7,7 +7,7 @@ import asyncio
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..api_models import StatusReply
+from ..api_models import MCPServerOut, StatusReply
 from .base import NexusHandler, Operation
 
 
@@ -34,6 +34,10 @@ class StatusHandler(NexusHandler):
             storage=storage,
             components=components,
             models=nexus.routing.chains() if nexus.routing else [],
+            # the MCP servers exist once the deferred services do (built on the first client's visit)
+            mcp_servers=[MCPServerOut.model_validate(s) for s in nexus.mcp_servers.describe()]
+            if nexus.deferred_built and nexus.mcp_servers is not None
+            else [],
         )
         self.write_model(reply)
 

@@ -419,19 +419,19 @@ class MCPServers(LoggingConfigurable):
 
     def status(self) -> ComponentStatus:
         """The ``mcp`` component of ``/status``: degraded while any server has failed."""
+        # Off or not configured is a choice, not a problem: "ok", so the status bar does not call
+        # NEXUS limited for an optional feature nobody asked for.
         if not self.enabled:
-            return ComponentStatus(
-                name="mcp", state="unavailable", detail="off (c.MCPServers.enabled is False)"
-            )
+            return ComponentStatus(name="mcp", state="ok", detail="off (c.MCPServers.enabled is False)")
         if self.file_error:
             return ComponentStatus(name="mcp", state="degraded", detail=self.file_error)
         servers = self.describe()
         if not servers:
             return ComponentStatus(
                 name="mcp",
-                state="unavailable",
-                detail="off: no MCP servers are configured",
-                install_hint=f"list them in c.MCPServers.servers (or the file {SERVERS_FILE_ENV} names)",
+                state="ok",
+                detail="no MCP servers configured "
+                f"(list them in c.MCPServers.servers, or the file {SERVERS_FILE_ENV} names)",
             )
         parts = []
         for s in servers:

@@ -6,7 +6,8 @@
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { fetchMetricsSummary, IMetricsSummary } from '../api';
+import { fetchMetricsSummary, fetchStatus, IMetricsSummary } from '../api';
+import { IMCPServer, mcpServerLine } from './mcp';
 import { CHARTS, chartMax, IChartSpec, latest, linePath, Point } from './chart';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -54,7 +55,8 @@ export class DashboardPanel extends Widget {
     this._charts.className = 'jp-nexus-dashboard-charts';
     const heading = document.createElement('h3');
     heading.textContent = 'NEXUS models';
-    this.node.append(heading, this._status, this._charts);
+    this._mcp.className = 'jp-nexus-dashboard-mcp';
+    this.node.append(heading, this._status, this._charts, this._mcp);
   }
 
   async refresh(): Promise<void> {
@@ -72,6 +74,30 @@ export class DashboardPanel extends Widget {
       `${summary.fallbacks} fallbacks, queue ${summary.queue_pending} waiting / ${summary.queue_running} running`;
     this._charts.replaceChildren(...CHARTS.map(spec => renderChart(points, spec)));
     this.node.dataset.points = String(points.length);
+    await this._refreshMCP();
+  }
+
+  private async _refreshMCP(): Promise<void> {
+    let servers: IMCPServer[];
+    try {
+      servers = (await fetchStatus()).mcp_servers ?? [];
+    } catch {
+      return; // the charts above already say NEXUS is unreachable
+    }
+    if (servers.length === 0) {
+      this._mcp.replaceChildren();
+      return;
+    }
+    const heading = document.createElement('h4');
+    heading.textContent = 'MCP servers (tools for the agent)';
+    const list = document.createElement('ul');
+    for (const server of servers) {
+      const item = document.createElement('li');
+      item.dataset.state = server.state;
+      item.textContent = mcpServerLine(server);
+      list.append(item);
+    }
+    this._mcp.replaceChildren(heading, list);
   }
 
   protected onAfterShow(): void {
@@ -90,5 +116,6 @@ export class DashboardPanel extends Widget {
 
   private _status = document.createElement('div');
   private _charts = document.createElement('div');
+  private _mcp = document.createElement('div');
   private _timer: number | undefined;
 }
