@@ -31,9 +31,11 @@ from nexus_server_ext.plugins import (
 PLUGIN_DIR = Path(__file__).parent / "plugins" / "nexus_example_plugin"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def example_plugin() -> Iterator[None]:
-    """pip-install the example plugin (a regular, non-editable install), and remove it afterwards."""
+    """pip-install the example plugin (a regular, non-editable install), and remove it after this
+    module's tests: every server started later would load its commands too (voice, for one, reads the
+    command phrases into Whisper's prompt), so no other test may depend on whether it ran first."""
 
     def pip(*args: str) -> None:
         proc = subprocess.run(

@@ -215,7 +215,9 @@ class VoiceCommandMapper(LoggingConfigurable):
         """The command phrases, as a Whisper initial prompt that biases decoding toward them."""
         # Text-taking triggers ("ask") go first: Whisper tends to continue the prompt's last words
         # into the transcript, and "ask, run this cell" would turn a command into a question.
-        ordered = sorted(self.registry, key=lambda c: not c.takes_text)
+        # Plugins' commands come before the built-in ones: the built-ins keep their place at the end,
+        # where the prompt biases decoding most, however many commands plugins add.
+        ordered = sorted(self.registry, key=lambda c: (not c.takes_text, c.source == "nexus"))
         phrases = [c.phrases[0] if c.phrases else c.title for c in ordered]
         return "Jupyter notebook voice commands: " + ", ".join(p.lower() for p in phrases) + "."
 

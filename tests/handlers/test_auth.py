@@ -161,6 +161,8 @@ async def targets(services: Any, conversation_id: str, owner: str | None = None)
         PROJ: project.id,
         CMD: "run-cell",
         PROVIDER: "openai",
+        "{run_id}": "0123abcd",  # no such agent turn
+        "{step_id}": "4567ef",
         ANY: "/no/such/endpoint",
     }
 
@@ -181,7 +183,7 @@ async def call(
             return exc.code
         ws.close()
         return 101
-    path = path.replace("{job_id}", "0" * 32).replace("{run_id}", "0123abcd").replace("{step_id}", "4567ef")
+    path = path.replace("{job_id}", "0" * 32)
     kwargs: dict[str, Any] = {"method": verb.upper(), "headers": headers, "raise_error": False}
     if verb == "get" and isinstance(body, dict):
         kwargs["params"] = body

@@ -207,8 +207,26 @@ async def test_hostile_query_strings_never_break_a_get_route(
         for name, value in HOSTILE_QUERY.items():
             r = await send(jp_fetch, fill(tpl, route_values), "get", None, params={name: value})
             what = f"GET {tpl}?{name}={value[:12]!r}"
+            if tpl == "/nexus/mcp":  # the MCP transport answers in JSON-RPC, as its clients expect
+                problems += mcp_error_reply(r.code, r.body, forbidden, what)
+                continue
             problems += check_error_reply(r.code, r.body, forbidden, what)
     assert not problems, "\n".join(problems)
+
+
+def mcp_error_reply(code: int, body: bytes, forbidden: list[str], what: str) -> list[str]:
+    """An MCP refusal: a 4xx whose body is a JSON-RPC error with a message, leaking nothing."""
+    text = body.decode("utf-8", "replace")
+    problems = [f"{what}: {leak!r} in the reply" for leak in forbidden if leak in text]
+    if not 400 <= code < 500:
+        return [*problems, f"{what}: HTTP {code}"]
+    try:
+        error = json.loads(text)["error"]
+    except (ValueError, KeyError, TypeError):
+        return [*problems, f"{what}: not a JSON-RPC error: {text[:200]!r}"]
+    if not error.get("message") or "Traceback" in text:
+        problems.append(f"{what}: {text[:200]!r}")
+    return problems
 
 
 # -- paths -------------------------------------------------------------------------------------------
@@ -263,6 +281,15 @@ VALID_FRAMES: dict[str, dict[str, Any]] = {
     "notebook.leave": {"type": "notebook.leave", "path": "shared.ipynb"},
     "notebook.activity": {"type": "notebook.activity", "path": "shared.ipynb", "action": "ran"},
     "generate": {"type": "generate", "id": "g1", "prompt": "hello"},
+    "agent.start": {"type": "agent.start", "id": "a1", "notebook": "shared.ipynb", "goal": "add a cell"},
+    "agent.approval": {
+        "type": "agent.approval",
+        "run_id": "0123abcd",
+        "step_id": "4567ef",
+        "decision": "approve",
+    },
+    "agent.stop": {"type": "agent.stop", "run_id": "0123abcd"},
+    "agent.undo": {"type": "agent.undo", "run_id": "0123abcd"},
 }
 
 
