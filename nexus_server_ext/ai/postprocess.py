@@ -72,9 +72,15 @@ def validate_code(answer: CodeAnswer) -> str | None:
 def clean_completion(text: str, prefix: str, suffix: str, max_lines: int = 12) -> str:
     """An inline completion: no fences, no chatter, nothing that repeats the prefix or the suffix."""
     fenced = _FENCE.search(text)
-    if fenced:
-        text = fenced.group(2)
+    before = text[: fenced.start()].split("\n") if fenced else []
+    if fenced and all(not line.strip() or _CHATTER.match(line) for line in before):
+        text = fenced.group(2)  # an opening fence: the completion is what it holds
     lines = text.split("\n")
+    # A fence with nothing fenced after it (the model closing a block it never opened): the code
+    # ends there, and the fence line itself is never part of it (accepted, it breaks the cell).
+    fence_at = next((i for i, line in enumerate(lines) if line.lstrip().startswith("```")), None)
+    if fence_at is not None:
+        lines = lines[:fence_at]
     while lines and _CHATTER.match(lines[0]) and (len(lines) > 1):
         lines.pop(0)
     text = "\n".join(lines)

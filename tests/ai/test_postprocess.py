@@ -28,3 +28,14 @@ def test_completion_drops_chatter_repeats_and_the_suffix() -> None:
     assert clean_completion("3.14 * r ** 2\nprint(area(2))", prefix, suffix) == "3.14 * r ** 2"
     assert clean_completion("```python\nx + 1\n```", "y = ", "") == "x + 1"
     assert clean_completion("a = 1\n\n# unrelated", "", "") == "a = 1"
+
+
+def test_a_completion_never_carries_a_code_fence() -> None:
+    # What the bundled model wrote after `def fahrenheit(celsius):\n    return `: the code, then a fence
+    # closing a block it never opened; accepting it with Tab made the cell a SyntaxError.
+    prefix = "def fahrenheit(celsius):\n    return "
+    assert clean_completion("celsius * 9 / 5 + 32\n```", prefix, "") == "celsius * 9 / 5 + 32"
+    assert clean_completion("celsius * 9 / 5 + 32\n```\nThis converts.", prefix, "") == "celsius * 9 / 5 + 32"
+    assert clean_completion("  ```", prefix, "") == ""
+    for text in ("x * 2\n```python", "```\n", "x\n    ```"):
+        assert "```" not in clean_completion(text, prefix, "")
