@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
 import type { IRouteStep } from '../src/api';
-import { AnswerState, codeBlocks } from '../src/chat/answer';
+import { AnswerState, codeBlocks, footerText } from '../src/chat/answer';
 
 const done = {
   type: 'chat.done' as const,
@@ -90,4 +90,11 @@ test('code blocks are extracted with their language', () => {
     { language: '', code: 'plain' }
   ]);
   assert.deepEqual(codeBlocks('```python\nunfinished'), []);
+});
+
+test('a stopped answer names no model when none answered, never "/"', () => {
+  const stopped = { status: 'cancelled', done: null } as unknown as AnswerState;
+  assert.equal(footerText('/', stopped), 'stopped');
+  assert.equal(footerText('local/SmolLM2', stopped), 'local/SmolLM2 · stopped');
+  assert.equal(footerText('', null), '');
 });

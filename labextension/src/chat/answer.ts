@@ -88,3 +88,20 @@ export function codeBlocks(markdown: string): { language: string; code: string }
   }
   return out;
 }
+
+/**
+ * The line under an answer: the model that answered (``provider/model``), its first-token time,
+ * and "stopped". An answer stopped before any model answered has no model: nothing is shown for it
+ * (not "/").
+ */
+export function footerText(model: string, state: AnswerState | null): string {
+  const named = model.split('/').every(part => part.trim() !== '') ? model : '';
+  const parts = [named];
+  if (state?.done?.ttft_ms) {
+    parts.push(`first token ${(state.done.ttft_ms / 1000).toFixed(1)} s`);
+  }
+  if (state?.status === 'cancelled') {
+    parts.push('stopped');
+  }
+  return parts.filter(Boolean).join(' · ');
+}

@@ -6,7 +6,7 @@ import type { LabIcon } from '@jupyterlab/ui-components';
 
 import { sendFeedback } from '../api';
 import { thumbDownIcon, thumbUpIcon } from '../icons';
-import type { AnswerState } from './answer';
+import { footerText, type AnswerState } from './answer';
 import type { MessageView } from './message';
 
 export function button(label: string, title: string, cls: string, icon?: LabIcon): HTMLButtonElement {
@@ -33,14 +33,7 @@ export function renderFooter(view: MessageView, model: string, state: AnswerStat
   }
   const meta = document.createElement('span');
   meta.className = 'jp-nexus-model';
-  const parts = [model];
-  if (state?.done?.ttft_ms) {
-    parts.push(`first token ${(state.done.ttft_ms / 1000).toFixed(1)} s`);
-  }
-  if (state?.status === 'cancelled') {
-    parts.push('stopped');
-  }
-  meta.textContent = parts.filter(Boolean).join(' · ');
+  meta.textContent = footerText(model, state);
   footer.appendChild(meta);
   const interaction = state?.done?.interaction_id;
   view.interactionId = interaction ?? null;
