@@ -32,6 +32,9 @@ const CODE_BUTTONS: [string, string, keyof ICodeActions | 'copy'][] = [
   ['Run', 'Insert the code below the active cell and run it', 'run']
 ];
 
+/** How close to the bottom (px) the log must be for a growing answer to keep it scrolled there. */
+const FOLLOW_PX = 48;
+
 export class MessageView {
   readonly node: HTMLElement;
   readonly body: HTMLElement;
@@ -72,7 +75,13 @@ export class MessageView {
         await renderer.renderModel(new MimeModel({ data: { 'text/markdown': text }, trusted: false }));
         neutralise(renderer.node);
         this._decorateCode(renderer.node);
+        // Follow the answer as it grows, unless the reader scrolled up to read something else.
+        const log = this.node.parentElement;
+        const follow = log !== null && log.scrollHeight - log.scrollTop - log.clientHeight < FOLLOW_PX;
         this.body.replaceChildren(renderer.node);
+        if (follow) {
+          log.scrollTop = log.scrollHeight;
+        }
         this._shown = text;
         if (text.trim() && this.firstPaint === null) {
           this.firstPaint = performance.now();
