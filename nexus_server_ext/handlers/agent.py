@@ -79,6 +79,10 @@ def run_out(run: AgentRun) -> AgentRunOut:
 
 
 def display_name(handler: Any) -> str:
+    """Who the agent works for, as cells and cards name them: on a single-user server its owner (not
+    Jupyter's "Anonymous Carpo" of a token login), else the identity provider's display name."""
+    if handler.nexus.owner_name:
+        return str(handler.nexus.owner_name)
     user = handler.current_user
     return str(getattr(user, "display_name", "") or getattr(user, "name", "") or handler.username)
 

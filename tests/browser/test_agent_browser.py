@@ -9,6 +9,7 @@ shared document, undo puts the notebook and the kernel back.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,6 +167,9 @@ def test_agent_edits_and_runs_after_approval_then_undo_takes_it_back(
         output = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea-output")
         output.wait_for(timeout=30_000)
         assert output.text_content().strip() == "42"
+        # the cell is tagged with the server's owner, not Jupyter's "Anonymous ..." of a token login
+        tagged = page.locator(".jp-Notebook .jp-Cell").nth(1)
+        assert tagged.get_attribute("data-nexus-by") == f"NEXUS agent for {getpass.getuser()}"
         shot(page, "agent-done.png")
 
         # 4. Undo this turn: the cell goes; the card says what was restored and what was not
