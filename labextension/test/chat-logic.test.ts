@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import { chipsFor, EMPTY_CONTEXT, frameContext } from '../src/chat/context';
 import { isInertTag, isUnsafeAttribute } from '../src/chat/sanitize';
-import { ISlashCommand, matchSlash, parseSlash } from '../src/chat/slash';
+import { ISlashCommand, matchSlash, namesCommand, parseSlash } from '../src/chat/slash';
 import { decideVoiceAction, IVoiceCommand, IVoiceDecision } from '../src/voice/decide';
 
 test('event handlers, command linkers and script URLs are unsafe', () => {
@@ -133,4 +133,16 @@ test('voice: anything else goes into the prompt, silence does nothing', () => {
   });
   assert.deepEqual(decideVoiceAction({ text: 'run it', command: decision({ lab_command: 'notebook:run-cell' }, 'none') }, () => true), { kind: 'prompt', text: 'run it' });
   assert.equal(decideVoiceAction({ text: '  ', command: null }, has).kind, 'nothing');
+});
+
+test('Enter sends a command typed in full; only a partial name is completed', () => {
+  const commands = [
+    { name: 'help', description: '', run: () => null },
+    { name: 'explain', description: '', run: (r: string) => r }
+  ];
+  assert.equal(namesCommand('/help', commands), true);
+  assert.equal(namesCommand('/HELP ', commands), true);
+  assert.equal(namesCommand('/hel', commands), false);
+  assert.equal(namesCommand('/help me', commands), false);
+  assert.equal(namesCommand('help', commands), false);
 });

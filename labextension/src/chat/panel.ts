@@ -20,7 +20,7 @@ import { ConversationPicker } from './conversations';
 import { ICodeActions, MessageView } from './message';
 import { SharedChat } from './shared';
 import { button, renderFooter } from './footer';
-import { ISlashCommand, matchSlash, parseSlash } from './slash';
+import { ISlashCommand, matchSlash, namesCommand, parseSlash } from './slash';
 
 export interface IChatPanelOptions {
   client: INexusClient;
@@ -417,7 +417,9 @@ export class ChatPanel extends Widget {
 
   private _onKey(ev: KeyboardEvent): void {
     const items = Array.from(this._slash.children) as HTMLElement[];
-    if (items.length && (ev.key === 'Tab' || (ev.key === 'Enter' && !ev.shiftKey))) {
+    const enter = ev.key === 'Enter' && !ev.shiftKey;
+    const complete = ev.key === 'Tab' || (enter && !namesCommand(this._input.value, this.options.commands));
+    if (items.length && complete) {
       ev.preventDefault();
       const active = items.find(i => i.classList.contains('jp-mod-active')) ?? items[0];
       this.setPrompt(`/${active.dataset.name} `);

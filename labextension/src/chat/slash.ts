@@ -26,6 +26,15 @@ export function matchSlash(input: string, commands: readonly ISlashCommand[]): I
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/**
+ * Whether ``input`` is exactly a command's name (``/help``): Enter then sends it, as typed, instead
+ * of completing it (Tab still completes).
+ */
+export function namesCommand(input: string, commands: readonly ISlashCommand[]): boolean {
+  const m = /^\/([\w-]+)$/.exec(input.trim());
+  return m !== null && commands.some(c => c.name.toLowerCase() === m[1].toLowerCase());
+}
+
 /** ``/name rest`` -> the command and the rest, or null when the text is not a known command. */
 export function parseSlash(
   input: string,
