@@ -154,7 +154,8 @@ def _key(s: Scene) -> str | None:
     word = "column" if var.type.endswith("DataFrame") else "key"
     if not keys:
         return f"{word} {key} is not in `{var.name}`: it is empty"
-    more = f", ... ({var.size} in all)" if var.size and var.size > len(keys[:10]) else ""
+    count = var.key_count
+    more = f", ... ({count} in all)" if count and count > len(keys[:10]) else ""
     text = f"{word} {key} is not in `{var.name}`; its {word}s are: {', '.join(keys[:10])}{more}"
     bare = {k.strip("'\""): k for k in keys}  # quotes would make any two short keys look alike
     close = difflib.get_close_matches(key.strip("'\""), list(bare), n=1, cutoff=0.6)

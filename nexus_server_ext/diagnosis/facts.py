@@ -98,6 +98,15 @@ class Variable:
             return self.len
         return int(self.shape[0]) if self.shape and isinstance(self.shape[0], int) else None
 
+    @property
+    def key_count(self) -> int | None:
+        """How many keys it has: a DataFrame's columns (its second dimension, not its rows), else
+        its length."""
+        if self.type.endswith("DataFrame") and self.shape and len(self.shape) > 1:
+            columns = self.shape[1]
+            return int(columns) if isinstance(columns, int) else None
+        return self.len
+
     def describe(self) -> str:
         """``list, len 3``: the type and size, without the value."""
         if self.shape is not None:

@@ -51,6 +51,19 @@ def test_key_error_lists_the_keys_and_the_closest(shell: Any) -> None:
     assert "Cause: key 'aple' is not in `prices`" in facts.render_markdown()
 
 
+def test_a_missing_dataframe_column_lists_the_columns_and_counts_columns_not_rows(shell: Any) -> None:
+    code = (
+        "import pandas as pd\n"
+        "df = pd.DataFrame({'region': ['a', 'b', 'c'], 'amount': [1, 2, 3]})\n"
+        "df['Sales'].sum()"
+    )
+    facts = facts_of(shell, code)
+    assert (facts.lineno, facts.line) == (3, "df['Sales'].sum()")  # the user's line, not pandas'
+    assert facts.cause == "column 'Sales' is not in `df`; its columns are: 'region', 'amount'"
+    wide = "wide = pd.DataFrame({f'c{i}': [1] for i in range(12)})\nwide['x']"
+    assert facts_of(shell, wide).cause.endswith("'c9', ... (12 in all)")
+
+
 def test_zero_division_names_the_divisor(shell: Any) -> None:
     facts = facts_of(shell, "total = 10\ncount = 0\nmean = total / count")
     assert (facts.lineno, facts.line) == (3, "mean = total / count")
