@@ -15,6 +15,7 @@ from typing import Any
 from jupyter_server.utils import ensure_async
 from tornado import web
 
+from .outputs import Execution, clip
 from .tools import Preview, Tool, ToolContext, ToolError, ToolOutcome, ToolRegistry
 
 # How much of a cell, an output or a file the model gets to read in one call.
@@ -23,18 +24,8 @@ OUTLINE_SOURCE_LIMIT = 600
 FILE_LIMIT = 8000
 
 
-def clip(text: str, limit: int) -> str:
-    """``text`` with its middle cut out when it is over ``limit`` characters (head and tail kept)."""
-    if len(text) <= limit:
-        return text
-    head, tail = text[: limit * 2 // 3], text[-(limit // 3) :]
-    return f"{head}\n[... {len(text) - len(head) - len(tail)} characters cut ...]\n{tail}"
-
-
 def outputs_text(outputs: list[dict[str, Any]], limit: int) -> str:
     """A cell's outputs as the model reads them (the kernel module's own summary of an execution)."""
-    from .outputs import Execution
-
     if not outputs:
         return ""
     errors = [o for o in outputs if o.get("output_type") == "error"]

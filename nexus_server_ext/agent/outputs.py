@@ -41,7 +41,7 @@ class Execution:
         if note:
             parts.append(note)
         text = "\n".join(p for p in parts if p) or "(no output)"
-        return _cut(text, limit)
+        return clip(text, limit)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
@@ -100,7 +100,7 @@ def _describe(output: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _cut(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     """``text`` in at most about ``limit`` characters: its head and its tail, and how much was cut between."""
     if len(text) <= limit:
         return text

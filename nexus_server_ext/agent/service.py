@@ -17,7 +17,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from jupyter_server.utils import ensure_async
 from traitlets import Bool, Float, Int, default
 from traitlets.config import LoggingConfigurable
 
@@ -103,13 +102,22 @@ class AgentService(LoggingConfigurable):
 
     # -- starting ------------------------------------------------------------------------------------
     async def kernel_for(self, path: str) -> NotebookKernel | None:
+        from ..context.kernel_state import notebook_kernel_id
         from .kernel import NotebookKernel
 
-        sessions = await ensure_async(self.serverapp.session_manager.list_sessions())
-        for session in sessions:
-            if session.get("path") == path and session.get("kernel"):
-                return NotebookKernel(self.serverapp.kernel_manager, str(session["kernel"]["id"]))
-        return None
+        kernel_id = await notebook_kernel_id(self.serverapp, path)
+        return None if kernel_id is None else NotebookKernel(self.serverapp.kernel_manager, kernel_id)
+
+    def check_goal(self, goal: str) -> None:
+        """413 for a goal over ``max_goal_chars`` (checked before anything is looked up), 400 for none."""
+        if len(goal) > self.max_goal_chars:
+            raise NexusError(
+                413,
+                "payload_too_large",
+                f"The goal is {len(goal)} characters; the limit is {self.max_goal_chars}.",
+            )
+        if not goal.strip():
+            raise NexusError(400, "invalid_request", "Say what the agent should do.")
 
     async def start(
         self,
@@ -155,14 +163,7 @@ class AgentService(LoggingConfigurable):
     ) -> AgentRun:
         from .notebook import AgentNotebook
 
-        if len(goal) > self.max_goal_chars:
-            raise NexusError(
-                413,
-                "payload_too_large",
-                f"The goal is {len(goal)} characters; the limit is {self.max_goal_chars}.",
-            )
-        if not goal.strip():
-            raise NexusError(400, "invalid_request", "Say what the agent should do.")
+        self.check_goal(goal)
         if mode == "auto" and not self.auto_allowed:
             raise NexusError(
                 403,

@@ -80,6 +80,19 @@ def summarize(ns):
 EXPRESSION = f"(lambda d: (exec({_SUMMARIZE!r}, d), d['summarize'](globals()))[1])({{}})"
 
 
+async def notebook_kernel_id(serverapp: Any, path: str | None) -> str | None:
+    """The id of the kernel the notebook at ``path`` runs on (its session's), or None."""
+    if not path:
+        return None
+    from jupyter_server.utils import ensure_async
+
+    sessions = await ensure_async(serverapp.session_manager.list_sessions())
+    for session in sessions:
+        if session.get("path") == path and session.get("kernel"):
+            return str(session["kernel"]["id"])
+    return None
+
+
 class KernelInspectionError(RuntimeError):
     pass
 

@@ -32,7 +32,7 @@ from traitlets.config import LoggingConfigurable
 from ..diagnosis.facts import ErrorFacts, from_traceback_text
 from ..memory.vector_memory import Hit, VectorMemory
 from .diagnostics import SourceDocument, language_of_file
-from .kernel_state import inspect_kernel, render_variables
+from .kernel_state import inspect_kernel, notebook_kernel_id, render_variables
 from .lsp import LanguageServers
 
 log = logging.getLogger(__name__)
@@ -227,13 +227,7 @@ class ContextManager(LoggingConfigurable):
             return None
 
     async def _kernel_for(self, path: str | None) -> str | None:
-        if not path:
-            return None
-        sessions = await ensure_async(self.serverapp.session_manager.list_sessions())
-        for session in sessions:
-            if session.get("path") == path and session.get("kernel"):
-                return str(session["kernel"]["id"])
-        return None
+        return await notebook_kernel_id(self.serverapp, path)
 
     async def _notebook(self, request: Any) -> tuple[SourceDocument | None, list[ContextPiece]]:
         model = await ensure_async(

@@ -132,12 +132,7 @@ class AgentRunsHandler(AgentHandler):
     async def post(self) -> None:
         body = self.read_model(AgentRunCreate)
         agent = self.agent
-        if len(body.goal) > agent.max_goal_chars:  # before touching the notebook: nothing to look up
-            raise NexusError(
-                413,
-                "payload_too_large",
-                f"The goal is {len(body.goal)} characters; the limit is {agent.max_goal_chars}.",
-            )
+        agent.check_goal(body.goal)  # before touching the notebook: nothing to look up
         path = await check_notebook_access(self, body.notebook, "write")
         run = await agent.start(
             owner=self.username,

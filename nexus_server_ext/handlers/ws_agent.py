@@ -87,13 +87,8 @@ async def handle_agent_frame(socket: NexusSocket, frame: BaseModel) -> None:
             raise NexusError(503, "unavailable", "The agent needs a valid model routing file.")
         who = display_name(socket)
         if isinstance(frame, AgentStartFrame):
+            agent.check_goal(frame.goal)
             path = await check_notebook_access(socket, frame.notebook, "write")
-            if len(frame.goal) > agent.max_goal_chars:
-                raise NexusError(
-                    413,
-                    "payload_too_large",
-                    f"The goal is {len(frame.goal)} characters; the limit is {agent.max_goal_chars}.",
-                )
             user_id = await socket.nexus.users.ensure(socket.owner, "")
             await agent.start(
                 owner=socket.owner,

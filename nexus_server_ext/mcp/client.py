@@ -24,7 +24,7 @@ from traitlets import Bool, Dict, Float
 from traitlets.config import LoggingConfigurable
 
 from .._version import __version__
-from ..agent.notebook_tools import clip
+from ..agent.outputs import clip
 from ..agent.tools import Preview, Tool, ToolContext, ToolError, ToolOutcome, ToolRegistry
 from ..api_models import ComponentStatus
 from .config import ServerConfig, parse_server, tool_name

@@ -9,7 +9,7 @@ import json
 import os
 from typing import TYPE_CHECKING, TextIO
 
-from ..agent.notebook_tools import clip
+from ..agent.outputs import clip
 from ..agent.tools import ToolOutcome
 
 if TYPE_CHECKING:
