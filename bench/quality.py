@@ -16,6 +16,7 @@ solutions must pass 100% and every error case must raise as declared, or the exi
         --details quality-details.json
     python bench/quality.py --limit 3          # a smoke run on the first 3 tasks and error cases
     python bench/quality.py --baseline-only    # the harness checks, no model
+    python bench/quality.py --completion       # inline completion only: model alone vs NEXUS
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from quality_completion import completion_report
+from quality_fixes import FixCase, fix_baseline, load_fix_cases, measure_fixes
 from quality_set import (
     CATEGORIES,
     CapturedError,
@@ -259,6 +262,7 @@ async def measure(
     cases: list[ErrorCase],
     captured: list[CapturedError],
     facts: list[Any],
+    fixes: tuple[list[FixCase], list[Any]] = ([], []),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     engine, used = open_engine(source, backend)
     load_before = os.getloadavg()[0]  # a shared machine: tokens/s means little without it
@@ -292,6 +296,16 @@ async def measure(
             final = known.render_markdown() + "\n\n" + row["with_facts"]["text"]  # as the chat shows it
             row["final"] = {"text": final, **score_answers([(case, final)])}
         error_rows.append(row)
+    fix_rows: list[dict[str, Any]] = []
+    fix_summary: dict[str, Any] = {}
+    if fixes[0]:  # the fix set: model alone vs NEXUS (computed fixes, checked before offered)
+
+        async def asked(messages: list[ChatMessage]) -> dict[str, Any]:
+            answer = await ask(engine, messages)
+            calls.append(answer)
+            return answer
+
+        fix_summary, fix_rows = await measure_fixes(asked, *fixes)
     seconds = sum(c["seconds"] for c in calls)
     tokens = sum(c["tokens_out"] for c in calls)
     ttfts = [c["ttft_s"] for c in calls if c["ttft_s"] is not None]
@@ -301,6 +315,7 @@ async def measure(
         "device": getattr(engine, "device", None),
         "load_s": round(load_s, 2),
         **scores(task_rows, error_rows),
+        "fixes": fix_summary,
         "requests": len(calls),
         "tokens_out": tokens,
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
@@ -309,7 +324,7 @@ async def measure(
         "finish_reasons": dict(Counter(c["finish_reason"] for c in calls)),
         "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
-    return summary, {"model": source, "tasks": task_rows, "errors": error_rows}
+    return summary, {"model": source, "tasks": task_rows, "errors": error_rows, "fixes": fix_rows}
 
 
 def main() -> None:
@@ -324,7 +339,15 @@ def main() -> None:
     parser.add_argument("--details", type=Path, help="write every answer and test result to this JSON file")
     parser.add_argument("--baseline-only", action="store_true", help="check the harness; run no model")
     parser.add_argument("--rescore", type=Path, help="judge the answers in an earlier --details file again")
+    parser.add_argument(
+        "--completion",
+        action="store_true",
+        help="measure inline completion only (bench/quality/completion.yaml, quality_completion.py)",
+    )
     args = parser.parse_args()
+    if args.completion:
+        models = args.model or [DEFAULT_MODEL]
+        sys.exit(completion_report(models, args.backend, args.limit, args.details, open_engine))
     tasks, cases = load_tasks(), load_error_cases()
     if args.rescore:
         saved = json.loads(args.rescore.read_text())
@@ -333,9 +356,12 @@ def main() -> None:
             args.details.write_text(json.dumps(saved, indent=1))
         print(json.dumps(out, indent=2))
         return
+    fix_cases = load_fix_cases()
     if args.limit:
-        tasks, cases = tasks[: args.limit], cases[: args.limit]
+        tasks, cases, fix_cases = tasks[: args.limit], cases[: args.limit], fix_cases[: args.limit]
     report, captured, facts = baseline(tasks, cases)
+    fix_report, broken = fix_baseline(fix_cases)
+    report["fixes"] = fix_report
     out: dict[str, Any] = {
         "set": {"tasks": len(tasks), "error_cases": len(cases), "limited": bool(args.limit)},
         "baseline": report,
@@ -349,13 +375,21 @@ def main() -> None:
     details = []
     if not args.baseline_only:
         for source in args.model or [DEFAULT_MODEL]:
-            summary, detail = asyncio.run(measure(source, args.backend, tasks, cases, captured, facts))
+            summary, detail = asyncio.run(
+                measure(source, args.backend, tasks, cases, captured, facts, (fix_cases, broken))
+            )
             out["models"].append(summary)
             details.append(detail)
     if args.details:
         args.details.write_text(json.dumps({"summary": out, "models": details}, indent=1))
     print(json.dumps(out, indent=2))
-    harness_ok = report["reference_pass_at_1"] == 1.0 and report["error_cases_as_declared"] == 1.0
+    harness_ok = (
+        report["reference_pass_at_1"] == 1.0
+        and report["error_cases_as_declared"] == 1.0
+        and fix_report["fix_cases_as_declared"] == 1.0
+        and fix_report["reference_fixes_correct"] == 1.0
+        and not fix_report["broken_cells_that_run"]
+    )
     sys.exit(0 if harness_ok else 1)
 
 

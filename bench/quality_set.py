@@ -1,8 +1,8 @@
-"""The NEXUS quality set: loading its tasks and error cases, and judging answers against them.
+"""The NEXUS quality set: loading its tasks, error cases and completion cases, and judging answers.
 
-The data lives in ``bench/quality/`` (``generation.yaml``, ``errors.yaml``); what an answer is
-worth is decided here, without a model, so the same rules serve the benchmark
-(``bench/quality.py``) and the tests that prove the set itself is sound. Code under test runs
+The data lives in ``bench/quality/`` (``generation.yaml``, ``errors.yaml``, ``completion.yaml``); what
+an answer or an inline completion is worth is decided here, without a model, so the same rules serve
+the benchmark (``bench/quality.py``) and the tests that prove the set itself is sound. Code under test runs
 in a child process (``quality_sandbox.py``) with a timeout: a model's answer can loop, exit or
 eat memory without touching the harness.
 """
@@ -165,9 +165,14 @@ def _sandbox(mode: str, files: dict[str, str], timeout: float) -> tuple[dict[str
 
 def run_hidden_tests(task: Task, code: str, timeout: float = 10.0) -> TestOutcome:
     """Run ``task``'s hidden tests against ``code`` (an answer) in a child process."""
+    return run_tests(task.tests, code, timeout)
+
+
+def run_tests(tests: str, code: str, timeout: float = 10.0) -> TestOutcome:
+    """Run ``tests`` (``test_*`` functions) against ``code`` in a child process."""
     if not code.strip():
         return TestOutcome(False, error="no code")
-    result, why = _sandbox("tests", {"solution.py": code, "hidden_tests.py": task.tests}, timeout)
+    result, why = _sandbox("tests", {"solution.py": code, "hidden_tests.py": tests}, timeout)
     if result is None:
         return TestOutcome(False, error=why)
     tests = result["tests"]
@@ -219,3 +224,52 @@ def names_cause(case: ErrorCase, answer: str) -> bool:
     """Every keyword group of the case has at least one of its words in the answer."""
     said = normalise(answer)
     return all(any(normalise(word) in said for word in group) for group in case.keywords)
+
+
+# -- inline completion ----------------------------------------------------------------------------
+
+COMPLETION_KINDS = ("line", "block", "fill")
+
+
+@dataclass(frozen=True)
+class CompletionCase:
+    """The text around the cursor as a user types it, the notebook's earlier cells, and hidden tests."""
+
+    id: str
+    kind: str
+    prefix: str
+    reference: str
+    tests: str
+    suffix: str = ""
+    context: tuple[str, ...] = ()
+
+    def cell(self, completion: str) -> str:
+        """The code that runs when ``completion`` is accepted: the earlier cells, then the whole cell."""
+        earlier = "".join(f"{c.rstrip()}\n\n" for c in self.context)
+        return f"{earlier}{self.prefix}{completion}{self.suffix}\n"
+
+
+def load_completion_cases(path: Path = DATA / "completion.yaml") -> list[CompletionCase]:
+    cases = []
+    for item in yaml.safe_load(path.read_text()):
+        cases.append(
+            CompletionCase(
+                id=str(item["id"]),
+                kind=str(item["kind"]),
+                prefix=str(item["prefix"]),
+                reference=str(item["reference"]),
+                tests=str(item["tests"]),
+                suffix=str(item.get("suffix") or ""),
+                context=tuple(str(c) for c in item.get("context") or ()),
+            )
+        )
+    return cases
+
+
+def judge_completion(case: CompletionCase, completion: str, timeout: float = 10.0) -> TestOutcome:
+    """Whether ``completion``, accepted at the cursor, makes the cell do what the tests say.
+
+    An empty completion (nothing shown) is never right: it is counted apart, as silence."""
+    if not completion.strip():
+        return TestOutcome(False, error="no code")
+    return run_tests(case.tests, case.cell(completion), timeout)

@@ -41,8 +41,11 @@ class InProcessTransport(Transport):
         from nexus_server_ext.ai.pipeline import AIPipeline
         from nexus_server_ext.ai.router import ModelRouter
         from nexus_server_ext.ai.routing import load_routing
+        from nexus_server_ext.ai.user_routing import current_routing_file, default_data_dir
 
-        self.routing = load_routing(routing_file or os.environ.get("NEXUS_ROUTING_FILE") or None)
+        # as the server: NEXUS_ROUTING_FILE, else the model `jupyter nexus models pull` chose, else shipped
+        chosen = os.environ.get("NEXUS_ROUTING_FILE") or current_routing_file(default_data_dir())
+        self.routing = load_routing(routing_file or chosen or None)
         self.router = ModelRouter(self.routing)
         self.interactions = MemoryInteractions()  # this kernel's answers: ids to rate and to list
         self.pipeline = AIPipeline(self.router, self.interactions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -11,6 +12,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 KERNEL_NAME = "nexus-python3"
 DISPLAY_NAME = "Python 3 (NEXUS)"
+RESOURCES = Path(__file__).resolve().parent / "resources"
 
 
 def kernel_json(python: str | None = None) -> dict[str, object]:
@@ -35,6 +37,9 @@ def install(*, user: bool = False, prefix: str | None = None, python: str | None
     Returns the folder it was installed in."""
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "kernel.json").write_text(json.dumps(kernel_json(python), indent=2), encoding="utf-8")
+        for logo in RESOURCES.iterdir():  # the launcher's and the notebook toolbar's NEXUS logo
+            if logo.name.startswith("logo-"):
+                shutil.copy(logo, tmp)
         if not user and prefix is None:
             prefix = sys.prefix
         return str(

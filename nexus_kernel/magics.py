@@ -13,12 +13,16 @@ import logging
 import shlex
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from nexus_server_ext._version import __version__
+from nexus_server_ext.ai.engines.sources import BUNDLED_MODELS
+from nexus_server_ext.ai.postprocess import extract_code
+from nexus_server_ext.diagnosis.offer import offer_model_fix
+from nexus_server_ext.diagnosis.scratch import FixCheck, check_in_process
 from nexus_server_ext.diagnosis.service import COMPUTED_MODEL, COMPUTED_PROVIDER, Diagnosed
 
 from .context import ErrorReport, InterpolationError, interpolate, last_error
@@ -205,6 +209,9 @@ class NexusMagics(Magics):
             if name == "chat"
             else None
         )
+        if name == "fix":
+            self._fix_with_model(task, prompt, context, opts, header)
+            return
         out = LiveOutput(self.shell, fmt, header)
         out.start()
         events = self.transport.stream(
@@ -225,18 +232,15 @@ class NexusMagics(Magics):
         return None
 
     def _show_computed_fix(self, report: ErrorReport, diagnosed: Diagnosed) -> None:
-        """The facts settle the fix (a misspelt name, ``certain_fixes``): show it and put the fixed cell
-        below, unrun, without asking a model."""
+        """The facts settle the fix (a misspelt name, ``certain_fixes``): run it in a scratch process,
+        then show it, and put the fixed cell below (unrun) when the run passed. No model is asked."""
         from IPython.display import display
 
         fixed = diagnosed.fix
         assert fixed is not None
-        if self.shell is not None:
-            self.shell.set_next_input(fixed.code.rstrip() + "\n", replace=False)
-        text = (
-            f"{diagnosed.lead}\n\n{fixed.explanation}\n\nThe fixed cell is in the next cell "
-            "(not run).\n\n<sub>computed from the error's facts, no model</sub>"
-        )
+        offer = replace(diagnosed, check=self._check(fixed.code)).computed_offer()
+        text = f"{diagnosed.lead}\n\n{offer.text}{self._offered(offer.code)}"
+        text += "\n\n<sub>computed from the error's facts, no model</sub>"
         prov = Provenance(
             "code_analysis",
             "computed",
@@ -248,6 +252,39 @@ class NexusMagics(Magics):
             {"text/markdown": text, "text/plain": fixed.code}, raw=True, metadata=provenance_metadata(prov)
         )
         self._remember(Turn("fix", report.summary, fixed.code, prov))
+
+    def _fix_with_model(
+        self, task: str, prompt: str, context: dict[str, Any], opts: Any, header: str
+    ) -> None:
+        """A model's fix is shown once it has run in a scratch process (the facts show at once)."""
+        out = LiveOutput(self.shell, "markdown", header)
+        out.start()
+        answer, prov = "", None
+        for event in self.transport.stream(
+            task, prompt, context=context, model=opts.model, max_tokens=opts.max_tokens
+        ):
+            if event.kind == "done":
+                answer, prov = event.text, event.provenance
+        if prov is None:
+            raise TransportError("the answer ended without a final event")
+        code = extract_code(answer).code
+        check = self._check(code) if code.strip() else None
+        bundled = prov.provider == "local" and prov.model in BUNDLED_MODELS
+        offer = offer_model_fix(answer, code, check, hide_unverified=bundled)
+        out.finish(offer.text + self._offered(offer.code), prov)
+        self._remember(Turn("fix", prompt, offer.text, prov))
+
+    def _check(self, code: str) -> FixCheck:
+        """Run ``code`` in a scratch process with copies of what it reads (never in this kernel)."""
+        return check_in_process(code, self.shell.user_ns if self.shell is not None else {})
+
+    def _offered(self, code: str) -> str:
+        """Put an offered fix in the next cell, unrun; the sentence that says so."""
+        if not code:
+            return ""
+        if self.shell is not None:
+            self.shell.set_next_input(code.rstrip() + "\n", replace=False)
+        return "\n\nThe fixed cell is in the next cell (not run)."
 
     def _code_to_explain(self, words: list[str], cell: str | None) -> str:
         if cell is not None and cell.strip():

@@ -58,7 +58,8 @@ class NexusApp(ExtensionApp):
 
     routing_file = Unicode(
         help="YAML file with the model chain per task; empty means the shipped models/routing.yaml "
-        "(env NEXUS_ROUTING_FILE).",
+        "(env NEXUS_ROUTING_FILE). Default: the file `jupyter nexus models pull` / `use` writes "
+        "(<data_dir>/routing.yaml, a pulled model as the local one) while it exists, else empty.",
     ).tag(config=True)
 
     preload_local_model = Unicode(
@@ -177,7 +178,9 @@ class NexusApp(ExtensionApp):
 
     @default("routing_file")
     def _default_routing_file(self) -> str:
-        return os.environ.get("NEXUS_ROUTING_FILE", "")
+        from .ai.user_routing import current_routing_file
+
+        return os.environ.get("NEXUS_ROUTING_FILE", "") or current_routing_file(self.data_dir)
 
     def initialize_settings(self) -> None:
         """The light services only (``build.build_services``): what needs SQLAlchemy or the core is
@@ -243,6 +246,8 @@ class NexusApp(ExtensionApp):
             unwatch()
         services: NexusServices | None = getattr(self, "services", None)
         if services is not None:
+            if services.model_pulls is not None:
+                await services.model_pulls.aclose()  # pulls in progress stop; the next pull resumes them
             if services.deferred_built:
                 if services.agent is not None:
                     from .mcp.server import close_mcp

@@ -61,6 +61,7 @@ OTHER_CONFIGURABLES: tuple[str, ...] = (
     "nexus_server_ext.memory.follower.MemoryFollower",
     "nexus_server_ext.security.audit.AuditLog",
     "nexus_server_ext.ai.embeddings.Embedder",
+    "nexus_server_ext.ai.model_pulls.ModelPulls",
     "nexus_server_ext.voice.transcriber.Transcriber",
     "nexus_server_ext.voice.mapper.VoiceCommandMapper",
     "nexus_server_ext.tasks.TaskScheduler",
@@ -68,6 +69,7 @@ OTHER_CONFIGURABLES: tuple[str, ...] = (
     "nexus_server_ext.agent.service.AgentService",
     "nexus_server_ext.mcp.client.MCPServers",
     "nexus_server_ext.mcp.server.NexusMCP",
+    "nexus_server_ext.diagnosis.checker.FixChecker",
 )
 
 

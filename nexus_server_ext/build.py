@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._version import __version__
 from .ai.embeddings import Embedder
+from .ai.model_pulls import ModelPulls
 from .ai.routing import RoutingConfig, RoutingError, load_routing
 from .api_models import ComponentStatus
 from .collab.documents import NotebookEditor
@@ -159,6 +160,7 @@ def build_services(app: AppSettings) -> NexusServices:
         notebook_rooms=Rooms(),
         notebook_editor=NotebookEditor(serverapp),
         warm_chat=app.preload_local_model != "never",
+        model_pulls=ModelPulls(app.data_dir, app.routing_file, parent=parent),
     )
 
 
@@ -223,6 +225,7 @@ def build_deferred(app: AppSettings, services: NexusServices) -> DeferredService
     from .chat.consciousness import ConsciousnessCore
     from .chat.intent import llm_tie_breaker
     from .chat.plugin_answers import PluginAnswers
+    from .diagnosis.checker import FixChecker
     from .diagnosis.service import Diagnosis
     from .memory.follower import STATE_FILE, MemoryFollower
     from .memory.indexer import Indexer
@@ -282,7 +285,7 @@ def build_deferred(app: AppSettings, services: NexusServices) -> DeferredService
     pipeline = AIPipeline(router, database)
     context = app.context_manager_class(serverapp, memory, parent=parent)
     built.pipeline = pipeline
-    built.diagnosis = Diagnosis(context)
+    built.diagnosis = Diagnosis(context, FixChecker(context=context, parent=parent))
     if serverapp is not None:
         from .handlers.ws_agent import AgentAnnouncer
 

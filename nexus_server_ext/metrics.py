@@ -58,6 +58,11 @@ FALLBACKS = Counter(
 ACTIVE_USERS = Gauge("nexus_active_users", f"Users with a NEXUS request in the last {int(ACTIVE_WINDOW_S)} s")
 QUEUE_DEPTH = Gauge("nexus_task_queue_depth", "Background tasks by state", ["state"])
 COMMANDS = Counter("nexus_commands_run", "Commands executed through the commands API", ["command", "outcome"])
+COMPLETIONS = Counter(
+    "nexus_completions",
+    "Inline completions per model: shown, suppressed (the model was unsure) or empty (nothing to add)",
+    ["model", "verdict"],
+)
 
 
 def rss_bytes() -> int | None:
@@ -192,6 +197,11 @@ def record_fallback(task: str, from_model: str, to_model: str) -> None:
 
 def record_command(command: str, outcome: str) -> None:
     COMMANDS.labels(command, outcome).inc()
+
+
+def record_completion(model: str, verdict: str) -> None:
+    """One finished inline completion: ``shown`` | ``suppressed`` | ``empty``."""
+    COMPLETIONS.labels(model, verdict).inc()
 
 
 def set_queue_depth(pending: int, running: int) -> None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .agent.service import AgentService
     from .ai.embeddings import Embedder
     from .ai.learning import LearningSystem
+    from .ai.model_pulls import ModelPulls
     from .ai.pipeline import AIPipeline
     from .ai.router import ModelRouter
     from .ai.routing import RoutingConfig
@@ -132,6 +133,8 @@ class NexusServices:
     on_first_client: Callable[[], None] | None = None
     # Also ready the chat path (intent embedder, vector memory) for the first client (preload != never).
     warm_chat: bool = True
+    # The model dashboard's pulls from the Hugging Face Hub and its Use button (ai/model_pulls.py).
+    model_pulls: ModelPulls | None = None
     _deferred: DeferredServices | None = field(default=None, repr=False)
     _deferred_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _deferred_ready: list[Callable[[], object]] = field(default_factory=list, repr=False)

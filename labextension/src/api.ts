@@ -41,6 +41,10 @@ export type IAgentRun = Schemas['AgentRunOut'];
 export type IAgentStep = Schemas['AgentStepOut'];
 export type IAgentUndo = Schemas['AgentUndoOut'];
 export type IAgentToolList = Schemas['AgentToolList'];
+export type ICatalogModel = Schemas['CatalogModelOut'];
+export type IModelCatalog = Schemas['ModelCatalogReply'];
+export type IModelPull = Schemas['ModelPullOut'];
+export type IActiveModel = Schemas['ActiveModelOut'];
 export type AgentMode = Schemas['AgentRunOut']['mode'];
 export type AgentRunState = Schemas['AgentRunOut']['state'];
 export type AgentStepStatus = Schemas['AgentStepOut']['status'];
@@ -175,6 +179,26 @@ export function setProviderSecret(
 
 export function deleteProviderSecret(provider: string, scope: SecretScope = 'user'): Promise<void> {
   return requestAPI(`secrets/${scope}/${encodeURIComponent(provider)}`, { method: 'DELETE' });
+}
+
+// -- the models to run here (the model dashboard) ------------------------------------------------------
+/** The bundled model and the catalogue: hardware fit, pulled, in use, and this server's pulls. */
+export function fetchModelCatalog(): Promise<IModelCatalog> {
+  return requestAPI('models/catalog');
+}
+
+/** Pull a catalogue model from the Hugging Face Hub on the server (resumes a cancelled pull); `use`: switch. */
+export function startModelPull(name: string, use = true): Promise<IModelPull> {
+  return requestAPI('models/pulls', jsonBody<Schemas['ModelPullRequest']>('POST', { name, use }));
+}
+
+export function cancelModelPull(id: string): Promise<IModelPull> {
+  return requestAPI(`models/pulls/${encodeURIComponent(id)}`, { method: 'DELETE' });
+}
+
+/** Route chat, code generation and completion to a pulled model, or back to `bundled`. */
+export function useModel(name: string): Promise<IActiveModel> {
+  return requestAPI('models/active', jsonBody<Schemas['ActiveModelRequest']>('PUT', { name }));
 }
 
 // -- background tasks and learning ---------------------------------------------------------------------

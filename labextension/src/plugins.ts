@@ -14,7 +14,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { addAIActions } from './ai/actions';
-import { listSlashCommands, websocketURL } from './api';
+import { fetchStatus, listSlashCommands, websocketURL } from './api';
 import { ChatPanel } from './chat/panel';
 import { ISlashCommand } from './chat/slash';
 import { NexusInlineProvider } from './completion/provider';
@@ -70,8 +70,14 @@ export const workspacePlugin: JupyterFrontEndPlugin<INexusWorkspace> = {
   autoStart: false,
   provides: INexusWorkspace,
   optional: [INotebookTracker, IEditorTracker],
-  activate: (app: JupyterFrontEnd, notebooks: INotebookTracker | null, editors: IEditorTracker | null) =>
-    new Workspace(app, notebooks, editors)
+  activate: (app: JupyterFrontEnd, notebooks: INotebookTracker | null, editors: IEditorTracker | null) => {
+    const workspace = new Workspace(app, notebooks, editors);
+    // the server's name for the user (a single-user server's owner) labels cells and notebook chats
+    void fetchStatus()
+      .then(status => (workspace.ownerName = status.display_name ?? ''))
+      .catch(() => undefined);
+    return workspace;
+  }
 };
 
 const chatPlugin: JupyterFrontEndPlugin<INexusChat> = {

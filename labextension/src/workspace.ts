@@ -76,11 +76,17 @@ export class Workspace implements ICodeActions {
   }
 
   lastError: ICellError | null = null;
+  /** The server's name for the user (``/status`` ``display_name``), once known. */
+  ownerName = '';
   readonly errorChanged = new Signal<this, ICellError | null>(this);
   readonly edited = new Signal<this, INotebookEdit>(this);
 
-  /** The signed-in user's name, for attribution (JupyterLab's user identity; "you" without one). */
+  /** The signed-in user's name, for attribution: as the server names them (a single-user server's
+   * owner, not "Anonymous Orthosie"), else JupyterLab's user identity; "you" without one. */
   userName(): string {
+    if (this.ownerName) {
+      return this.ownerName;
+    }
     const identity = this.app.serviceManager.user?.identity;
     return identity?.display_name || identity?.name || 'you';
   }
@@ -125,10 +131,22 @@ export class Workspace implements ICodeActions {
       cellSource: cell ? cell.model.sharedModel.getSource() : fileEditor ? fileEditor.content.model.sharedModel.getSource() : null,
       cellLabel: cell ? `Cell ${(nb?.content.activeCellIndex ?? 0) + 1}` : fileEditor ? 'File' : null,
       selection: this.selectionText(editor) || null,
-      lastError: error ? `${error.ename}: ${error.evalue}` : null,
+      // another notebook's error is not this one's context
+      lastError: error && error.notebookPath === nb?.context.path ? `${error.ename}: ${error.evalue}` : null,
       kernelId: nb?.sessionContext.session?.kernel?.id ?? null,
       cursorLine: editor ? editor.getCursorPosition().line : null
     };
+  }
+
+  /** Make the cell a context menu was opened on the active one, so its command acts on that cell
+   * (JupyterLab does not move the active cell on right-click). Does nothing outside a context menu. */
+  activateContextMenuCell(app: JupyterFrontEnd): void {
+    const node = app.contextMenuHitTest(n => n.classList.contains('jp-Cell'));
+    const notebook = this.notebooks?.currentWidget?.content;
+    const index = node && notebook ? notebook.widgets.findIndex(cell => cell.node === node) : -1;
+    if (notebook && index >= 0 && notebook.activeCellIndex !== index) {
+      notebook.activeCellIndex = index;
+    }
   }
 
   // -- ICodeActions ------------------------------------------------------------------------------

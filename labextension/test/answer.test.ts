@@ -57,13 +57,21 @@ test('a restart discards the failed model text and says who answers instead', ()
     ]
   });
   assert.equal(s.text, 'Fine');
-  assert.deepEqual(s.fallbacks, ['openai/gpt-4o-mini failed (openai: HTTP 500); local/SmolLM2 answers instead']);
+  assert.deepEqual(s.fallbacks, ['Fallback: openai/gpt-4o-mini failed (openai: HTTP 500); local/SmolLM2 answers instead']);
+});
+
+test('a repair by the same model is said once, as a repair, with why', () => {
+  const s = new AnswerState('a');
+  s.apply({ type: 'chat.restart', id: 'a', reason: 'line 2: invalid syntax', failed_model: 'local/SmolLM2', next_model: 'local/SmolLM2' });
+  s.apply({ type: 'chat.delta', id: 'a', text: 'Fixed' });
+  s.apply({ ...done, fallback_path: [step('local', 'SmolLM2', 'invalid', 'line 2: invalid syntax'), step('local', 'SmolLM2', 'repaired')] });
+  assert.deepEqual(s.fallbacks, ['Repair: local/SmolLM2 wrote code that did not work (line 2: invalid syntax); it tries again']);
 });
 
 test('a fallback before the first token is shown from the done frame', () => {
   const s = new AnswerState('a');
   s.apply({ ...done, fallback_path: [step('gateway', 'nexus', 'circuit_open'), step('gateway2', 'x', 'unconfigured')] });
-  assert.deepEqual(s.fallbacks, ['gateway/nexus: circuit_open']);
+  assert.deepEqual(s.fallbacks, ['Fallback: gateway/nexus failed (circuit open)']);
 });
 
 test('frames for other requests and after the end change nothing', () => {
@@ -97,4 +105,12 @@ test('a stopped answer names no model when none answered, never "/"', () => {
   assert.equal(footerText('/', stopped), 'stopped');
   assert.equal(footerText('local/SmolLM2', stopped), 'local/SmolLM2 · stopped');
   assert.equal(footerText('', null), '');
+});
+
+test('the footer says how long the user waited for the first text, not the model first token', () => {
+  const s = new AnswerState('a');
+  s.apply({ type: 'chat.delta', id: 'a', text: 'Hi' });
+  s.apply({ ...done, ttft_ms: 300 });
+  assert.equal(footerText('local/SmolLM2', s, 5200), 'local/SmolLM2 · first text after 5.2 s');
+  assert.equal(footerText('local/SmolLM2', s, null), 'local/SmolLM2');
 });

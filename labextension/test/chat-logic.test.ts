@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
-import { chipsFor, EMPTY_CONTEXT, frameContext } from '../src/chat/context';
+import { aboutError, chipsFor, EMPTY_CONTEXT, frameContext } from '../src/chat/context';
 import { isInertTag, isUnsafeAttribute } from '../src/chat/sanitize';
 import { ISlashCommand, matchSlash, namesCommand, parseSlash } from '../src/chat/slash';
 import { decideVoiceAction, IVoiceCommand, IVoiceDecision } from '../src/voice/decide';
@@ -29,28 +29,47 @@ const ctx = {
   lastError: 'ZeroDivisionError: division by zero'
 };
 
-test('chips show the file, the active cell and the last error', () => {
+test('chips show the file, the active cell, and the last error only for a message about it', () => {
   assert.deepEqual(
-    chipsFor(ctx, new Set()).map(c => [c.kind, c.label]),
+    chipsFor(ctx, new Set(), 'Why does this fail?').map(c => [c.kind, c.label]),
     [['file', 'analysis.ipynb'], ['cell', 'Cell [3]'], ['error', 'Last error']]
   );
   // a selection replaces the whole cell
   assert.deepEqual(
-    chipsFor({ ...ctx, selection: '1 / 0' }, new Set()).map(c => c.kind),
+    chipsFor({ ...ctx, selection: '1 / 0' }, new Set(), '/fix').map(c => c.kind),
     ['file', 'selection', 'error']
   );
+  // an unrelated question, a new subject: the old error is neither shown nor sent
+  assert.deepEqual(
+    chipsFor(ctx, new Set(), 'What columns does df have?').map(c => c.kind),
+    ['file', 'cell']
+  );
+  const unrelated = frameContext(ctx, new Set(), 'What columns does df have?');
+  assert.equal(unrelated.selection, 'x = 1 / 0');
+  assert.deepEqual(unrelated.exclude, ['error']);
+});
+
+test('a message is about an error when it says so', () => {
+  for (const text of ['/fix', '/explain', 'why does it raise?', 'fix this', 'KeyError again', "it doesn't work", 'what is wrong']) {
+    assert.ok(aboutError(text), text);
+  }
+  for (const text of ['/explain what groupby does', 'plot df', 'What columns does df have?', 'sum the sales']) {
+    assert.ok(!aboutError(text), text);
+  }
 });
 
 test('removed chips are not sent and are excluded on the server', () => {
-  const all = frameContext(ctx, new Set());
+  const all = frameContext(ctx, new Set(), 'explain this error');
   assert.equal(all.notebook_path, 'work/analysis.ipynb');
   assert.match(all.selection ?? '', /^x = 1 \/ 0\n# The last run raised:\n# ZeroDivisionError/);
-  const some = frameContext(ctx, new Set(['cell', 'file'] as const));
+  const some = frameContext(ctx, new Set(['cell', 'file'] as const), 'explain this error');
   assert.equal(some.notebook_path, null);
   assert.equal(some.cell_id, null);
   assert.equal(some.selection, '# The last run raised:\n# ZeroDivisionError: division by zero');
   assert.deepEqual(some.exclude, ['cell', 'file']);
-  assert.equal(frameContext(EMPTY_CONTEXT, new Set()).selection, null);
+  const noError = frameContext(ctx, new Set(['error'] as const), '/fix');
+  assert.deepEqual(noError.exclude, ['error']);
+  assert.equal(frameContext(EMPTY_CONTEXT, new Set(), '/fix').selection, null);
 });
 
 const commands: ISlashCommand[] = [

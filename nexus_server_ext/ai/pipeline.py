@@ -18,8 +18,9 @@ from functools import partial
 from typing import Any
 
 from ..store.database import Database
+from .completion import completion_prompt, confidence
 from .interactions import DatabaseInteractions, InteractionLog, describe
-from .postprocess import COMPLETION_STOP, CodeAnswer, clean_completion, extract_code, validate_code
+from .postprocess import CodeAnswer, extract_code, validate_code
 from .prompts import REPAIR_REQUEST, task_system_prompt
 from .results import (
     CompleteResult,
@@ -292,25 +293,35 @@ class AIPipeline:
         *,
         language: str = "python",
         path: str | None = None,
+        cells: Sequence[str] = (),
         max_tokens: int | None = None,
         user_id: int | None = None,
         owner: str = "",
     ) -> AsyncGenerator[Delta | Restart | CompleteResult, None]:
-        """An inline completion at the cursor as it is written, then the cleaned ``CompleteResult``.
+        """An inline completion at the cursor, then the cleaned ``CompleteResult`` (``completion.py``).
 
-        The one completion path: ``POST /complete`` and the websocket's ``complete`` frame. Recorded as
-        an interaction like every other answer (a cancelled one too)."""
+        The one completion path: ``POST /complete`` and the websocket's ``complete`` frame. ``cells``:
+        the notebook's earlier code cells. With the routing file's gate on, the text is held until the
+        model has finished (a suggestion below the threshold must never flash up), and a suppressed one
+        is an empty completion, recorded with outcome ``suppressed``; with it off the text streams.
+        Recorded as an interaction like every other answer (a cancelled one too)."""
+        from ..metrics import record_completion
+
         started = time.perf_counter()
         route: list[RouteStep] = []
         record = partial(self._record, "completion", started=started, user_id=user_id)
-        header = f"# {path}\n" if path and language.lower() in ("python", "py") else ""
+        gate = self.router.routing.completion_gate()
+        prompt = completion_prompt(prefix, suffix, cells=cells, path=path, language=language)
         text: list[str] = []
         meta: GenerationMeta | None = None
         events = self.router.stream(
             "completion",
-            prompt=header + prefix[-4000:],
+            prompt=prompt.text,
+            suffix=prompt.suffix,
             max_tokens=max_tokens,
-            stop=COMPLETION_STOP,
+            stop=prompt.stop,
+            logprobs=True,
+            repetition_penalty=1.0,  # code repeats its names: a penalty makes the model avoid them
             path=route,
             user=owner or str(user_id or ""),
         )
@@ -321,7 +332,8 @@ class AIPipeline:
                         meta = event.meta
                         continue
                     text.clear() if isinstance(event, Restart) else text.append(event.text)
-                    yield event
+                    if not gate.enabled:
+                        yield event
         except NoModelAvailable:
             await record(None, route, "error", 0)
             raise
@@ -329,11 +341,21 @@ class AIPipeline:
             await asyncio.shield(record(None, route, "cancelled", 0))
             raise
         assert meta is not None
-        outcome = "fallback" if fell_back(route) else "ok"
+        raw = "".join(text)
+        completion = prompt.clean(raw)
+        score = confidence(meta.token_logprobs, raw, completion)
+        suppressed = bool(completion) and not gate.shows(meta.model, score)
+        if suppressed:
+            completion = ""
+            outcome = "suppressed"
+        else:
+            outcome = "fallback" if fell_back(route) else "ok"
         interaction_id = await record(meta, route, outcome, meta.tokens_out)
-        completion = clean_completion("".join(text), prefix, suffix)
+        record_completion(meta.model, "suppressed" if suppressed else "shown" if completion else "empty")
         latency = (time.perf_counter() - started) * 1000
-        yield CompleteResult(completion, meta.provider, meta.model, interaction_id, latency)
+        yield CompleteResult(
+            completion, meta.provider, meta.model, interaction_id, latency, score, suppressed
+        )
 
     async def complete(self, prefix: str, suffix: str = "", **kwargs: Any) -> CompleteResult:
         """``complete_stream``'s result alone (``POST /complete``)."""

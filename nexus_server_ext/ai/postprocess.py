@@ -20,10 +20,6 @@ _CHATTER = re.compile(
 
 PYTHON_NAMES = {"python", "py", "python3", "ipython", ""}
 
-# Inline completion ends with the block at the cursor: a blank line means the model has moved on to
-# something the user did not start, and every token not generated is latency saved.
-COMPLETION_STOP = ["\n\n"]
-
 
 @dataclass
 class CodeAnswer:
@@ -101,6 +97,7 @@ def clean_completion(text: str, prefix: str, suffix: str, max_lines: int = 12) -
     if prefix.split("\n")[-1].strip() == "" and prefix.endswith((" ", "\t")):
         text = text.lstrip(" \t")  # the prefix already holds the indentation
     text = "\n".join(text.split("\n")[:max_lines])
+    text = text.split("```")[0]  # a fence anywhere ends the code (accepted, it breaks the cell)
     return text.rstrip() if "\n" in text.strip("\n") else text.rstrip("\n")
 
 
@@ -108,8 +105,10 @@ def _drop_prefix_overlap(text: str, prefix: str) -> str:
     if not prefix:
         return text
     tail = prefix[-400:]
-    # the longest end of the prefix that the completion starts with
-    for size in range(min(len(tail), len(text)), 2, -1):
+    line = prefix.split("\n")[-1].lstrip()
+    # the longest end of the prefix that the completion starts with, when it restarts the cursor's line
+    # at least: a shorter overlap is often right code (``warm = df[`` + ``df["temp"] > 10]``)
+    for size in range(min(len(tail), len(text)), max(2, len(line) - 1), -1):
         if text.startswith(tail[-size:]):
             return text[size:]
     last_line = prefix.split("\n")[-1]

@@ -63,11 +63,16 @@ class Streamed:
 
 @dataclass
 class CompleteResult:
+    """An inline completion; ``completion`` is empty when there is nothing to show (``suppressed``: the
+    gate held back a suggestion the model was unsure of, ``confidence`` below the model's threshold)."""
+
     completion: str
     provider: str
     model: str
     interaction_id: int | None
     latency_ms: float
+    confidence: float | None = None  # ``completion.confidence``: None when the model gave no probabilities
+    suppressed: bool = False
 
 
 async def until(stream: AsyncIterator[T], cancel: asyncio.Event) -> AsyncGenerator[T, None]:

@@ -141,6 +141,9 @@ class ModelRouter(LoggingConfigurable):
         chain: list[ChainStep] | None = None,
         tools: list[ToolSpec] | None = None,
         json_schema: dict[str, Any] | None = None,
+        suffix: str | None = None,
+        logprobs: bool = False,
+        repetition_penalty: float | None = None,
     ) -> AsyncGenerator[Event, None]:
         """Events for one answer: ``Delta``s, a ``Restart`` per mid-stream failure, then one ``Done``.
 
@@ -149,6 +152,8 @@ class ModelRouter(LoggingConfigurable):
         happened to each step, so a caller can record the whole route across several calls;
         ``chain`` replaces the task's chain (the gateway serving one model directly) but keeps its limits.
         ``tools``: what the model may call; the calls it makes end up in ``Done.meta.tool_calls``.
+        ``suffix``, ``logprobs``, ``repetition_penalty``: see ``GenerationRequest`` (inline completion);
+        the token probabilities of the model that answered end up in ``Done.meta.token_logprobs``.
         """
         limits = self.routing.limits(task)
         request = GenerationRequest(
@@ -160,7 +165,11 @@ class ModelRouter(LoggingConfigurable):
             user=user,
             tools=list(tools or []),
             json_schema=json_schema,
+            suffix=suffix,
+            logprobs=logprobs,
         )
+        if repetition_penalty is not None:
+            request.repetition_penalty = repetition_penalty
         path = path if path is not None else []
         skip = set(exclude)
         full = chain if chain is not None else self.routing.chain(task)
@@ -269,6 +278,7 @@ class ModelRouter(LoggingConfigurable):
                     finish_reason=usage.finish_reason,
                     fallback_path=path,
                     tool_calls=calls,
+                    token_logprobs=usage.token_logprobs,
                 )
             )
             return

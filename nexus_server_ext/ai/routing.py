@@ -8,7 +8,8 @@ API keys never sit in the file and never appear in an error message. A provider
 whose ``base_url`` or ``api_key`` ends up empty is "unconfigured" and skipped,
 which is how the shipped chain works offline (gateway, openai, anthropic
 unconfigured -> local). The optional ``policy`` section is the admin's
-allow/block list for providers and models.
+allow/block list for providers and models. The ``completion`` task may have a ``gate``: inline
+suggestions the model was unsure of are not shown (``completion.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import yaml
 
 from ..api_models import ModelRef, TaskRouting
+from .completion import CompletionGate
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -35,6 +37,18 @@ _LIMITS = {
         "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
         "max_tokens": {"type": "integer", "minimum": 1, "maximum": 32768},
         "latency_budget_ms": {"type": "number", "exclusiveMinimum": 0},
+    },
+}
+
+# The completion task's confidence gate (``completion.py``): thresholds per chain-step model name.
+_CONFIDENCE = {"type": "number", "minimum": 0, "maximum": 1}
+_GATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "enabled": {"type": "boolean"},
+        "min_confidence": _CONFIDENCE,
+        "models": {"type": "object", "additionalProperties": _CONFIDENCE},
     },
 }
 
@@ -62,6 +76,7 @@ SCHEMA: dict[str, Any] = {
                     "cooldown_s": {"type": "number", "minimum": 0},
                     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
                     "api_version": {"type": "string"},
+                    "fim": {"type": "boolean"},
                 },
                 "additionalProperties": False,
             },
@@ -88,6 +103,7 @@ SCHEMA: dict[str, Any] = {
                         },
                     },
                     "limits": _LIMITS,
+                    "gate": _GATE,
                 },
             },
         },
@@ -173,6 +189,10 @@ class RoutingConfig:
             float(values["timeout_s"]), int(values["max_tokens"]), float(values["latency_budget_ms"])
         )
 
+    def completion_gate(self) -> CompletionGate:
+        """The completion task's confidence gate (off when the file has none)."""
+        return CompletionGate.from_spec((self.tasks.get("completion") or {}).get("gate"))
+
     def configured(self, provider: str) -> bool:
         """Remote providers need a base URL and a key; the local one always counts as configured."""
         spec = self.providers.get(provider) or {}
@@ -214,6 +234,11 @@ def validate_routing(raw: Any, source_name: str) -> None:
             raise RoutingError(
                 f"routing file {source_name}: tasks.{name} is an unknown task name "
                 f"(known: {', '.join(TASKS)})"
+            )
+        spec = tasks[name] if isinstance(tasks, dict) else None
+        if name != "completion" and isinstance(spec, dict) and "gate" in spec:
+            raise RoutingError(
+                f"routing file {source_name}: tasks.{name}.gate is for the completion task only"
             )
     validator = jsonschema.Draft202012Validator(SCHEMA)
     errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NamedTuple, TypedDict
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -103,6 +103,11 @@ class GenerationRequest:
     tools: list[ToolSpec] = field(default_factory=list)
     # A JSON schema the output must follow (engines that can constrain decoding: llama.cpp).
     json_schema: dict[str, Any] | None = None
+    # Fill in the middle (inline completion): the text after the cursor, ``prompt`` being the text
+    # before it. An engine whose model has a FIM template fills the middle; the others continue ``prompt``.
+    suffix: str | None = None
+    # Report each generated token's log-probability (``Usage.token_logprobs``) where the engine can.
+    logprobs: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,13 +118,24 @@ class Delta:
     type: Literal["delta"] = "delta"
 
 
+class TokenLogprob(NamedTuple):
+    """One generated token: its text and the natural log of the probability the model gave it."""
+
+    text: str
+    logprob: float
+
+
 @dataclass(frozen=True)
 class Usage:
-    """The last item of a provider stream: token counts and why generation stopped."""
+    """The last item of a provider stream: token counts and why generation stopped.
+
+    ``token_logprobs``: every generated token, in order (its texts joined are the generated text), when
+    the request asked for them and the engine can tell (local llama.cpp); None otherwise."""
 
     tokens_in: int = 0
     tokens_out: int = 0
     finish_reason: str = "stop"
+    token_logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +162,7 @@ class GenerationMeta:
     finish_reason: str = "stop"
     fallback_path: list[RouteStep] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    token_logprobs: tuple[TokenLogprob, ...] | None = None  # ``Usage.token_logprobs``
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from .ai import (
     ChainStepOut,
     CompleteReply,
     CompleteRequest,
+    FixCheckOut,
     GenerateContext,
     GenerateDoneFrame,
     GenerateFrame,
@@ -102,6 +103,15 @@ from .memory import (
     MemorySearchReply,
     RoutingPreferenceOut,
 )
+from .model_pulls import (
+    ActiveModelOut,
+    ActiveModelRequest,
+    CatalogModelOut,
+    ModelCatalogReply,
+    ModelPullOut,
+    ModelPullRequest,
+    PullState,
+)
 from .ops import (
     AuditEventOut,
     AuditList,
@@ -159,6 +169,8 @@ from .voice import (
 )
 
 __all__ = [
+    "ActiveModelOut",
+    "ActiveModelRequest",
     "AgentApproval",
     "AgentApprovalFrame",
     "AgentDecision",
@@ -183,6 +195,7 @@ __all__ = [
     "AuditEventOut",
     "AuditList",
     "CancelFrame",
+    "CatalogModelOut",
     "ChainStepOut",
     "ChatContext",
     "ChatDoneFrame",
@@ -215,6 +228,7 @@ __all__ = [
     "FeedbackKind",
     "FeedbackReply",
     "FeedbackRequest",
+    "FixCheckOut",
     "GenerateContext",
     "GenerateDoneFrame",
     "GenerateFrame",
@@ -239,7 +253,10 @@ __all__ = [
     "MessageOut",
     "MetricsPoint",
     "MetricsSummary",
+    "ModelCatalogReply",
     "ModelMetrics",
+    "ModelPullOut",
+    "ModelPullRequest",
     "ModelRef",
     "ModelsReply",
     "NotebookAction",
@@ -265,6 +282,7 @@ __all__ = [
     "ProviderSecretList",
     "ProviderSecretOut",
     "ProviderSecretState",
+    "PullState",
     "RestartFrame",
     "RouteStep",
     "RoutingPreferenceOut",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -44,8 +44,24 @@ class RouteStep(ApiModel):
     )
 
 
+class FixCheckOut(ApiModel):
+    """A proposed fix's run in a scratch process (never the user's kernel) before it was offered."""
+
+    status: Literal["verified", "failed", "unverified"] = Field(
+        description="`verified` the fixed cell ran without raising (only then is `code` offered); `failed` "
+        "it still raises; `unverified` it could not be run (a value not copyable, a file it writes, a limit)."
+    )
+    detail: str = Field(description="One sentence for the user: what the run showed.")
+    seconds: float
+    copied: list[str] = Field(description="The kernel's names the run had copies of.")
+    not_copied: dict[str, str] = Field(description="Names the run could not copy, and why.")
+
+
 class GenerateReply(ApiModel):
-    code: str
+    code: str = Field(
+        description="The proposed code. For a fix (a request with `context.error`): only a fix whose check "
+        "run passed; '' when it failed or could not be checked (`check` says why)."
+    )
     explanation: str
     language: str
     valid: bool = Field(description="False when no model produced code that passes validation.")
@@ -60,6 +76,9 @@ class GenerateReply(ApiModel):
     ttft_ms: float | None
     latency_ms: float
     tokens_out: int
+    check: FixCheckOut | None = Field(
+        default=None, description="For a fix: its check run. None for other requests, or no code."
+    )
 
 
 class HistoryTurn(ApiModel):
@@ -105,15 +124,30 @@ class CompleteRequest(ApiModel):
     suffix: str = Field(default="", max_length=100_000)
     language: str = Field(default="python", min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_+#.-]+$")
     path: str | None = Field(default=None, max_length=1024)
+    cells: list[Annotated[str, Field(max_length=20_000)]] = Field(
+        default_factory=list,
+        max_length=200,
+        description="The notebook's earlier code cells, oldest first: the completion's context.",
+    )
     max_tokens: int | None = Field(default=None, ge=1, le=512)
 
 
 class CompleteReply(ApiModel):
-    completion: str
+    completion: str = Field(description="Empty when there is nothing to show (see `suppressed`).")
     provider: str
     model: str
     interaction_id: int | None
     latency_ms: float
+    confidence: float | None = Field(
+        default=None,
+        description="The probability the model gave the least likely of the completion's tokens; null "
+        "when the model reports no probabilities (remote APIs).",
+    )
+    suppressed: bool = Field(
+        default=False,
+        description="The model's suggestion was held back: its confidence was below the routing file's "
+        "threshold for that model.",
+    )
 
 
 class ProviderHealthOut(ApiModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -127,6 +127,11 @@ class CompleteFrame(ApiModel):
     suffix: str = Field(default="", max_length=20_000)
     language: str = Field(default="python", max_length=32)
     path: str | None = Field(default=None, max_length=1024)
+    cells: list[Annotated[str, Field(max_length=20_000)]] = Field(
+        default_factory=list,
+        max_length=200,
+        description="The notebook's earlier code cells, oldest first: the completion's context.",
+    )
 
 
 class ContextItem(ApiModel):
@@ -188,11 +193,16 @@ class ChatDoneFrame(ApiModel):
 
 
 class CompleteDoneFrame(ApiModel):
+    """The completion to show (empty: nothing). Deltas come before it only while the gate is off."""
+
     type: Literal["complete.done"] = "complete.done"
     id: str
     text: str
     model: str
     cancelled: bool = False
+    suppressed: bool = Field(
+        default=False, description="The model's suggestion was held back: it was unsure of it."
+    )
 
 
 class MessageBroadcastFrame(ApiModel):

@@ -61,6 +61,11 @@ class StatusReply(ApiModel):
     name: Literal["nexus"] = "nexus"
     version: str
     user: str
+    display_name: str = Field(
+        default="",
+        description="How NEXUS names the user (cell labels, the notebook chat): on a single-user server its "
+        "owner (`NexusApp.owner_name`), not the anonymous name of a token login.",
+    )
     storage: StorageStatus
     components: list[ComponentStatus]
     models: list[TaskRouting]

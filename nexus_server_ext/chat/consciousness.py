@@ -27,8 +27,10 @@ from pydantic import BaseModel
 from traitlets import Int
 from traitlets.config import LoggingConfigurable
 
+from ..ai.engines.sources import BUNDLED_MODELS
 from ..ai.learning import LearningSystem
 from ..ai.pipeline import AIPipeline
+from ..ai.postprocess import extract_code
 from ..ai.results import Streamed
 from ..ai.types import Delta, NoModelAvailable, Restart
 from ..api_models import (
@@ -49,7 +51,7 @@ from ..diagnosis.service import COMPUTED_MODEL, COMPUTED_PROVIDER, Diagnosed, Di
 from ..memory.learn_tasks import LearnJobs
 from ..memory.vector_memory import VectorMemory
 from ..store.conversations import ConversationNotFound, ConversationStore
-from .intent import Intent, IntentClassifier
+from .intent import Intent, IntentClassifier, about_error
 from .local_answers import answer_locally, reply
 from .plugin_answers import PluginAnswers
 from .prompts import TASK_FOR_INTENT, build_messages, sources_footer
@@ -172,8 +174,11 @@ class ConsciousnessCore(LoggingConfigurable):
         frame = transcript.frame
         task = TASK_FOR_INTENT.get(intent.name, "natural_language")
         history = await transcript.history()
+        context = frame.context
+        if not about_error(frame.text):  # the kernel's last error goes with a question about it only
+            context = context.model_copy(update={"exclude": [*context.exclude, "error"]})
         bundle, examples, user_msg = await asyncio.gather(  # side by side: each waits on I/O or a thread
-            self.context.gather(owner, intent.text, frame.context),
+            self.context.gather(owner, intent.text, context),
             self._examples(owner, intent.text),
             transcript.add("user", frame.text, meta={"intent": intent.name}),
         )
@@ -186,8 +191,9 @@ class ConsciousnessCore(LoggingConfigurable):
         )
         yield MessageBroadcastFrame(conversation_id=transcript.conversation_id, message=user_msg)
         diagnosed: Diagnosed | None = None
+        where = {"notebook_path": context.notebook_path, "kernel_id": context.kernel_id}  # a fix's check
         if intent.name in FACT_INTENTS and bundle.facts is not None:
-            diagnosed = await self.diagnosis.diagnose(facts=bundle.facts, fix=intent.name == "fix")
+            diagnosed = await self.diagnosis.diagnose(facts=bundle.facts, fix=intent.name == "fix", **where)
         if diagnosed is not None and diagnosed.fix is not None:  # the facts settle it: no model needed
             answer = diagnosed.computed_answer()
             async for out in reply(
@@ -198,12 +204,15 @@ class ConsciousnessCore(LoggingConfigurable):
         messages = build_messages(
             intent.name, intent.text, bundle, examples, history, diagnosed.facts if diagnosed else None
         )
-        lead = diagnosed.lead + "\n\n" if diagnosed else ""  # shown before the model's words
+        # shown before the model's words: a busy kernel's note, the error's facts
+        lead = bundle.kernel_note + (diagnosed.lead + "\n\n" if diagnosed else "")
         chain = (await self.learning.preference(task)).order
         if lead:
             yield DeltaFrame(type="chat.delta", id=frame.id, text=lead)
         end: Streamed | None = None
         error: str | None = None
+        # A fix is shown once it has been run (``diagnosis.offer``): its words are held back until then.
+        hold = intent.name == "fix"
         try:
             stream = self.pipeline.stream(
                 task,
@@ -219,7 +228,8 @@ class ConsciousnessCore(LoggingConfigurable):
             async with aclosing(stream) as events:
                 async for event in events:
                     if isinstance(event, Delta):
-                        yield DeltaFrame(type="chat.delta", id=frame.id, text=event.text)
+                        if not hold:
+                            yield DeltaFrame(type="chat.delta", id=frame.id, text=event.text)
                     elif isinstance(event, Restart):  # a model failed part-way, or its code is repaired
                         yield RestartFrame(
                             id=frame.id,
@@ -236,8 +246,26 @@ class ConsciousnessCore(LoggingConfigurable):
         if error or end is None:
             yield ErrorFrame(error="no_model_available", message=error or "No model answered.", id=frame.id)
             return
+        if hold:
+            end = await self._checked_fix(end, **where)
+            if end.text:
+                yield DeltaFrame(type="chat.delta", id=frame.id, text=end.text)
         async for out in self._finish(transcript, intent, bundle, examples, lead, end, started):
             yield out
+
+    async def _checked_fix(self, end: Streamed, notebook_path: str | None, kernel_id: str | None) -> Streamed:
+        """The model's fix after its check run: offered, folded, or (the bundled model's) not shown."""
+        if end.meta is None:  # cancelled before the end: nothing was shown, nothing is kept
+            return replace(end, text="")
+        bundled = end.meta.provider == "local" and end.meta.model in BUNDLED_MODELS
+        offer = await self.diagnosis.offer_model_fix(
+            end.text,
+            extract_code(end.text).code,
+            notebook_path=notebook_path,
+            kernel_id=kernel_id,
+            hide_unverified=bundled,
+        )
+        return replace(end, text=offer.text)
 
     async def _finish(
         self,

@@ -174,6 +174,24 @@ class Intent:
     alternatives: tuple[tuple[str, float], ...] = ()
 
 
+# A message about an error: what it is, why it happened, how to fix it. Only such a message is sent
+# with the kernel's last error; an old error is not the subject of every later question.
+_ABOUT_ERROR = re.compile(
+    r"\b(errors?|exceptions?|traceback|raise[sd]?|raising|fail(s|ed|ing|ure)?|crash(es|ed|ing)?|broken"
+    r"|bugs?|fix(es|ed|ing)?|wrong|\w+(Error|Exception))\b|\b(does ?n[o']t|not) work",
+    re.IGNORECASE,
+)
+
+
+def about_error(message: str) -> bool:
+    """Whether a chat message asks about an error (``/fix``, ``/explain`` alone, or words that say so);
+    labextension/src/chat/context.ts applies the same rule to show the "Last error" chip."""
+    text = message.strip()
+    if text.startswith("/fix") or text == "/explain":
+        return True
+    return bool(_ABOUT_ERROR.search(text))
+
+
 TieBreaker = Callable[[str, list[str]], Awaitable[str | None]]
 
 

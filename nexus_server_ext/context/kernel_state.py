@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+from pathlib import Path
 from queue import Empty
 from typing import Any
 
@@ -99,6 +100,25 @@ class KernelInspectionError(RuntimeError):
 
 async def inspect_kernel(kernel_manager: Any, kernel_id: str, timeout: float = 10.0) -> dict[str, Any]:
     """{"variables": [...], "error": traceback text or None} of a running kernel."""
+    return json.loads(await evaluate(kernel_manager, kernel_id, EXPRESSION, timeout))
+
+
+async def seed_kernel(
+    kernel_manager: Any, kernel_id: str, names: list[str], folder: str, max_bytes: int, timeout: float = 5.0
+) -> dict[str, Any]:
+    """Have the kernel copy ``names`` into ``folder`` for a fix's scratch run (``diagnosis.scratch``);
+    returns the seed's description (what was copied, what was not and why)."""
+    from ..diagnosis import scratch_seed
+
+    source = Path(scratch_seed.__file__).read_text(encoding="utf-8")
+    call = f"d['seed'](globals(), {names!r}, {folder!r}, {max_bytes!r})"
+    expression = f"(lambda d: (exec({source!r}, d), {call})[1])({{}})"
+    return dict(json.loads(await evaluate(kernel_manager, kernel_id, expression, timeout)))
+
+
+async def evaluate(kernel_manager: Any, kernel_id: str, expression: str, timeout: float) -> str:
+    """The string an expression evaluates to in a running kernel, asked silently (``user_expressions``
+    of an empty execute request: nothing enters the history or the user's namespace)."""
     from jupyter_client.session import Session
 
     km = kernel_manager.get_kernel(kernel_id)
@@ -111,7 +131,7 @@ async def inspect_kernel(kernel_manager: Any, kernel_id: str, timeout: float = 1
         # Shell requests queue until the socket connects: no wait_for_ready (it drains the output
         # channel until 0.2 s of quiet, which was most of an inspection's cost).
         msg_id = client.execute(
-            "", silent=True, store_history=False, user_expressions={"nexus": EXPRESSION}, allow_stdin=False
+            "", silent=True, store_history=False, user_expressions={"nexus": expression}, allow_stdin=False
         )
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -127,7 +147,7 @@ async def inspect_kernel(kernel_manager: Any, kernel_id: str, timeout: float = 1
         result = reply["content"].get("user_expressions", {}).get("nexus", {})
         if result.get("status") != "ok":
             raise KernelInspectionError(f"the kernel could not be inspected ({result.get('ename', 'error')})")
-        return json.loads(ast.literal_eval(result["data"]["text/plain"]))
+        return str(ast.literal_eval(result["data"]["text/plain"]))
     finally:
         client.stop_channels()
 

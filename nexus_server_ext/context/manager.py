@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,7 +33,7 @@ from traitlets.config import LoggingConfigurable
 from ..diagnosis.facts import ErrorFacts, from_traceback_text
 from ..memory.vector_memory import Hit, VectorMemory
 from .diagnostics import SourceDocument, language_of_file
-from .kernel_state import inspect_kernel, notebook_kernel_id, render_variables
+from .kernel_state import inspect_kernel, notebook_kernel_id, render_variables, seed_kernel
 from .lsp import LanguageServers
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,16 @@ class ContextBundle:
     hits: list[Hit] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     facts: ErrorFacts | None = None  # the error of the last cell the kernel ran, if it raised
+    kernel_note: str = ""  # said before the answer: the kernel was busy, its state is from earlier
 
     def render(self) -> str:
         return "\n\n".join(f"## {p.label}\n{p.text}" for p in self.pieces)
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s ago"
+    return f"{round(seconds / 60)} min ago"
 
 
 def fit(pieces: list[ContextPiece], budget: int) -> tuple[list[ContextPiece], list[str]]:
@@ -132,6 +140,11 @@ class ContextManager(LoggingConfigurable):
     min_memory_score = Float(
         0.2, help="Cosine similarity below which a retrieved chunk is not put into the context."
     ).tag(config=True)
+    kernel_wait_s = Float(
+        2.0,
+        help="Seconds a chat request waits for the kernel to report its variables. A kernel that is running "
+        "a cell is not waited for at all: the answer uses what NEXUS last read from it, and says so.",
+    ).tag(config=True)
 
     def __init__(
         self,
@@ -148,6 +161,7 @@ class ContextManager(LoggingConfigurable):
         super().__init__(**kwargs)
         self.serverapp = serverapp
         self.memory = memory
+        self._last_state: dict[str, tuple[float, dict[str, Any]]] = {}  # kernel id -> (when, what)
         self.language_servers = language_servers or LanguageServers(serverapp, parent=self)
         self.before = neighbours_before
         self.after = neighbours_after
@@ -173,18 +187,15 @@ class ContextManager(LoggingConfigurable):
             language_server = asyncio.ensure_future(self._language_server(document))
         kernel_id = request.kernel_id or await self._kernel_for(request.notebook_path)
         facts: ErrorFacts | None = None
+        note = ""
         if kernel_id and not {"variables", "error"} <= exclude:
-            try:
-                state = await inspect_kernel(self.serverapp.kernel_manager, kernel_id)
-                if state.get("error") and "error" not in exclude:
-                    pieces.append(ContextPiece("error", "Last error in the kernel", state["error"]))
-                    facts = facts_from_state(state)
-                if state.get("variables") and "variables" not in exclude:
-                    pieces.append(
-                        ContextPiece("variables", "Kernel variables", render_variables(state["variables"]))
-                    )
-            except Exception as exc:
-                log.info("NEXUS context: kernel %s not inspected: %s", kernel_id, exc)
+            state, note = await self._kernel_state(kernel_id)
+            if state.get("error") and "error" not in exclude and not note:  # an old read: no error facts
+                pieces.append(ContextPiece("error", "Last error in the kernel", state["error"]))
+                facts = facts_from_state(state)
+            if state.get("variables") and "variables" not in exclude:
+                label = "Kernel variables" + (f" ({note})" if note else "")
+                pieces.append(ContextPiece("variables", label, render_variables(state["variables"])))
         hits: list[Hit] = []
         if use_memory and self.memory is not None and "memories" not in exclude and query.strip():
             try:
@@ -198,7 +209,29 @@ class ContextManager(LoggingConfigurable):
             pieces += await language_server
         kept, dropped = fit(pieces, self.budget_tokens)
         kept_sources = {p.source for p in kept if p.kind == "memories"}
-        return ContextBundle(kept, [h for h in hits if h.source in kept_sources], dropped, facts)
+        kernel_note = f"_The kernel is busy running a cell; this answer uses {note}._\n\n" if note else ""
+        return ContextBundle(kept, [h for h in hits if h.source in kept_sources], dropped, facts, kernel_note)
+
+    async def _kernel_state(self, kernel_id: str) -> tuple[dict[str, Any], str]:
+        """The kernel's variables and last error, and '' (fresh) or what older state is used instead.
+
+        A kernel running a cell (a model training, a long query) answers only when the cell ends; the
+        question is answered now, with what NEXUS last read from it."""
+        manager = self.serverapp.kernel_manager
+        busy = getattr(manager.get_kernel(kernel_id), "execution_state", "") == "busy"
+        # busy: a short wait all the same, for a cell that is just ending (its "idle" may be on its way)
+        wait = min(self.kernel_wait_s, 0.3) if busy else self.kernel_wait_s
+        try:
+            state = await inspect_kernel(manager, kernel_id, timeout=wait)
+        except Exception as exc:
+            log.info("NEXUS context: kernel %s not inspected: %s", kernel_id, exc)
+        else:
+            self._last_state[kernel_id] = (time.monotonic(), state)
+            return state, ""
+        when, state = self._last_state.get(kernel_id, (0.0, {}))
+        if not state:
+            return {}, "no variables (NEXUS has not read them yet)"
+        return state, f"its variables as they were {_ago(time.monotonic() - when)}"
 
     async def _language_server(self, document: SourceDocument) -> list[ContextPiece]:
         try:
@@ -225,6 +258,21 @@ class ContextManager(LoggingConfigurable):
         except Exception as exc:
             log.info("NEXUS context: kernel %s not inspected: %s", kernel_id, exc)
             return None
+
+    async def copy_kernel_values(
+        self,
+        notebook_path: str | None,
+        names: list[str],
+        folder: str,
+        max_bytes: int,
+        kernel_id: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Copies of ``names`` from the kernel (``kernel_id``, else the notebook's) into ``folder`` for a
+        fix's check run (None without a kernel); raises ``KernelInspectionError`` when it does not answer."""
+        kernel_id = kernel_id or await self._kernel_for(notebook_path)
+        if kernel_id is None:
+            return None
+        return await seed_kernel(self.serverapp.kernel_manager, kernel_id, names, folder, max_bytes)
 
     async def _kernel_for(self, path: str | None) -> str | None:
         return await notebook_kernel_id(self.serverapp, path)

@@ -37,7 +37,10 @@ _NONE_ORIGIN = (
     "methods that change an object in place"
 )
 # methods people bring from other languages, and what Python calls them
-_OTHER_LANGUAGES = {"push": "append", "add": "append", "length": "len(...)", "size": "len(...)"}
+_OTHER_LANGUAGES = {"push": "append", "add": "append", "addAll": "extend", "size": "len(...)"}
+_OTHER_LANGUAGES |= {"length": "len(...)", "indexOf": "index", "uppercase": "upper", "lowercase": "lower"}
+_OTHER_LANGUAGES |= {"toUpperCase": "upper", "toLowerCase": "lower", "replaceAll": "replace"}
+_OTHER_LANGUAGES |= {"startsWith": "startswith", "endsWith": "endswith", "trim": "strip"}
 _POPULAR_MODULES = ("numpy", "pandas", "matplotlib", "scipy", "seaborn", "torch", "requests", "polars")
 _PIP_NAMES = {
     "sklearn": "scikit-learn",
@@ -74,6 +77,16 @@ def closest(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | 
     public = [c for c in candidates if c != word and (not c.startswith("_") or word.startswith("_"))]
     found = difflib.get_close_matches(word, public, n=1, cutoff=cutoff)
     return found[0] if found else None
+
+
+def python_name(kind: str, attr: str) -> str | None:
+    """What Python calls ``attr``, a method as another language names it, on a builtin ``kind``
+    (``push`` on a list: ``append``); None when the builtin has no such method."""
+    name = _OTHER_LANGUAGES.get(attr)
+    owner = getattr(builtins, kind, None) if kind in ("list", "str", "tuple", "dict") else None
+    if name is None or owner is None or (name.isidentifier() and not hasattr(owner, name)):
+        return None
+    return name
 
 
 def cause_of(facts: ErrorFacts, known: set[str], hint: str | None = None) -> str:
@@ -221,8 +234,9 @@ def _attribute(s: Scene) -> str | None:
         return (
             f"{owner} is None, so it has no attribute `{attr}`: check where it was assigned ({_NONE_ORIGIN})"
         )
-    if not suggestion and attr in _OTHER_LANGUAGES and kind in ("list", "str", "tuple", "dict"):
-        suggestion = f"; Python's name for it is `{_OTHER_LANGUAGES[attr]}`"
+    python = python_name(kind, attr)
+    if not suggestion and python:
+        suggestion = f"; Python's name for it is `{python}`"
     return f"{owner} is {_a(kind)}, which has no attribute `{attr}`{suggestion}"
 
 

@@ -1,124 +1,63 @@
 """Fixes computed from an error's facts, not generated: when the facts leave one answer, give it.
 
-A NameError whose name is a near-miss of one the kernel (or the failing function) defines, or of a
-builtin (``heigth`` where ``height`` is a parameter), is fixed by renaming that name in the cell: every
-use of it as a Python name, not inside strings or comments. It is not done when the cell itself assigns
-the name (then the misspelling may be meant), when magics hide the code from the tokenizer, or when the
-renamed cell would not parse. An AttributeError whose attribute is a near-miss of one the object has
-(``x.apend`` on a list, ``math.sqr``) is fixed by renaming that attribute on the failing line only.
-A small model asked for the same fix often rewrites the cell into something worse; this answer is
-certain and instant.
+Each rule reads the error's facts (its message, Python's own hints, the failing line and the values
+on it) and the cell's tree, and changes as little as it can; a rule that is not sure returns None,
+and then a model is asked. The rules, by error:
+
+- NameError: a module used but not imported (``math.sqrt(2)``, ``np.mean(x)``) gets its import at
+  the top of the cell (``fixes_imports``); a near-miss of a name the kernel or the failing function
+  defines, or of a builtin (``heigth`` where ``height`` is a parameter), is renamed in the cell
+  (``fixes_names``).
+- ModuleNotFoundError: a near-miss of an installed module (``import numpyy``) is respelt.
+- AttributeError: a near-miss of an attribute the object has (``x.apend``), or a method named as in
+  another language (``items.push``), is renamed on the failing line.
+- UnboundLocalError: a global updated inside a function (``count += 1``) is declared ``global``.
+- KeyError: a key or DataFrame column that differs only in case or spelling from one that exists is
+  respelt on the failing line (``fixes_values``).
+- TypeError: an int joined to a str with ``+`` is wrapped in ``str()``; ``range(len(n))`` of an int
+  ``n`` becomes ``range(n)``.
+- IndexError: ``x[i]`` in a loop over ``range(len(x) + 1)`` loops over ``range(len(x))``.
+
+A small model asked for the same fix often rewrites the cell into something worse; these answers are
+certain and instant. Every fixed cell parses, or it is not offered.
 """
 
 from __future__ import annotations
 
-import ast
-import io
-import itertools
-import re
-import tokenize
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from .cell_edits import CertainFix, parses, python_only
+from .fixes_imports import missing_import, respelt_module
+from .fixes_names import declared_global, renamed_attribute, renamed_name
+from .fixes_values import bounded_range, converted_to_str, range_of_int, respelt_key
 
 if TYPE_CHECKING:
     from .facts import ErrorFacts
 
-_MISSING = re.compile(r"name '(\w+)' is not defined")
-_NO_ATTRIBUTE = re.compile(r"(?:'[\w.]+' object|module '[\w.]+') has no attribute '(\w+)'")
+__all__ = ["CertainFix", "certain_fix", "parses", "python_only"]
 
+Rule = Callable[["ErrorFacts", str], "CertainFix | None"]
 
-def python_only(code: str) -> str:
-    """``code`` with IPython magics and shell escapes blanked (they are not Python); lines keep their
-    numbers and columns."""
-    return "".join("\n" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines(True))
-
-
-def parses(code: str) -> bool:
-    try:
-        ast.parse(python_only(code))
-    except SyntaxError:
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class CertainFix:
-    code: str  # the whole cell, fixed
-    explanation: str  # Markdown: what was changed and why
+# In order: the first rule that is sure wins (a module used but not imported before a near-miss name:
+# ``np.mean`` is numpy, not a variable called ``nps``).
+RULES: dict[str, tuple[Rule, ...]] = {
+    "NameError": (missing_import, renamed_name),
+    "ModuleNotFoundError": (respelt_module,),
+    "AttributeError": (renamed_attribute,),
+    "UnboundLocalError": (declared_global,),
+    "KeyError": (respelt_key,),
+    "TypeError": (converted_to_str, range_of_int),
+    "IndexError": (bounded_range,),
+}
 
 
 def certain_fix(facts: ErrorFacts, code: str) -> CertainFix | None:
     """The fixed cell for ``facts`` raised by ``code``, or None when the facts do not settle it."""
-    if not facts.suggestion or not facts.suggestion.isidentifier() or not code.strip():
+    if not code.strip():
         return None
-    if facts.exc_type == "AttributeError":
-        return _attribute_fix(facts, code)
-    missing = _MISSING.search(facts.message)
-    if facts.exc_type != "NameError" or not missing:
-        return None
-    name, replacement = missing.group(1), facts.suggestion
-    lines = code.splitlines(keepends=True)
-    plain = python_only(code)
-    try:
-        tree = ast.parse(plain)
-        tokens = list(tokenize.generate_tokens(io.StringIO(plain).readline))
-    except (SyntaxError, tokenize.TokenError, IndentationError):
-        return None
-    if any(
-        isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load) for n in ast.walk(tree)
-    ):
-        return None  # the cell assigns it: renaming could change what it means
-    places = [t.start for t in tokens if t.type == tokenize.NAME and t.string == name]
-    if not places:
-        return None
-    for row, column in reversed(places):  # right to left: earlier columns stay valid
-        line = lines[row - 1]
-        lines[row - 1] = line[:column] + replacement + line[column + len(name) :]
-    fixed = "".join(lines)
-    if not parses(fixed):
-        return None
-    rows = sorted({row for row, _ in places})
-    where = f"lines {', '.join(map(str, rows))}" if len(rows) > 1 else f"line {rows[0]}"
-    explanation = (
-        f"`{name}` is not defined, and `{replacement}` is: renamed `{name}` to `{replacement}` on {where} "
-        "of the cell. Nothing else was changed; run the cell to check."
-    )
-    return CertainFix(fixed, explanation)
-
-
-def _attribute_fix(facts: ErrorFacts, code: str) -> CertainFix | None:
-    """``.attr`` -> ``.suggestion`` on the failing line (only there: another object may have it)."""
-    missing = _NO_ATTRIBUTE.search(facts.message)
-    lines = code.splitlines(keepends=True)
-    if not missing or facts.lineno is None or not 0 < facts.lineno <= len(lines):
-        return None
-    attr, replacement, row = missing.group(1), str(facts.suggestion), facts.lineno
-    line = lines[row - 1]
-    if line.lstrip().startswith(("%", "!")):
-        return None
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(line.strip() + "\n").readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return None
-    indent = len(line) - len(line.lstrip())
-    places = [
-        t.start[1] + indent
-        for before, t in itertools.pairwise(tokens)
-        if t.type == tokenize.NAME
-        and t.string == attr
-        and before.type == tokenize.OP
-        and before.string == "."
-    ]
-    if not places:
-        return None
-    for column in reversed(places):
-        line = line[:column] + replacement + line[column + len(attr) :]
-    lines[row - 1] = line
-    fixed = "".join(lines)
-    if not parses(fixed):
-        return None
-    explanation = (
-        f"`{attr}` is not an attribute of that object, and `{replacement}` is: renamed `.{attr}` to "
-        f"`.{replacement}` on line {row} of the cell. Nothing else was changed; run the cell to check."
-    )
-    return CertainFix(fixed, explanation)
+    for rule in RULES.get(facts.exc_type, ()):
+        fix = rule(facts, code)
+        if fix is not None and fix.code != code and parses(fix.code):
+            return fix
+    return None

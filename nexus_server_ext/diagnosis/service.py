@@ -6,7 +6,9 @@ and the ``%nexus explain`` / ``%nexus fix`` magics (in a kernel with or without 
 NEXUS server). The facts (exception, failing line, the values on it, the cause)
 are computed from the traceback and, where a kernel is at hand, from its state;
 a model is told them and never asked to guess them. When the facts settle the
-fix (``certain_fixes``), the fix is the answer and no model is asked.
+fix (``certain_fixes``), the fix is the answer and no model is asked. Every fix, computed or a
+model's, is run in a scratch process before it is offered (``checker`` / ``scratch``), and only one
+that runs is offered to apply (``offer``).
 
 ``diagnose`` is pure (the kernel calls it with facts from a live exception);
 ``Diagnosis`` adds what only the server knows: the notebook's kernel.
@@ -14,14 +16,17 @@ fix (``certain_fixes``), the fix is the answer and no model is asked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .certain_fixes import CertainFix, certain_fix
 from .facts import ErrorFacts, from_traceback_text
+from .offer import FixOffer, offer_computed_fix, offer_model_fix
+from .scratch import FixCheck
 
 if TYPE_CHECKING:
     from ..context.manager import ContextManager
+    from .checker import FixChecker
 
 # The provider / model an answer computed from the facts is attributed to (no model wrote it).
 COMPUTED_PROVIDER = "nexus"
@@ -40,6 +45,7 @@ class Diagnosed:
 
     facts: ErrorFacts
     fix: CertainFix | None = None
+    check: FixCheck | None = None  # the certain fix's check run, once it ran
 
     @property
     def lead(self) -> str:
@@ -55,11 +61,14 @@ class Diagnosed:
         """For a chat prompt: the facts and how to use them."""
         return f"{self.facts.prompt_text()}\n{GROUNDED}"
 
+    def computed_offer(self, language: str = "python") -> FixOffer:
+        """The fix the facts settle, offered when its check run passed (see ``offer``)."""
+        assert self.fix is not None and self.check is not None
+        return offer_computed_fix(self.fix.explanation, self.fix.code, self.check, language)
+
     def computed_answer(self, language: str = "python") -> str:
-        """The whole answer when the facts settle the fix: facts, what changed, the fixed code."""
-        assert self.fix is not None
-        code = self.fix.code.rstrip()
-        return f"{self.lead}\n\n{self.fix.explanation}\n\n```{language}\n{code}\n```"
+        """The whole answer when the facts settle the fix: facts, what changed, the check, the code."""
+        return f"{self.lead}\n\n{self.computed_offer(language).text}"
 
 
 def diagnose(facts: ErrorFacts, code: str | None = None, *, fix: bool = False) -> Diagnosed:
@@ -72,8 +81,13 @@ class Diagnosis:
     """The server's Explain / Fix: the facts from the notebook's kernel when it has the error, else
     from the traceback text the client sent."""
 
-    def __init__(self, context: ContextManager | None = None) -> None:
+    def __init__(self, context: ContextManager | None = None, checker: FixChecker | None = None) -> None:
         self.context = context
+        if checker is None:
+            from .checker import FixChecker
+
+            checker = FixChecker(context=context)
+        self.checker = checker
 
     async def diagnose(
         self,
@@ -83,12 +97,33 @@ class Diagnosis:
         notebook_path: str | None = None,
         facts: ErrorFacts | None = None,
         fix: bool = False,
+        kernel_id: str | None = None,
     ) -> Diagnosed | None:
         """The diagnosis of an error, or None when there is none to diagnose. ``facts``: already read
         (chat reads them with the rest of its context); otherwise the notebook's kernel is asked (it
-        knows the values on the failing line), then the ``traceback`` text is parsed."""
+        knows the values on the failing line), then the ``traceback`` text is parsed. With ``fix``, a
+        certain fix comes with its check run (in a scratch process seeded from the notebook's kernel)."""
         if facts is None and traceback and self.context is not None and notebook_path:
             facts = await self.context.kernel_error_facts(notebook_path)
         if facts is None and traceback:
             facts = from_traceback_text(traceback)
-        return diagnose(facts, code, fix=fix) if facts is not None else None
+        if facts is None:
+            return None
+        diagnosed = diagnose(facts, code, fix=fix)
+        if diagnosed.fix is not None:  # certain of the change, not of the cell: run it first
+            check = await self.checker.check(diagnosed.fix.code, notebook_path, kernel_id)
+            diagnosed = replace(diagnosed, check=check)
+        return diagnosed
+
+    async def offer_model_fix(
+        self,
+        answer: str,
+        code: str,
+        *,
+        notebook_path: str | None,
+        hide_unverified: bool,
+        kernel_id: str | None = None,
+    ) -> FixOffer:
+        """A model's fix (``code`` taken from its ``answer``), run before it is offered."""
+        check = await self.checker.check(code, notebook_path, kernel_id) if code.strip() else None
+        return offer_model_fix(answer, code, check, hide_unverified=hide_unverified)

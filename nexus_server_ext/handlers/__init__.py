@@ -11,6 +11,7 @@ from . import (
     conversations,
     generate,
     memory,
+    model_pulls,
     monitor,
     not_found,
     notebooks,
@@ -39,6 +40,7 @@ def all_handlers() -> list[tuple[str, Any]]:
         *monitor.default_handlers,
         *voice.default_handlers,
         *generate.default_handlers,
+        *model_pulls.default_handlers,  # the model dashboard's catalogue, pulls and Use
         *chat.default_handlers,
         *memory.default_handlers,
         *notebooks.default_handlers,

@@ -8,7 +8,7 @@ websocket as ``agent.run`` frames.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -27,7 +27,7 @@ from ..api_models import (
 )
 from ..collab.access import check_notebook_access
 from ..errors import NexusError
-from .base import NexusHandler, Operation
+from .base import NexusHandler, Operation, display_name
 
 if TYPE_CHECKING:
     from ..agent.run import AgentRun
@@ -76,15 +76,6 @@ def run_out(run: AgentRun) -> AgentRunOut:
         created_at=run.created_at,
         ended_at=run.ended_at,
     )
-
-
-def display_name(handler: Any) -> str:
-    """Who the agent works for, as cells and cards name them: on a single-user server its owner (not
-    Jupyter's "Anonymous Carpo" of a token login), else the identity provider's display name."""
-    if handler.nexus.owner_name:
-        return str(handler.nexus.owner_name)
-    user = handler.current_user
-    return str(getattr(user, "display_name", "") or getattr(user, "name", "") or handler.username)
 
 
 class AgentHandler(NexusHandler):

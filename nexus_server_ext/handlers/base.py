@@ -265,3 +265,12 @@ class NexusHandler(APIHandler):
             )
 
         self.nexus.background(asyncio.ensure_future(record()))
+
+
+def display_name(handler: Any) -> str:
+    """How NEXUS names the user (agent cells and cards, ``/status``): on a single-user server its owner
+    (not Jupyter's "Anonymous Carpo" of a token login), else the identity provider's display name."""
+    if handler.nexus.owner_name:
+        return str(handler.nexus.owner_name)
+    user = handler.current_user
+    return str(getattr(user, "display_name", "") or getattr(user, "name", "") or handler.username)

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ..ai.engines.sources import BUNDLED_MODELS
 from ..ai.types import NoModelAvailable
 from ..api_models import (
     ChainStepOut,
     CompleteReply,
     CompleteRequest,
+    FixCheckOut,
     GenerateReply,
     GenerateRequest,
     ModelsReply,
@@ -28,12 +30,15 @@ from ..api_models import (
     TaskChainOut,
     TaskLimitsOut,
 )
+from ..diagnosis.offer import offer_model_fix
+from ..diagnosis.scratch import FixCheck
 from ..diagnosis.service import COMPUTED_MODEL, COMPUTED_PROVIDER, Diagnosed, Diagnosis
 from ..errors import NexusError
 from .base import NexusHandler, Operation
 
 if TYPE_CHECKING:  # the pipeline loads the ORM models; it is built on first use
     from ..ai.pipeline import AIPipeline, CompleteResult
+    from ..ai.results import GenerateResult
 
 
 class AIHandler(NexusHandler):
@@ -60,11 +65,12 @@ def no_model(exc: NoModelAvailable) -> NexusError:
 
 
 def computed_reply(body: GenerateRequest, diagnosed: Diagnosed) -> GenerateReply:
-    """A fix the error's facts settle (``diagnosis``), in the shape of a model's answer."""
-    assert diagnosed.fix is not None
+    """A fix the error's facts settle (``diagnosis``), in the shape of a model's answer: its code
+    only when its check run passed."""
+    offer = diagnosed.computed_offer(body.language)
     return GenerateReply(
-        code=diagnosed.fix.code,
-        explanation=f"{diagnosed.lead}\n\n{diagnosed.fix.explanation}",
+        code=offer.code,
+        explanation=f"{diagnosed.lead}\n\n{offer.text}",
         language=body.language,
         valid=True,
         provider=COMPUTED_PROVIDER,
@@ -75,7 +81,12 @@ def computed_reply(body: GenerateRequest, diagnosed: Diagnosed) -> GenerateReply
         ttft_ms=None,
         latency_ms=0.0,
         tokens_out=0,
+        check=check_out(offer.check),
     )
+
+
+def check_out(check: FixCheck | None) -> FixCheckOut | None:
+    return FixCheckOut(**check.as_dict()) if check is not None else None
 
 
 class GenerateHandler(AIHandler):
@@ -99,8 +110,7 @@ class GenerateHandler(AIHandler):
         # the model is told them, the explanation starts with them, and a fix they settle needs no model.
         diagnosed = None
         if body.context.error:
-            diagnosis = self.nexus.diagnosis or Diagnosis()
-            diagnosed = await diagnosis.diagnose(
+            diagnosed = await self._diagnosis().diagnose(
                 traceback=body.context.error,
                 code=body.context.code,
                 notebook_path=body.context.notebook_path,
@@ -126,10 +136,40 @@ class GenerateHandler(AIHandler):
         data = asdict(result)
         data.pop("error")
         data.pop("text")  # the reply carries the code and the explanation extracted from it
-        if diagnosed is not None:
-            data["explanation"] = "\n\n".join(p for p in (diagnosed.lead, result.explanation) if p)
+        if diagnosed is not None:  # a fix: offered only once its check run passed
+            data.update(await self._offered(body, result, diagnosed))
         data["fallback_path"] = [RouteStep(**p) for p in result.fallback_path]
         self.write_model(GenerateReply(**data))
+
+    def _diagnosis(self) -> Diagnosis:
+        return self.nexus.diagnosis or Diagnosis()
+
+    async def _offered(
+        self, body: GenerateRequest, result: GenerateResult, diagnosed: Diagnosed
+    ) -> dict[str, Any]:
+        """A model's fix after its check run: the reply's code, explanation and check."""
+        code = result.code if result.code.strip() else ""
+        fence = f"```{body.language}\n{code.rstrip()}\n```" if code else ""
+        answer = "\n\n".join(p for p in (result.explanation, fence) if p)
+        bundled = result.provider == "local" and result.model in BUNDLED_MODELS
+        if code and not result.valid:  # it does not even parse: no need to run it
+            broken = FixCheck("failed", f"the proposed code does not parse ({result.error}).")
+            offer = offer_model_fix(answer, code, broken, hide_unverified=bundled)
+        else:
+            offer = await self._diagnosis().offer_model_fix(
+                answer, code, notebook_path=body.context.notebook_path, hide_unverified=bundled
+            )
+        if offer.check is None:
+            explanation = result.explanation
+        elif offer.offered:
+            explanation = f"{result.explanation}\n\n{offer.check.render_markdown()}".strip()
+        else:
+            explanation = offer.text
+        return {
+            "code": offer.code,
+            "explanation": "\n\n".join(p for p in (diagnosed.lead, explanation) if p),
+            "check": check_out(offer.check),
+        }
 
 
 class CompleteHandler(AIHandler):
@@ -159,6 +199,7 @@ class CompleteHandler(AIHandler):
                 body.suffix,
                 language=body.language,
                 path=body.path,
+                cells=body.cells,
                 max_tokens=body.max_tokens,
                 user_id=await self.user_id(),
                 owner=self.username,

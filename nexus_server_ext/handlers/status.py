@@ -8,7 +8,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..api_models import MCPServerOut, StatusReply
-from .base import NexusHandler, Operation
+from .base import NexusHandler, Operation, display_name
 
 
 class StatusHandler(NexusHandler):
@@ -31,6 +31,7 @@ class StatusHandler(NexusHandler):
         reply = StatusReply(
             version=nexus.version,
             user=self.username,
+            display_name=display_name(self),
             storage=storage,
             components=components,
             models=nexus.routing.chains() if nexus.routing else [],

@@ -27,7 +27,8 @@ from ..api_models import (
 )
 from ..collab.access import check_notebook_access
 from ..errors import NexusError
-from .agent import display_name, run_out
+from .agent import run_out
+from .base import display_name
 
 if TYPE_CHECKING:
     from ..agent.run import AgentRun

@@ -43,6 +43,10 @@ class SocketNotebooks:
         return rooms
 
     def display_name(self) -> str:
+        """Who asked, as the notebook chat names them: a single-user server's owner, else the identity
+        provider's display name."""
+        if self.socket.nexus.owner_name:
+            return str(self.socket.nexus.owner_name)
         user = self.socket.current_user
         return str(getattr(user, "display_name", "") or getattr(user, "name", "") or self.socket.owner)
 

@@ -279,6 +279,7 @@ class SocketRequests:
                 frame.suffix,
                 language=frame.language,
                 path=frame.path,
+                cells=frame.cells,
                 user_id=user_id,
                 owner=socket.owner,
             )
@@ -289,7 +290,10 @@ class SocketRequests:
                     elif isinstance(event, CompleteResult):
                         batcher.flush()
                         model = event.model
-                        socket.send(CompleteDoneFrame(id=frame.id, text=event.completion, model=model))
+                        done = CompleteDoneFrame(
+                            id=frame.id, text=event.completion, model=model, suppressed=event.suppressed
+                        )
+                        socket.send(done)
         except asyncio.CancelledError:
             batcher.flush()
             socket.send(CompleteDoneFrame(id=frame.id, text="", model=model, cancelled=True))

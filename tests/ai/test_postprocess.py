@@ -39,3 +39,10 @@ def test_a_completion_never_carries_a_code_fence() -> None:
     assert clean_completion("  ```", prefix, "") == ""
     for text in ("x * 2\n```python", "```\n", "x\n    ```"):
         assert "```" not in clean_completion(text, prefix, "")
+    assert clean_completion("x * 2```", prefix, "") == "x * 2"  # a fence after code on its line
+
+
+def test_a_completion_may_start_like_the_end_of_the_line() -> None:
+    # Only a restart of the whole line is a repeat: `warm = df[` + `df["temp"] > 10]` is right code.
+    assert clean_completion('df["temp"] > 10]', "warm = df[", "") == 'df["temp"] > 10]'
+    assert clean_completion("warm = df[df.t > 1]", "warm = df[", "") == "df.t > 1]"

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 qs = load_bench_module("quality_set", "quality_set.py")
+completion_bench = load_bench_module("quality_completion", "quality_completion.py")  # quality.py imports it
 TASKS = qs.load_tasks()
 CASES = qs.load_error_cases()
 BY_ID = {t.id: t for t in TASKS}
@@ -217,3 +218,71 @@ def test_a_saved_run_can_be_judged_again_without_a_model() -> None:
     assert model["passed"] == "1/2"
     assert model["outcomes"] == {"passed": 1, "tests failed": 1}
     assert model["errors"]["model_answer_without_facts"] == {"names_error_and_line": 1.0, "names_cause": 1.0}
+
+
+# -- inline completion (bench/quality/completion.yaml) ---------------------------------------------
+COMPLETIONS = qs.load_completion_cases()
+
+
+def test_the_completion_set_is_varied_and_ids_are_unique() -> None:
+    assert len(COMPLETIONS) >= 30
+    assert len({c.id for c in COMPLETIONS}) == len(COMPLETIONS)
+    assert {c.kind for c in COMPLETIONS} == set(qs.COMPLETION_KINDS)
+    assert sum(1 for c in COMPLETIONS if c.context) >= 5  # the DataFrame is defined in an earlier cell
+    for case in COMPLETIONS:
+        assert re.search(r"^def test_", case.tests, re.MULTILINE), f"{case.id} has no test_ function"
+        ast.parse(case.tests)
+        ast.parse(case.cell(case.reference))
+        on_its_line = case.prefix.rsplit("\n", 1)[-1].strip() != ""
+        assert (case.kind == "block") is not on_its_line, f"{case.id}: kind {case.kind}"
+        assert (case.kind == "fill") == bool(case.suffix.strip()), case.id
+
+
+def test_every_reference_completion_is_right() -> None:
+    outcomes = parallel(lambda c: qs.judge_completion(c, c.reference), COMPLETIONS)
+    failed = {c.id: o.as_dict() for c, o in zip(COMPLETIONS, outcomes, strict=True) if not o.passed}
+    assert failed == {}
+
+
+def test_silence_and_a_wrong_completion_are_never_right() -> None:
+    assert all(qs.judge_completion(c, "").error == "no code" for c in COMPLETIONS)
+    # the cell as typed, with nothing accepted, does not pass either (the tests need the completion)
+    untouched = parallel(lambda c: qs.run_tests(c.tests, c.cell("")), COMPLETIONS)
+    assert [c.id for c, o in zip(COMPLETIONS, untouched, strict=True) if o.passed] == []
+    wrong = parallel(lambda c: qs.judge_completion(c, "None"), COMPLETIONS)
+    assert [c.id for c, o in zip(COMPLETIONS, wrong, strict=True) if o.passed] == []
+
+
+@pytest.mark.parametrize(
+    ("case_id", "wrong"),
+    [
+        ("is_even", "n % 2 == 1"),
+        ("list_mean", "sum(scores) // 3 + 1"),
+        ("dict_invert", "dict(ages)"),
+        ("pandas_groupby_mean", "max()"),  # what the bundled model wrote: right shape, wrong answer
+        ("fill_max_call", "nums)"),  # runs into the suffix: `max(nums))` is a SyntaxError
+        ("count_words_body", "return len(text)"),
+    ],
+)
+def test_a_subtly_wrong_completion_fails(case_id: str, wrong: str) -> None:
+    case = next(c for c in COMPLETIONS if c.id == case_id)
+    assert not qs.judge_completion(case, wrong).passed
+
+
+def test_the_completion_benchmark_reads_the_gate_as_the_pipeline_does() -> None:
+    bench = completion_bench
+    rows = [
+        {"completion": "a", "confidence": 0.9, "right": True, "ms": 100.0},
+        {"completion": "b", "confidence": 0.5, "right": False, "ms": 200.0},
+        {"completion": "c", "confidence": 0.3, "right": True, "ms": 300.0},
+        {"completion": "", "confidence": None, "right": False, "ms": 50.0},
+    ]
+    curve = bench.threshold_curve(rows)
+    assert [(p["threshold"], p["shown"], p["right"]) for p in curve] == [
+        (0.3, 3, 2),
+        (0.5, 2, 1),
+        (0.9, 1, 1),
+    ]
+    assert bench.measured_threshold(curve, 0.8) == 0.9 and bench.measured_threshold(curve, 0.6) == 0.3
+    assert bench.model_label("bundled:SmolLM2-135M-Instruct") == "SmolLM2-135M-Instruct"
+    assert bench.shipped_gate().threshold("SmolLM2-135M-Instruct") == 0.4

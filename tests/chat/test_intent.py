@@ -76,3 +76,12 @@ def test_batched_and_single_scores_agree(classifier: IntentClassifier) -> None:
     single, batched = classifier.scores(text), classifier.scores_many([text, "hello"])[0]
     assert single[0][0] == batched[0][0] == "fix"
     assert abs(single[0][1] - batched[0][1]) < 1e-4
+
+
+def test_only_a_message_about_an_error_is_sent_with_it() -> None:
+    from nexus_server_ext.chat.intent import about_error
+
+    for text in ("/fix", "/explain", "why does this raise?", "fix it", "KeyError again", "it doesn't work"):
+        assert about_error(text), text
+    for text in ("/explain what groupby does", "What columns does df have?", "plot the sales", "/ask hi"):
+        assert not about_error(text), text

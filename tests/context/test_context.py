@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,40 @@ async def check_kernel_context(jp_serverapp: Any, kernel_id: str, client: Any) -
         "alice", "why", ChatContext(kernel_id=kernel_id, exclude=["error", "variables"])
     )
     assert not excluded.pieces
+
+
+async def test_a_busy_kernel_is_not_waited_for(jp_serverapp: Any) -> None:
+    """Asking while a long cell runs (a model training): the answer comes at once, from the state NEXUS
+    last read, and says the kernel is busy."""
+    km = jp_serverapp.kernel_manager
+    kernel_id = await km.start_kernel(kernel_name="python3")
+    client = km.get_kernel(kernel_id).client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        manager = ContextManager(jp_serverapp, None)
+        await run(client, "epochs = 3")
+        fresh = await manager.gather("alice", "how many epochs?", ChatContext(kernel_id=kernel_id))
+        assert fresh.kernel_note == "" and "epochs: int = 3" in fresh.pieces[-1].text
+        client.execute("import time\nepochs = 4\ntime.sleep(30)")  # still running when asked
+        kernel = km.get_kernel(kernel_id)
+        for _ in range(100):
+            if kernel.execution_state == "busy":
+                break
+            await asyncio.sleep(0.05)
+        started = time.monotonic()
+        busy = await manager.gather("alice", "how many epochs?", ChatContext(kernel_id=kernel_id))
+        assert time.monotonic() - started < 1.0  # not the 10 s a busy kernel used to cost
+        note = "_The kernel is busy running a cell; this answer uses its variables as they were"
+        assert busy.kernel_note.startswith(note), busy.kernel_note
+        [variables] = [p for p in busy.pieces if p.kind == "variables"]
+        assert "epochs: int = 3" in variables.text and "as they were" in variables.label
+        other = ContextManager(jp_serverapp, None)
+        unknown = await other.gather("alice", "how many epochs?", ChatContext(kernel_id=kernel_id))
+        assert "no variables (NEXUS has not read them yet)" in unknown.kernel_note
+    finally:
+        client.stop_channels()
+        await km.shutdown_kernel(kernel_id, now=True)
 
 
 async def test_notebook_cells_neighbours_and_diagnostics(jp_serverapp: Any, jp_root_dir: Path) -> None:

@@ -4,7 +4,9 @@ error gets the same diagnosis from the traceback text as from the live exception
 from __future__ import annotations
 
 import traceback
+from dataclasses import replace
 
+from nexus_server_ext.diagnosis.scratch import check_in_process
 from nexus_server_ext.diagnosis.service import Diagnosis, diagnose
 
 from .test_certain_fixes import facts_of
@@ -12,13 +14,25 @@ from .test_certain_fixes import facts_of
 MISSPELT = "def area(width, height):\n    return width * heigth\n\narea(2, 3)"
 
 
-def test_a_fix_the_facts_settle_is_the_answer_with_the_fixed_code() -> None:
+def test_a_fix_the_facts_settle_is_the_answer_with_the_fixed_code_once_it_ran() -> None:
     diagnosed = diagnose(facts_of(MISSPELT), fix=True)
     assert diagnosed.fix is not None and "width * height" in diagnosed.fix.code
+    diagnosed = replace(diagnosed, check=check_in_process(diagnosed.fix.code, {}))
     answer = diagnosed.computed_answer()
     assert answer.startswith(diagnosed.lead) and "**NameError**" in answer
+    assert "**Checked:** the fixed cell runs without error" in answer
     assert answer.rstrip().endswith("area(2, 3)\n```")  # the fixed cell, ready to insert
-    compile(diagnosed.fix.code, "<fixed>", "exec")  # and it runs: it parses
+    assert diagnosed.computed_offer().code == diagnosed.fix.code  # offered: it ran
+
+
+async def test_the_server_runs_a_certain_fix_before_offering_it() -> None:
+    cell = MISSPELT + "\nprint(1 / 0)"
+    diagnosed = await Diagnosis().diagnose(facts=facts_of(cell), code=cell, fix=True)
+    assert diagnosed is not None and diagnosed.fix is not None and diagnosed.check is not None
+    # the rename is right, and the cell then divides by zero: shown, not offered to apply
+    assert diagnosed.check.status == "failed" and "ZeroDivisionError" in diagnosed.check.detail
+    offer = diagnosed.computed_offer()
+    assert offer.code == "" and "<details>" in offer.text
 
 
 def test_explaining_never_rewrites_the_code() -> None:

@@ -87,6 +87,12 @@ EXAMPLES: dict[tuple[str, str], tuple[Any, int]] = {
     ),
     ("/nexus/api/v1/complete", "post"): ({"prefix": "x = ", "max_tokens": 2}, 200),
     ("/nexus/api/v1/models", "get"): (None, 200),
+    # the model dashboard: no such model to pull, no such pull (pulls are tested in test_model_pulls.py)
+    ("/nexus/api/v1/models/catalog", "get"): (None, 200),
+    ("/nexus/api/v1/models/pulls", "post"): ({"name": "no-such-model"}, 404),
+    ("/nexus/api/v1/models/pulls/{pull_id}", "get"): (None, 404),
+    ("/nexus/api/v1/models/pulls/{pull_id}", "delete"): (None, 404),
+    ("/nexus/api/v1/models/active", "put"): ({"name": "bundled"}, 200),
     ("/nexus/api/v1/chat", "post"): ({"text": "/help"}, 200),
     ("/nexus/api/v1/chat/commands", "get"): (None, 200),
     ("/nexus/api/v1/feedback", "post"): ({"interaction_id": 999999, "kind": "up"}, 404),
@@ -163,6 +169,7 @@ async def targets(services: Any, conversation_id: str, owner: str | None = None)
         PROVIDER: "openai",
         "{run_id}": "0123abcd",  # no such agent turn
         "{step_id}": "4567ef",
+        "{pull_id}": "0123456789ab",  # no such model pull
         ANY: "/no/such/endpoint",
     }
 

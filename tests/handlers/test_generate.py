@@ -47,10 +47,11 @@ async def test_complete_and_models(jp_fetch: Any, local_engine: Any) -> None:
     code, reply = await post(
         jp_fetch,
         "complete",
-        {"prefix": "def square(x):\n    return ", "suffix": "", "max_tokens": 8, "path": "maths.py"},
+        {"prefix": "def is_even(n):\n    return ", "suffix": "", "max_tokens": 8, "path": "maths.py"},
     )
-    assert code == 200 and reply["provider"] == "local" and reply["completion"].strip()
-    assert not reply["completion"].startswith("def square")
+    assert code == 200 and reply["provider"] == "local"
+    # the shipped gate (SmolLM2: 0.4) shows what the model is sure of
+    assert reply["completion"] == "n % 2 == 0" and not reply["suppressed"] and reply["confidence"] > 0.4
     r = await jp_fetch("nexus/api/v1/models")
     tasks = {t["task"]: t for t in json.loads(r.body)["tasks"]}
     assert tasks["completion"]["limits"]["max_tokens"] == 48
@@ -102,6 +103,70 @@ class TestNoModel:
         assert "127.0.0.1" not in reply["message"]
         rows = nexus_services.database.call(lambda s: s.scalars(select(Interaction)).all())
         assert [(r.outcome, r.fallback_path[0]["outcome"]) for r in rows] == [("error", "error")]
+
+
+def gated_routing(gate: dict[str, Any]) -> str:
+    spec = {"chain": [{"provider": "local", "model": "SmolLM2-135M-Instruct"}], "limits": {"max_tokens": 16}}
+    return yaml.safe_dump(
+        {"providers": {"local": {"kind": "local"}}, "tasks": {"completion": {**spec, "gate": gate}}}
+    )
+
+
+COMPLETE = {
+    "prefix": 'mean_temp = df["temp"].',
+    "cells": ["import pandas as pd", "df = pd.read_csv('t.csv')"],
+}
+
+
+class TestGateThatSuppresses:
+    """A threshold above anything the model reaches: every suggestion is held back, and recorded so."""
+
+    @pytest.fixture
+    def jp_server_config(self, nexus_config: Any) -> dict[str, Any]:
+        return nexus_config(
+            routing=gated_routing({"enabled": True, "models": {"SmolLM2-135M-Instruct": 1.0}})
+        )
+
+    async def test_nothing_is_shown_and_the_interaction_says_suppressed(
+        self, jp_fetch: Any, nexus_services: Any, local_engine: Any
+    ) -> None:
+        code, reply = await post(jp_fetch, "complete", COMPLETE)
+        assert code == 200 and reply["completion"] == "" and reply["suppressed"]
+        assert 0.0 < reply["confidence"] < 1.0
+        row = nexus_services.database.call(
+            lambda s: s.scalar(select(Interaction).where(Interaction.id == reply["interaction_id"]))
+        )
+        assert row.task == "completion" and row.outcome == "suppressed"
+
+
+class TestGateThatShows:
+    @pytest.fixture
+    def jp_server_config(self, nexus_config: Any) -> dict[str, Any]:
+        return nexus_config(
+            routing=gated_routing({"enabled": True, "models": {"SmolLM2-135M-Instruct": 0.05}})
+        )
+
+    async def test_a_suggestion_above_the_threshold_is_shown(
+        self, jp_fetch: Any, nexus_services: Any, local_engine: Any
+    ) -> None:
+        code, reply = await post(jp_fetch, "complete", COMPLETE)
+        assert code == 200 and reply["completion"] == "mean()" and not reply["suppressed"]
+        row = nexus_services.database.call(
+            lambda s: s.scalar(select(Interaction).where(Interaction.id == reply["interaction_id"]))
+        )
+        assert row.outcome == "ok"
+
+
+class TestGateOff:
+    @pytest.fixture
+    def jp_server_config(self, nexus_config: Any) -> dict[str, Any]:
+        return nexus_config(
+            routing=gated_routing({"enabled": False, "models": {"SmolLM2-135M-Instruct": 1.0}})
+        )
+
+    async def test_every_suggestion_is_shown(self, jp_fetch: Any, local_engine: Any) -> None:
+        code, reply = await post(jp_fetch, "complete", COMPLETE)
+        assert code == 200 and reply["completion"] == "mean()" and not reply["suppressed"]
 
 
 class TestInvalidRouting:

@@ -107,6 +107,20 @@ async def test_explain_after_a_kernel_error_starts_with_its_facts(
             (await jp_fetch("nexus/api/v1/conversations", done["conversation_id"])).body
         )
         assert conversation["messages"][-1]["content"] == answer  # the stored answer keeps the facts
+        assert "error" in [c["kind"] for c in frames[0]["context"]]  # the chip the user sees
+
+        # an unrelated question while the error is still the kernel's last: not about it, not sent with it
+        frame = {
+            "type": "chat",
+            "id": "u1",
+            "text": "What does len() return?",
+            "context": {"kernel_id": kernel_id},
+        }
+        await ws.write_message(json.dumps(frame))
+        unrelated = await until_done(ws, "u1")
+        assert "error" not in [c["kind"] for c in unrelated[0]["context"]], unrelated[0]
+        text = "".join(f["text"] for f in unrelated if f["type"] == "chat.delta")
+        assert text.strip() and "IndexError" not in text, text
 
         # once a later cell has run fine, the old error is not what /explain is about
         await run_in_kernel(client, "y = len(x)")
@@ -141,6 +155,7 @@ async def test_fix_of_an_error_the_facts_settle_is_the_computed_fix_as_in_the_de
         answer = "".join(f["text"] for f in frames if f["type"] == "chat.delta")
         assert answer.startswith("**NameError**"), answer
         assert "```python\ndef area(width, height):\n    return width * height\n" in answer, answer
+        assert "**Checked:** the fixed cell runs without error in a separate process" in answer  # run first
         done = frames[-1]
         assert (done["provider"], done["model"]) == ("nexus", "error facts"), done
         rows_after = nexus_services.database.call(lambda s: len(s.scalars(select(Interaction.id)).all()))
@@ -266,3 +281,27 @@ async def test_deltas_are_batched() -> None:
     batcher.add("late")
     batcher.flush()
     assert emitted == ["a burst of many small tokens ", "late"]
+
+
+class TestGatedCompletion:
+    """With the gate on, a completion arrives whole in ``complete.done``: nothing streams that could
+    flash up and vanish, and a suggestion the model was unsure of is an empty, suppressed one."""
+
+    @pytest.fixture
+    def jp_server_config(self, nexus_config: Any) -> dict[str, Any]:
+        gate = "    gate: {enabled: true, min_confidence: 1.0, models: {SmolLM2-135M-Instruct: 0.5}}\n"
+        return nexus_config(routing=bundled_routing(("completion",), max_tokens=16) + gate)
+
+    async def test_shown_and_suppressed_completions_arrive_whole(self, jp_ws_fetch: Any) -> None:
+        ws = await jp_ws_fetch(WS)
+        cells = ["import pandas as pd", "df = pd.read_csv('t.csv')"]
+        frame = {"type": "complete", "id": "g1", "prefix": 'mean_temp = df["temp"].', "cells": cells}
+        await ws.write_message(json.dumps(frame))
+        frames = await until_done(ws, "g1", "complete.done")
+        assert [f["type"] for f in frames] == ["complete.done"]
+        assert frames[0]["text"] == "mean()" and frames[0]["suppressed"] is False
+        await ws.write_message(json.dumps({"type": "complete", "id": "g2", "prefix": "x = "}))
+        frames = await until_done(ws, "g2", "complete.done")
+        assert [f["type"] for f in frames] == ["complete.done"]  # "x = " is a guess: the model is unsure
+        assert frames[0]["text"] == "" and frames[0]["suppressed"] is True
+        ws.close()

@@ -44,6 +44,10 @@ def test_install_command_and_kernel_with_magics(tmp_path: Path) -> None:
     kernels = tmp_path / "share" / "jupyter" / "kernels"
     spec = json.loads((kernels / "nexus-python3" / "kernel.json").read_text())
     assert spec["display_name"] == "Python 3 (NEXUS)" and "--ext=nexus_kernel" in spec["argv"]
+    resources = KernelSpecManager(kernel_dirs=[str(kernels)]).get_kernel_spec("nexus-python3").resource_dir
+    logos = sorted(p.name for p in Path(resources).iterdir() if p.name.startswith("logo-"))
+    assert logos == ["logo-32x32.png", "logo-64x64.png", "logo-svg.svg"]  # the launcher shows NEXUS's logo
+    assert (Path(resources) / "logo-64x64.png").read_bytes().startswith(b"\x89PNG")
 
     ksm = KernelSpecManager(kernel_dirs=[str(kernels)])
     km = KernelManager(kernel_name="nexus-python3", kernel_spec_manager=ksm)

@@ -84,11 +84,25 @@ def test_explain_after_an_index_error_shows_the_facts_then_the_model(kernel: Any
 def test_fix_after_a_key_error_lists_the_keys(kernel: Any) -> None:
     run_cell(kernel, "prices = {'apple': 1.2, 'pear': 0.8}")
     facts, shown, words, _ = answer_after_facts(
-        kernel, "cost = prices['aple'] * 3", "%nexus fix --max-tokens 24"
+        kernel, "cost = prices['cherry'] * 3", "%nexus fix --max-tokens 24"
     )
-    assert facts.startswith("**KeyError**: 'aple' - line 1: `cost = prices['aple'] * 3`"), facts
-    assert "key 'aple' is not in `prices`; its keys are: 'apple', 'pear' (did you mean 'apple'?)" in facts
+    assert facts.startswith("**KeyError**: 'cherry' - line 1: `cost = prices['cherry'] * 3`"), facts
+    assert "key 'cherry' is not in `prices`; its keys are: 'apple', 'pear'" in facts
     assert len(words) > 10, shown
+
+
+def test_fix_of_a_key_that_differs_in_case_is_computed_checked_and_put_in_the_next_cell(kernel: Any) -> None:
+    run_cell(kernel, "prices = {'apple': 1.2, 'pear': 0.8}")
+    assert run_cell(kernel, "cost = prices['Apple'] * 3").errors
+    run = run_cell(kernel, "%nexus fix")
+    shown = run.outputs[-1]["data"]["text/markdown"]
+    assert (
+        "**Checked:** the fixed cell runs without error in a separate process with copies of `prices`"
+        in shown
+    )
+    fixed = [p["text"] for p in run.payload if p.get("source") == "set_next_input"]
+    assert fixed == ["cost = prices['apple'] * 3\n"]
+    assert run_cell(kernel, "'cost' in globals()").outputs[-1]["data"]["text/plain"] == "False"  # not run
 
 
 def test_fix_after_a_real_zero_division_error_names_the_divisor(kernel: Any) -> None:

@@ -5,12 +5,14 @@
  * to the learning system as feedback on the answer.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
+import { Menu } from '@lumino/widgets';
 import { ICommandPalette, InputDialog, Notification } from '@jupyterlab/apputils';
 
 import { generate, IGenerateReply, NexusAPIError } from '../api';
 import { reportFeedback } from '../feedback';
 import type { INexusChat } from '../tokens';
 import type { Workspace } from '../workspace';
+import { IRequirement, proposalProblem } from './proposal';
 import { reviewChange } from './diffview';
 
 export namespace AICommandIDs {
@@ -29,6 +31,7 @@ interface IEditAction {
   caption: string;
   prompt: string;
   placement: Placement;
+  requires?: IRequirement;
 }
 
 const EDITS: IEditAction[] = [
@@ -44,14 +47,16 @@ const EDITS: IEditAction[] = [
     label: 'Add docstring',
     caption: 'Add docstrings to the functions and classes in this code',
     prompt: 'Add a concise docstring to every function and class in this code. Change nothing else.',
-    placement: 'replace'
+    placement: 'replace',
+    requires: { pattern: /"""|\'\'\'/, missing: 'the model added no docstring' }
   },
   {
     id: AICommandIDs.tests,
     label: 'Write tests',
     caption: 'Write pytest tests for this code in a new cell below',
     prompt: 'Write pytest unit tests for this code. Reply with the test code only.',
-    placement: 'below'
+    placement: 'below',
+    requires: { pattern: /\bdef test_\w*\s*\(|\bassert\b/, missing: 'the model wrote no test (no test function or assert)' }
   }
 ];
 
@@ -69,15 +74,25 @@ async function withProgress<T>(label: string, work: Promise<T>): Promise<T> {
   }
 }
 
-/** Apply ``reply`` to the active cell/editor after the user accepts the diff. */
-async function propose(workspace: Workspace, title: string, reply: IGenerateReply, placement: Placement, original: string): Promise<void> {
-  if (!reply.code.trim()) {
-    Notification.warning(`NEXUS ${title}: the model (${reply.model}) returned no code.`, { autoClose: 8000 });
+/** Apply ``reply`` to the active cell/editor after the user accepts the diff; a proposal that is
+ * no edit (nothing, the same code, only whitespace, an echo, code that does not parse) is not
+ * offered: the user is told what the model did instead. */
+async function propose(
+  workspace: Workspace,
+  title: string,
+  reply: IGenerateReply,
+  placement: Placement,
+  original: string,
+  requires?: IRequirement
+): Promise<void> {
+  const problem = proposalProblem(original, reply.code, placement, reply.valid, requires);
+  if (problem) {
+    Notification.warning(`NEXUS ${title}: ${problem}, so there is nothing to accept (model ${reply.provider}/${reply.model}).`, {
+      autoClose: 10000
+    });
     return;
   }
-  const note = [reply.explanation, reply.valid ? '' : 'Warning: this code did not pass validation.', `Model: ${reply.provider}/${reply.model}`]
-    .filter(Boolean)
-    .join('\n');
+  const note = [reply.explanation, `Model: ${reply.provider}/${reply.model}`].filter(Boolean).join('\n');
   const before = placement === 'replace' ? original : '';
   const accepted = await reviewChange(title, before, reply.code, note);
   void reportFeedback(reply.interaction_id, accepted ? 'accepted' : 'rejected');
@@ -102,10 +117,11 @@ export function addAIActions(app: JupyterFrontEnd, workspace: Workspace, chat: I
 
   for (const edit of EDITS) {
     app.commands.addCommand(edit.id, {
-      label: `NEXUS: ${edit.label}`,
+      label: args => (args.short ? edit.label : `NEXUS: ${edit.label}`),
       caption: edit.caption,
       isEnabled: hasEditor,
       execute: async () => {
+        workspace.activateContextMenuCell(app);
         const original = code();
         if (!original.trim()) {
           Notification.info(`NEXUS ${edit.label}: the cell is empty.`, { autoClose: 4000 });
@@ -116,7 +132,7 @@ export function addAIActions(app: JupyterFrontEnd, workspace: Workspace, chat: I
             edit.label,
             generate({ task: 'code_generation', prompt: edit.prompt, context: { code: original, notebook_path: path() } })
           );
-          await propose(workspace, edit.label, reply, edit.placement, original);
+          await propose(workspace, edit.label, reply, edit.placement, original, edit.requires);
         } catch (err) {
           failed(edit.label, err);
         }
@@ -125,10 +141,11 @@ export function addAIActions(app: JupyterFrontEnd, workspace: Workspace, chat: I
   }
 
   app.commands.addCommand(AICommandIDs.generate, {
-    label: 'NEXUS: Generate code…',
+    label: args => (args.short ? 'Generate code…' : 'NEXUS: Generate code…'),
     caption: 'Describe what the code should do; NEXUS writes it into the cell',
     isEnabled: hasEditor,
     execute: async () => {
+      workspace.activateContextMenuCell(app); // Generate from a cell's menu writes into that cell
       const asked = await InputDialog.getText({ title: 'Generate code', placeholder: 'e.g. a function that returns the n-th Fibonacci number' });
       if (!asked.button.accept || !asked.value?.trim()) {
         return;
@@ -144,10 +161,11 @@ export function addAIActions(app: JupyterFrontEnd, workspace: Workspace, chat: I
   });
 
   app.commands.addCommand(AICommandIDs.explain, {
-    label: 'NEXUS: Explain',
+    label: args => (args.short ? 'Explain' : 'NEXUS: Explain'),
     caption: 'Explain this code in the chat panel',
     isEnabled: () => hasEditor() && chat !== null,
     execute: async () => {
+      workspace.activateContextMenuCell(app);
       await chat?.ask('Explain what this code does, step by step.');
     }
   });
@@ -156,7 +174,12 @@ export function addAIActions(app: JupyterFrontEnd, workspace: Workspace, chat: I
   for (const command of all) {
     palette?.addItem({ command, category: 'NEXUS' });
   }
-  app.contextMenu.addItem({ type: 'separator', selector: '.jp-Cell', rank: 60 });
-  all.forEach((command, i) => app.contextMenu.addItem({ command, selector: '.jp-CodeCell', rank: 61 + i / 10 }));
-  all.forEach((command, i) => app.contextMenu.addItem({ command, selector: '.jp-FileEditor', rank: 61 + i / 10 }));
+  // One "NEXUS" submenu after a separator, not five "NEXUS:" items among JupyterLab's own
+  const submenu = new Menu({ commands: app.commands });
+  submenu.title.label = 'NEXUS';
+  all.forEach(command => submenu.addItem({ command, args: { short: true } }));
+  for (const selector of ['.jp-CodeCell', '.jp-FileEditor']) {
+    app.contextMenu.addItem({ type: 'separator', selector, rank: 60 });
+    app.contextMenu.addItem({ type: 'submenu', submenu, selector, rank: 61 });
+  }
 }

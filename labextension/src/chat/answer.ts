@@ -16,8 +16,10 @@ export class AnswerState {
   conversationId: string | null = null;
   intent = '';
   context: IContextItem[] = [];
-  /** "local/SmolLM2 failed (timeout); answered by openai/gpt-4o-mini" lines. */
+  /** "Fallback: local/SmolLM2 failed (timeout); openai/gpt-4o-mini answers instead" and "Repair: ..."
+   * lines, each failed attempt once, with why it failed. */
   fallbacks: string[] = [];
+  private _told = new Set<string>(); // the models whose failure a line already explains
   error: string | null = null;
   done: IChatDoneFrame | null = null;
 
@@ -50,21 +52,26 @@ export class AnswerState {
       case 'chat.restart':
         this.text = '';
         this.status = 'waiting';
-        this.fallbacks.push(
-          `${frame.failed_model} failed (${frame.reason})` +
-            (frame.next_model && frame.next_model !== '/' ? `; ${frame.next_model} answers instead` : '')
-        );
+        this._told.add(frame.failed_model);
+        if (frame.next_model === frame.failed_model) {
+          // not a fallback: the same model is asked again to repair what it wrote
+          this.fallbacks.push(`Repair: ${frame.failed_model} wrote code that did not work (${frame.reason}); it tries again`);
+        } else {
+          this.fallbacks.push(
+            `Fallback: ${frame.failed_model} failed (${frame.reason})` +
+              (frame.next_model && frame.next_model !== '/' ? `; ${frame.next_model} answers instead` : '')
+          );
+        }
         return true;
       case 'chat.done':
         this.done = frame;
         this.conversationId = frame.conversation_id;
         this.status = frame.cancelled ? 'cancelled' : 'done';
         for (const step of frame.fallback_path) {
-          if (step.outcome === 'error' || step.outcome === 'circuit_open' || step.outcome === 'invalid') {
-            const line = `${step.provider}/${step.model}: ${step.error ?? step.outcome}`;
-            if (!this.fallbacks.some(f => f.startsWith(`${step.provider}/${step.model}`))) {
-              this.fallbacks.push(line);
-            }
+          const name = `${step.provider}/${step.model}`;
+          if ((step.outcome === 'error' || step.outcome === 'circuit_open' || step.outcome === 'invalid') && !this._told.has(name)) {
+            this._told.add(name);
+            this.fallbacks.push(`Fallback: ${name} failed (${step.error ?? step.outcome.replace('_', ' ')})`);
           }
         }
         return true;
@@ -90,15 +97,16 @@ export function codeBlocks(markdown: string): { language: string; code: string }
 }
 
 /**
- * The line under an answer: the model that answered (``provider/model``), its first-token time,
- * and "stopped". An answer stopped before any model answered has no model: nothing is shown for it
- * (not "/").
+ * The line under an answer: the model that answered (``provider/model``), how long the user waited
+ * for its first visible text (from Send, measured in the page: not the model's own first token, which
+ * leaves out the context, the queue and any failed attempt), and "stopped". An answer stopped before
+ * any model answered has no model: nothing is shown for it (not "/").
  */
-export function footerText(model: string, state: AnswerState | null): string {
+export function footerText(model: string, state: AnswerState | null, waitedMs: number | null = null): string {
   const named = model.split('/').every(part => part.trim() !== '') ? model : '';
   const parts = [named];
-  if (state?.done?.ttft_ms) {
-    parts.push(`first token ${(state.done.ttft_ms / 1000).toFixed(1)} s`);
+  if (waitedMs !== null && waitedMs >= 0 && state?.text) {
+    parts.push(`first text after ${(waitedMs / 1000).toFixed(1)} s`);
   }
   if (state?.status === 'cancelled') {
     parts.push('stopped');

@@ -2,7 +2,8 @@
  * Context chips: what the chat would send along with a message (active cell,
  * selection, last error, file). The user can remove a chip before sending; the
  * removed kinds go to the server as ``exclude`` so its context manager leaves
- * them out too.
+ * them out too. The last error is sent only with a message about it (``aboutError``,
+ * the server's rule too): an old error is not the subject of every later question.
  */
 import type { ContextKind, IChatContext } from '../api';
 
@@ -39,8 +40,18 @@ function preview(text: string, max = 80): string {
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
-/** The chips for the editor state, minus those the user removed. */
-export function chipsFor(ctx: IEditorContext, removed: ReadonlySet<ContextKind>): IChip[] {
+// nexus_server_ext/chat/intent.py ``about_error``: the same words, so the chip shows what is sent.
+const ABOUT_ERROR =
+  /\b(errors?|exceptions?|traceback|raise[sd]?|raising|fail(s|ed|ing|ure)?|crash(es|ed|ing)?|broken|bugs?|fix(es|ed|ing)?|wrong|\w+(Error|Exception))\b|\b(does ?n[o']t|not) work/i;
+
+/** Whether a message asks about an error: ``/fix``, ``/explain`` alone, or words that say so. */
+export function aboutError(message: string): boolean {
+  const text = message.trim();
+  return text.startsWith('/fix') || text === '/explain' || ABOUT_ERROR.test(text);
+}
+
+/** The chips for the editor state and the message being typed, minus those the user removed. */
+export function chipsFor(ctx: IEditorContext, removed: ReadonlySet<ContextKind>, message: string): IChip[] {
   const chips: IChip[] = [];
   if (ctx.notebookPath) {
     chips.push({ kind: 'file', label: ctx.notebookPath.split('/').pop() ?? ctx.notebookPath, preview: ctx.notebookPath });
@@ -50,15 +61,15 @@ export function chipsFor(ctx: IEditorContext, removed: ReadonlySet<ContextKind>)
   } else if (ctx.cellSource && ctx.cellSource.trim()) {
     chips.push({ kind: 'cell', label: ctx.cellLabel ?? 'Active cell', preview: preview(ctx.cellSource) });
   }
-  if (ctx.lastError) {
+  if (ctx.lastError && aboutError(message)) {
     chips.push({ kind: 'error', label: 'Last error', preview: preview(ctx.lastError) });
   }
   return chips.filter(c => !removed.has(c.kind));
 }
 
-/** The ``context`` of a chat frame: only what the visible chips allow. */
-export function frameContext(ctx: IEditorContext, removed: ReadonlySet<ContextKind>): IChatContext {
-  const kinds = new Set(chipsFor(ctx, removed).map(c => c.kind));
+/** The ``context`` of a chat frame for ``message``: only what the visible chips allow. */
+export function frameContext(ctx: IEditorContext, removed: ReadonlySet<ContextKind>, message: string): IChatContext {
+  const kinds = new Set(chipsFor(ctx, removed, message).map(c => c.kind));
   let code: string | null = null;
   if (kinds.has('selection')) {
     code = ctx.selection;
@@ -78,6 +89,6 @@ export function frameContext(ctx: IEditorContext, removed: ReadonlySet<ContextKi
     selection: code ? code.slice(0, 20_000) : null,
     kernel_id: ctx.kernelId,
     cursor_line: kinds.has('cell') || kinds.has('selection') || kinds.has('file') ? (ctx.cursorLine ?? null) : null,
-    exclude: [...removed]
+    exclude: kinds.has('error') ? [...removed] : [...new Set([...removed, 'error' as ContextKind])]
   };
 }

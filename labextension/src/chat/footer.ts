@@ -28,12 +28,13 @@ export function renderFooter(view: MessageView, model: string, state: AnswerStat
   for (const line of state?.fallbacks ?? []) {
     const f = document.createElement('div');
     f.className = 'jp-nexus-fallback';
-    f.textContent = `Fallback: ${line}`;
+    f.textContent = line;
     footer.appendChild(f);
   }
   const meta = document.createElement('span');
   meta.className = 'jp-nexus-model';
-  meta.textContent = footerText(model, state);
+  const waited = view.node.dataset.firstTokenMs;
+  meta.textContent = footerText(model, state, waited === undefined ? null : Number(waited));
   footer.appendChild(meta);
   const interaction = state?.done?.interaction_id;
   view.interactionId = interaction ?? null;

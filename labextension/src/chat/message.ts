@@ -97,7 +97,9 @@ export class MessageView {
     for (const pre of Array.from(root.querySelectorAll('pre'))) {
       const bar = document.createElement('div');
       bar.className = 'jp-nexus-code-toolbar';
-      for (const [label, title, action] of CODE_BUTTONS) {
+      // code folded under "Unverified suggestion" failed NEXUS's check run: it can be copied, not applied
+      const buttons = pre.closest('details') ? CODE_BUTTONS.filter(([, , action]) => action === 'copy') : CODE_BUTTONS;
+      for (const [label, title, action] of buttons) {
         const button = document.createElement('button');
         button.className = `jp-nexus-code-button jp-mod-${action}`;
         button.textContent = label;

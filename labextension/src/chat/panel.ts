@@ -77,6 +77,7 @@ export class ChatPanel extends Widget {
     this._input.addEventListener('input', () => {
       this._updateSlash();
       this._agent.clearNotice();
+      this._drawChips(); // the "Last error" chip follows what the message is about
     });
     this._input.addEventListener('focus', () => this.refreshContext());
     this._send = button('Send', 'Send (Enter)', 'jp-mod-send jp-mod-accept');
@@ -200,10 +201,14 @@ export class ChatPanel extends Widget {
 
   /** Re-read the active cell / selection / error into the chips. */
   refreshContext(): void {
-    const ctx = this.options.editorContext();
-    this._context = ctx;
+    this._context = this.options.editorContext();
+    this._drawChips();
+  }
+
+  /** The chips: exactly what the message being typed would be sent with. */
+  private _drawChips(): void {
     this._chips.replaceChildren();
-    for (const chip of chipsFor(ctx, this._removed)) {
+    for (const chip of chipsFor(this._context, this._removed, this._input.value)) {
       const el = document.createElement('span');
       el.className = `jp-nexus-chip jp-mod-${chip.kind}`;
       el.title = chip.preview;
@@ -215,7 +220,7 @@ export class ChatPanel extends Widget {
       x.title = `Do not send ${chip.label.toLowerCase()}`;
       x.addEventListener('click', () => {
         this._removed.add(chip.kind as ContextKind);
-        this.refreshContext();
+        this._drawChips();
       });
       el.append(label, x);
       this._chips.appendChild(el);
@@ -288,9 +293,10 @@ export class ChatPanel extends Widget {
     }
     this._input.value = '';
     this._updateSlash();
-    this.refreshContext();
-    const context = frameContext(this._context, this._removed);
-    this._removed.clear(); // chips come back for the next message
+    this._context = this.options.editorContext();
+    const context = frameContext(this._context, this._removed, prompt);
+    this._removed.clear(); // chips come back for the next message, and the row shows them again
+    this._drawChips();
     const extra = await this._providedContext();
     if (extra) {
       context.selection = [context.selection, extra].filter(Boolean).join('\n\n').slice(0, 20_000);

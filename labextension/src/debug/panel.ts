@@ -16,6 +16,7 @@ import { reportFeedback } from '../feedback';
 import { neutralise } from '../chat/sanitize';
 import type { INexusChat } from '../tokens';
 import type { ICellError, Workspace } from '../workspace';
+import { userTraceback } from './traceback';
 
 const FIX_PROMPT =
   'This code raised the error below. Explain the cause in one or two sentences, then give the corrected code.';
@@ -62,7 +63,7 @@ export class DebugPanel extends Widget {
     title.textContent = `${error.ename}: ${error.evalue}`;
     const tb = document.createElement('pre');
     tb.className = 'jp-nexus-debug-traceback';
-    tb.textContent = error.traceback.split('\n').slice(-12).join('\n');
+    tb.textContent = userTraceback(error.traceback); // the user's lines, not the library's
     const fix = document.createElement('button');
     fix.className = 'jp-nexus-button jp-mod-accept jp-nexus-explain-fix';
     fix.textContent = 'Explain / Fix';
@@ -120,6 +121,9 @@ export class DebugPanel extends Widget {
       });
       actions.append(apply, discard);
       nodes.push(renderDiff(error.code, reply.code), actions);
+    } else if (reply.check && reply.check.status !== 'verified') {
+      // a fix that failed its check run (or could not be run) is never offered to apply
+      nodes.push(this._status('No fix is offered to apply: it did not pass NEXUS\'s check (see above).'));
     } else {
       nodes.push(this._status('No code change was proposed.'));
     }
@@ -163,14 +167,20 @@ export class DebugPanel extends Widget {
   private _frame = document.createElement('button');
 }
 
-/** A notification with "Explain / Fix" when a cell raises. */
+/** A notification with "Explain / Fix" when a cell raises: it stays until it is used or dismissed,
+ * or the error is gone (the cell ran fine, or a newer error replaced it). */
 export function notifyErrors(workspace: Workspace, open: (error: ICellError) => void): void {
+  let shown: string | null = null;
   workspace.errorChanged.connect((_, error) => {
+    if (shown) {
+      Notification.dismiss(shown);
+      shown = null;
+    }
     if (!error) {
       return;
     }
-    Notification.error(`${error.ename}: ${error.evalue}`.slice(0, 140), {
-      autoClose: 6000,
+    shown = Notification.error(`${error.ename}: ${error.evalue}`.slice(0, 140), {
+      autoClose: false,
       actions: [{ label: 'Explain / Fix', callback: () => open(error) }]
     });
   });

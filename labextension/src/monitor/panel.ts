@@ -1,5 +1,6 @@
 /**
- * The model dashboard in JupyterLab's right sidebar: latency, tokens per
+ * The model dashboard in JupyterLab's right sidebar: the models to run here
+ * (pull one from the Hub, use it: ``catalog.ts``), then latency, tokens per
  * second, fallbacks and queue depth over the last half hour, plotted from
  * ``/metrics/summary``'s series and refreshed while the panel is visible.
  */
@@ -7,6 +8,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { fetchMetricsSummary, fetchStatus, IMetricsSummary } from '../api';
+import { ModelCatalogView } from './catalog';
 import { IMCPServer, mcpServerLine } from './mcp';
 import { CHARTS, chartMax, IChartSpec, latest, linePath, Point } from './chart';
 
@@ -56,10 +58,11 @@ export class DashboardPanel extends Widget {
     const heading = document.createElement('h3');
     heading.textContent = 'NEXUS models';
     this._mcp.className = 'jp-nexus-dashboard-mcp';
-    this.node.append(heading, this._status, this._charts, this._mcp);
+    this.node.append(heading, this._status, this._models.node, this._charts, this._mcp);
   }
 
   async refresh(): Promise<void> {
+    void this._models.refresh(); // the models to pull and use, with a running pull's progress
     let summary: IMetricsSummary;
     try {
       summary = await fetchMetricsSummary();
@@ -107,15 +110,18 @@ export class DashboardPanel extends Widget {
 
   protected onAfterHide(): void {
     window.clearInterval(this._timer);
+    this._models.stopPolling();
   }
 
   dispose(): void {
     window.clearInterval(this._timer);
+    this._models.stopPolling();
     super.dispose();
   }
 
   private _status = document.createElement('div');
   private _charts = document.createElement('div');
   private _mcp = document.createElement('div');
+  private _models = new ModelCatalogView();
   private _timer: number | undefined;
 }

@@ -27,7 +27,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, ClassVar
 
-from ..types import Delta, GenerationRequest, ProviderError, Usage
+from ..types import Delta, GenerationRequest, ProviderError, TokenLogprob, Usage
 from .events import notify_load
 from .text import RepetitionGuard, StopScanner
 
@@ -79,13 +79,19 @@ class Job:
             return False
         return not self.cancel.is_set()
 
-    def finish(self, tokens_in: int, tokens_out: int, reason: str) -> None:
+    def finish(
+        self,
+        tokens_in: int,
+        tokens_out: int,
+        reason: str,
+        token_logprobs: tuple[TokenLogprob, ...] | None = None,
+    ) -> None:
         if self.reason is None and not self.cancel.is_set():
             held = self.stopper.flush()  # text that only looked like the start of a stop sequence
             if held:
                 self.push(Delta(held))
         final = "cancelled" if self.cancel.is_set() else self.reason or reason
-        self.push(Usage(tokens_in, tokens_out, final))
+        self.push(Usage(tokens_in, tokens_out, final, token_logprobs))
 
 
 class FairQueue:

@@ -22,7 +22,9 @@ from .tool_calls import constrained_messages, read_constrained, tool_schema
 class LocalProvider(Provider):
     """Routing-file keys: ``model`` (``bundled:...``, a directory, a ``.gguf`` file or a model id),
     ``backend`` (``llama_cpp`` | ``transformers``; default llama_cpp for GGUF, transformers otherwise),
-    ``device`` (auto | cpu | cuda | mps), ``max_queue`` (requests waiting before refusing).
+    ``device`` (auto | cpu | cuda | mps), ``max_queue`` (requests waiting before refusing), ``fim``
+    (false: never use the model's fill-in-the-middle markers, for a model whose vocabulary has them but
+    that was not trained with them).
 
     The chain step's ``model`` is only a label: the weights come from the provider's ``model`` key,
     so one provider serves one model, which is what a process-wide engine can afford.
@@ -37,6 +39,7 @@ class LocalProvider(Provider):
             str(spec.get("device") or "auto"),
             int(spec.get("max_queue") or 8),
             str(spec.get("backend") or "auto"),
+            {"fim": spec["fim"]} if "fim" in spec else None,
         )
 
     def configured(self, api_key: str | None = None) -> bool:
