@@ -28,7 +28,7 @@ from nexus_server_ext.ai.postprocess import extract_code
 from nexus_server_ext.ai.types import ChatMessage
 from nexus_server_ext.context.manager import facts_from_state
 from nexus_server_ext.diagnosis.scratch import check_in_process
-from nexus_server_ext.diagnosis.service import diagnose
+from nexus_server_ext.diagnosis.service import TRACEBACK_CHARS, diagnose
 
 # What the debug panel's Explain / Fix asks (labextension/src/debug/panel.ts).
 FIX_PROMPT = (
@@ -98,13 +98,13 @@ def rate(good: int, total: int) -> float:
 
 
 def model_alone_messages(case: FixCase, broken: Broken) -> list[ChatMessage]:
-    return build_messages(
-        "code_generation", FIX_PROMPT, {"code": case.code, "error": broken.traceback}, "python"
-    )
+    error = broken.traceback[-TRACEBACK_CHARS:]  # its end, as NEXUS sends it: it fits a 4096-token model
+    return build_messages("code_generation", FIX_PROMPT, {"code": case.code, "error": error}, "python")
 
 
 def nexus_messages(case: FixCase, broken: Broken, facts: Any) -> list[ChatMessage]:
-    error = diagnose(facts, case.code).model_context(broken.traceback) if facts else broken.traceback
+    tail = broken.traceback[-TRACEBACK_CHARS:]
+    error = diagnose(facts, case.code).model_context(broken.traceback) if facts else tail
     return build_messages("code_generation", FIX_PROMPT, {"code": case.code, "error": error}, "python")
 
 

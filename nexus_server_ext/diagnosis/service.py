@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 COMPUTED_PROVIDER = "nexus"
 COMPUTED_MODEL = "error facts"
 
+TRACEBACK_CHARS = 4000  # of a traceback's end, told to a model after the facts
+
 # What the model is told besides the facts: they are shown above its answer.
 GROUNDED = (
     "The user already sees these facts above your answer: do not repeat them; explain what they mean "
@@ -54,8 +56,12 @@ class Diagnosed:
 
     def model_context(self, traceback: str = "") -> str:
         """What a model is told about the error: the facts first (a small model follows them), then
-        the traceback for the details."""
-        return "\n\n".join(p for p in (self.facts.prompt_text(), traceback.rstrip()) if p)
+        the traceback's end for the details (a RecursionError's runs to tens of thousands of tokens,
+        more than a small model's whole context)."""
+        tail = traceback.rstrip()
+        if len(tail) > TRACEBACK_CHARS:
+            tail = "[... the traceback's start is left out ...]\n" + tail[-TRACEBACK_CHARS:]
+        return "\n\n".join(p for p in (self.facts.prompt_text(), tail) if p)
 
     def system_note(self) -> str:
         """For a chat prompt: the facts and how to use them."""

@@ -133,7 +133,7 @@ class PullsHandler(ModelPullsHandler):
             request=ModelPullRequest,
             response=ModelPullOut,
             status=202,
-            max_body_bytes=4 * 1024,
+            max_body_bytes=16 * 1024,
             description="Requires `write` permission on `nexus:admin`.",
         )
     }
@@ -183,7 +183,7 @@ class ActiveModelHandler(ModelPullsHandler):
             "request.",
             request=ActiveModelRequest,
             response=ActiveModelOut,
-            max_body_bytes=4 * 1024,
+            max_body_bytes=16 * 1024,
             description="Requires `write` permission on `nexus:admin`. 409 when the model is not pulled, or "
             "when the server's routing file is chosen by configuration.",
         )
