@@ -2,8 +2,9 @@
 
 Jupyter Server serves prometheus_client's default registry, so NEXUS registers
 its metrics there once per process and a Prometheus scrape of the server sees
-them next to Jupyter's. The AI engine reports generations and fallbacks through
-``record_generation`` / ``record_fallback``; every NEXUS REST handler reports
+them next to Jupyter's. The AI engine reports generations, fallbacks and repairs through
+``record_generation`` / ``record_fallback`` / ``record_repair``, counting what the chat shows as
+"Fallback:" and "Repair:" lines; every NEXUS REST handler reports
 its latency and status from ``NexusHandler.on_finish``. A small in-process
 window of the same numbers feeds ``GET /metrics/summary`` (percentiles, averages,
 and the recent series of ``metrics_series``) without parsing Prometheus output.
@@ -53,7 +54,12 @@ TOKENS_PER_S = Histogram(
 )
 GENERATIONS = Counter("nexus_generations", "Completed generations per model", ["model"])
 FALLBACKS = Counter(
-    "nexus_fallbacks", "Times the pipeline fell back to the next model", ["task", "from_model", "to_model"]
+    "nexus_fallbacks",
+    "Times a model failed (error, open circuit breaker, invalid code) and another model answered",
+    ["task", "from_model", "to_model"],
+)
+REPAIRS = Counter(
+    "nexus_repairs", "Times a model was asked again to repair code that did not parse", ["task", "model"]
 )
 ACTIVE_USERS = Gauge("nexus_active_users", f"Users with a NEXUS request in the last {int(ACTIVE_WINDOW_S)} s")
 QUEUE_DEPTH = Gauge("nexus_task_queue_depth", "Background tasks by state", ["state"])
@@ -137,6 +143,7 @@ class MetricsWindow:
         self.requests = 0
         self.errors = 0
         self.fallbacks = 0
+        self.repairs = 0
         self.models: dict[str, _ModelWindow] = {}
         self.last_seen: dict[str, float] = {}
         self.queue: dict[str, int] = {"pending": 0, "running": 0}
@@ -190,9 +197,17 @@ def record_generation(model: str, ttft: float, tokens_per_s: float, latency: flo
 
 
 def record_fallback(task: str, from_model: str, to_model: str) -> None:
+    """``from_model`` failed and ``to_model`` answered instead (a chat "Fallback:" line)."""
     FALLBACKS.labels(task, from_model, to_model).inc()
     WINDOW.fallbacks += 1
     WINDOW.series.current().fallbacks += 1
+
+
+def record_repair(task: str, model: str) -> None:
+    """``model`` wrote code that did not parse and is asked to repair it (a chat "Repair:" line)."""
+    REPAIRS.labels(task, model).inc()
+    WINDOW.repairs += 1
+    WINDOW.series.current().repairs += 1
 
 
 def record_command(command: str, outcome: str) -> None:
@@ -246,6 +261,7 @@ def summary() -> MetricsSummary:
         queue_pending=w.queue.get("pending", 0),
         queue_running=w.queue.get("running", 0),
         fallbacks=w.fallbacks,
+        repairs=w.repairs,
         memory_bytes=rss_bytes(),
         gpu_memory_used_bytes=sum(used for _d, used, _t in gpu) if gpu else None,
         models=models,

@@ -3,9 +3,9 @@
 Prometheus keeps the long history when an operator runs one; a user looking at
 the model dashboard or the JupyterLab panel wants the last half hour at a glance
 without one. Each interval (10 s by default) keeps its request count, the model
-answers' latencies, time to first token and speed, fallbacks, and the deepest
-task queue seen; ``points`` fills the quiet intervals in, so a plot's time axis
-is even.
+answers' latencies, time to first token and speed, fallbacks and repairs (the
+chat's "Fallback:" and "Repair:" lines), and the deepest task queue seen;
+``points`` fills the quiet intervals in, so a plot's time axis is even.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Bucket:
     ttft: list[float] = field(default_factory=list)
     tps: list[float] = field(default_factory=list)
     fallbacks: int = 0
+    repairs: int = 0
     queue_pending: int = 0
     queue_running: int = 0
 
@@ -49,6 +50,7 @@ class Bucket:
             "ttft_ms_p50": None if ttft is None else ttft * 1000,
             "tokens_per_s": sum(self.tps) / len(self.tps) if self.tps else None,
             "fallbacks": self.fallbacks,
+            "repairs": self.repairs,
             "queue_pending": self.queue_pending,
             "queue_running": self.queue_running,
         }

@@ -65,6 +65,7 @@ export type ICancelFrame = Schemas['CancelFrame'];
 export type ICompleteFrame = Schemas['CompleteFrame'];
 export type IContextItem = Schemas['ContextItem'];
 export type IChatDoneFrame = Schemas['ChatDoneFrame'];
+export type ICitation = Schemas['Citation'];
 /** The frames that follow a notebook's shared chat (`notebook.join`, `.leave`, `.activity`). */
 export type NotebookClientFrame = Extract<ClientFrame, { type: `notebook.${string}` }>;
 /** The agent's frames: `agent.start`, `.approval`, `.stop`, `.undo` (answered by `agent.run` frames). */

@@ -1,7 +1,7 @@
 /**
  * The NEXUS JupyterLab extension. This plugin shows NEXUS's health in the
- * status bar and offers "NEXUS: Show status" and the provider API key commands
- * (./secrets/) in the command palette; the websocket client, chat, AI actions,
+ * status bar and offers "NEXUS: Show status" (its dialog: ./status/) and the provider API key
+ * commands (./secrets/) in the command palette; the websocket client, chat, AI actions,
  * debug panel and inline completion are the plugins in ./plugins.ts.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -9,11 +9,13 @@ import { ICommandPalette, showDialog, Dialog } from '@jupyterlab/apputils';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 
-import { fetchStatus } from './api';
+import { fetchStatus, IStatusReply } from './api';
 import { IHealthSummary, summarise, unreachable } from './health';
 import { panelPlugins, workspacePlugin } from './plugins';
-import { addSecretCommands } from './secrets/commands';
+import { addSecretCommands, SecretCommandIDs } from './secrets/commands';
 import { progressPlugin } from './progress/plugin';
+import { statusBody, unreachableBody } from './status/dialog';
+import { missingKeySentence, SET_KEY_LABEL } from './status/model';
 
 export namespace CommandIDs {
   export const showStatus = 'nexus:show-status';
@@ -24,11 +26,13 @@ const REFRESH_MS = 30_000;
 // status), the item polls quickly so it turns to "ready" as soon as the model is.
 const LOADING_REFRESH_MS = 1_000;
 
-async function readHealth(): Promise<IHealthSummary> {
+/** The status bar's summary, and the reply it came from (null when the server did not answer). */
+async function readHealth(): Promise<{ summary: IHealthSummary; status: IStatusReply | null }> {
   try {
-    return summarise(await fetchStatus());
+    const status = await fetchStatus();
+    return { summary: summarise(status), status };
   } catch (err) {
-    return unreachable((err as Error).message);
+    return { summary: unreachable((err as Error).message), status: null };
   }
 }
 
@@ -56,22 +60,28 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     const item = new HealthItem();
     let timer: number | undefined;
     const refresh = async () => {
-      const summary = await readHealth();
-      item.display(summary);
+      const health = await readHealth();
+      item.display(health.summary);
       window.clearTimeout(timer);
-      timer = window.setTimeout(() => void refresh(), summary.loading ? LOADING_REFRESH_MS : REFRESH_MS);
-      return summary;
+      timer = window.setTimeout(() => void refresh(), health.summary.loading ? LOADING_REFRESH_MS : REFRESH_MS);
+      return health;
     };
     app.commands.addCommand(CommandIDs.showStatus, {
       label: 'NEXUS: Show status',
       execute: async () => {
-        const summary = await refresh();
-        const body = new Widget();
-        const list = document.createElement('pre');
-        list.className = 'jp-nexus-status-details';
-        list.textContent = summary.details.join('\n');
-        body.node.appendChild(list);
-        await showDialog({ title: summary.label, body, buttons: [Dialog.okButton()] });
+        const { summary, status } = await refresh();
+        const setKey = status !== null && missingKeySentence(status) !== null;
+        const result = await showDialog({
+          title: summary.label,
+          body: status ? statusBody(status) : unreachableBody(summary.details.join(' ')),
+          buttons: [
+            ...(setKey ? [Dialog.createButton({ label: SET_KEY_LABEL, accept: false })] : []),
+            Dialog.okButton()
+          ]
+        });
+        if (setKey && result.button.label === SET_KEY_LABEL) {
+          await app.commands.execute(SecretCommandIDs.setKey);
+        }
       }
     });
     palette?.addItem({ command: CommandIDs.showStatus, category: 'NEXUS' });

@@ -107,7 +107,8 @@ const chatPlugin: JupyterFrontEndPlugin<INexusChat> = {
       commands,
       contextProviders: providers,
       icon: nexusIcon,
-      notebookPath: () => notebooks?.currentWidget?.context.path ?? null
+      notebookPath: () => notebooks?.currentWidget?.context.path ?? null,
+      openSource: target => ws.openSource(target)
     });
     const voice = new VoiceButton(app, text => panel.setPrompt(text));
     panel.toolbar.prepend(voice.node);

@@ -1,14 +1,17 @@
 /**
  * Where the user is: the active notebook cell or file editor, its selection,
  * and the last error a cell raised. The chat's context chips, the code-block
- * buttons, the AI actions and the debug panel all act through this one place.
+ * buttons, the AI actions and the debug panel all act through this one place;
+ * an answer's citations open their file here (``openSource``).
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
+import { Notification } from '@jupyterlab/apputils';
 import { CodeEditor } from '@jupyterlab/codeeditor';
-import { IEditorTracker } from '@jupyterlab/fileeditor';
-import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
+import { FileEditor, IEditorTracker } from '@jupyterlab/fileeditor';
+import { INotebookTracker, Notebook, NotebookActions } from '@jupyterlab/notebook';
 import { Signal } from '@lumino/signaling';
 
+import { ICitationTarget, lineSelection, openArgs } from './chat/citations';
 import type { IEditorContext } from './chat/context';
 import type { ICodeActions, ICodeOrigin } from './chat/message';
 
@@ -212,6 +215,37 @@ export class Workspace implements ICodeActions {
     await this.insertBelow(code);
     await NotebookActions.run(nb.content, nb.sessionContext);
     this.edited.emit({ path: nb.context.path, action: 'ran', cellId: nb.content.activeCell?.model.id ?? null });
+  }
+
+  /** Open a cited file (``docmanager:open``) and show what it cites: a file editor selects the lines
+   * and scrolls to them, a notebook makes the cell the active one. A file gone since it was learned
+   * is said in a notification. */
+  async openSource(target: ICitationTarget): Promise<void> {
+    let widget: { content?: unknown; context?: { ready: Promise<void> }; revealed?: Promise<void> } | undefined;
+    try {
+      widget = await this.app.commands.execute('docmanager:open', openArgs(target));
+    } catch (err) {
+      const gone = (err as { response?: { status?: number } }).response?.status === 404;
+      const why = gone ? 'it is no longer there' : (err as Error).message;
+      Notification.error(`Cannot open ${target.path}: ${why}`, { autoClose: 6000 });
+      return;
+    }
+    await widget?.context?.ready;
+    await widget?.revealed;
+    const content = widget?.content;
+    if (content instanceof Notebook && target.cellId) {
+      const index = content.widgets.findIndex(cell => cell.model.id === target.cellId);
+      if (index >= 0) {
+        content.activeCellIndex = index;
+        await content.scrollToCell(content.widgets[index], 'start');
+      }
+    } else if (content instanceof FileEditor && target.lines) {
+      const editor = content.editor;
+      const selection = lineSelection(target.lines, editor.model.sharedModel.getSource());
+      editor.setSelection(selection);
+      editor.revealSelection(selection);
+      editor.focus();
+    }
   }
 
   /** Set a cell's source by id (Apply / Accept); never runs it. */

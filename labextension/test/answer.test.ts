@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
 import type { IRouteStep } from '../src/api';
-import { AnswerState, codeBlocks, footerText } from '../src/chat/answer';
+import { AnswerState, codeBlocks, footerPlan, footerText } from '../src/chat/answer';
 
 const done = {
   type: 'chat.done' as const,
@@ -113,4 +113,44 @@ test('the footer says how long the user waited for the first text, not the model
   s.apply({ ...done, ttft_ms: 300 });
   assert.equal(footerText('local/SmolLM2', s, 5200), 'local/SmolLM2 · first text after 5.2 s');
   assert.equal(footerText('local/SmolLM2', s, null), 'local/SmolLM2');
+});
+
+test('the thumbs have one place: the first row, after the model line, whatever else the footer holds', () => {
+  const s = new AnswerState('a');
+  s.apply({ type: 'chat.started', id: 'a', conversation_id: 'c1', intent: 'chat', context: [], author: null });
+  s.apply({ type: 'chat.restart', id: 'a', reason: 'timeout', failed_model: 'local/A', next_model: 'openai/B' });
+  s.apply({ type: 'chat.delta', id: 'a', text: 'Hi' });
+  s.apply(done);
+  const plan = footerPlan('local/SmolLM2', s, 800);
+  // the notes come after the first row: they never push the thumbs down or sideways
+  assert.deepEqual(plan, {
+    meta: 'local/SmolLM2 · first text after 0.8 s',
+    interactionId: 7,
+    notes: ['Fallback: local/A failed (timeout); openai/B answers instead'],
+    context: []
+  });
+  // a stored answer (no state) or one stopped before it was recorded has no thumbs, only its model line
+  assert.deepEqual(footerPlan('local/SmolLM2', null), { meta: 'local/SmolLM2', interactionId: null, notes: [], context: [] });
+  const stopped = new AnswerState('b');
+  stopped.apply({ ...done, id: 'b', interaction_id: null, cancelled: true });
+  assert.equal(footerPlan('', stopped).interactionId, null);
+});
+
+test('the footer lists the context the answer used, from chat.started', () => {
+  const s = new AnswerState('a');
+  s.apply({
+    type: 'chat.started',
+    id: 'a',
+    conversation_id: 'c1',
+    intent: 'chat',
+    author: null,
+    context: [
+      { kind: 'cell', label: 'Current cell (code)', preview: 'df.head()', summary: 'Cell 3', tokens: 3, source: 'x' },
+      { kind: 'diagnostics', label: 'Diagnostics from pylsp', preview: 'line 1: unused import', summary: '', tokens: 5, source: null }
+    ]
+  });
+  assert.deepEqual(
+    footerPlan('local/SmolLM2', s).context.map(p => p.text),
+    ['Cell 3', 'Diagnostics from pylsp']
+  );
 });

@@ -1,9 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 
-import { aboutError, chipsFor, EMPTY_CONTEXT, frameContext } from '../src/chat/context';
+import type { IContextItem } from '../src/api';
+import { aboutError, chipsFor, EMPTY_CONTEXT, frameContext, usedContext, usedFitsInline } from '../src/chat/context';
 import { isInertTag, isUnsafeAttribute } from '../src/chat/sanitize';
 import { ISlashCommand, matchSlash, namesCommand, parseSlash } from '../src/chat/slash';
+import { NEW_CONVERSATION, pickerOptions } from '../src/chat/titles';
 import { decideVoiceAction, IVoiceCommand, IVoiceDecision } from '../src/voice/decide';
 
 test('event handlers, command linkers and script URLs are unsafe', () => {
@@ -164,4 +166,50 @@ test('Enter sends a command typed in full; only a partial name is completed', ()
   assert.equal(namesCommand('/hel', commands), false);
   assert.equal(namesCommand('/help me', commands), false);
   assert.equal(namesCommand('help', commands), false);
+});
+
+const item = (kind: IContextItem['kind'], label: string, summary = '', preview = ''): IContextItem => ({
+  kind,
+  label,
+  summary,
+  preview,
+  tokens: 10,
+  source: null
+});
+
+test('context used: the server summary (variables and DataFrame columns, the cell), else the label', () => {
+  const used = usedContext([
+    item('cell', 'Current cell (code)', 'Cell 3', 'df.groupby("region").sales.sum()'),
+    item('variables', 'Kernel variables', 'Kernel variables: df (DataFrame 3×2: sales, region), x', 'df: DataFrame shape=(3, 2)'),
+    item('diagnostics', 'Diagnostics from pylsp', '', '')
+  ]);
+  assert.deepEqual(
+    used.map(p => [p.kind, p.text, p.preview]),
+    [
+      ['cell', 'Cell 3', 'df.groupby("region").sales.sum()'],
+      ['variables', 'Kernel variables: df (DataFrame 3×2: sales, region), x', 'df: DataFrame shape=(3, 2)'],
+      ['diagnostics', 'Diagnostics from pylsp', 'Diagnostics from pylsp'] // no preview: the label is the tooltip
+    ]
+  );
+  assert.deepEqual(usedContext([]), []);
+});
+
+test('context used is one line when short, collapsed when long', () => {
+  const short = usedContext([item('cell', 'Current cell (code)', 'Cell 3'), item('file', 'Open file a.py')]);
+  assert.ok(usedFitsInline(short));
+  const four = usedContext(['a', 'b', 'c', 'd'].map(l => item('memories', l)));
+  assert.ok(!usedFitsInline(four)); // more pieces than fit on a line
+  const long = usedContext([item('variables', 'Kernel variables', `Kernel variables: ${'frame, '.repeat(12)}`)]);
+  assert.ok(!usedFitsInline(long)); // one long piece
+});
+
+test('the conversation picker lists whole titles, each its own tooltip', () => {
+  const long = 'Why does the monthly revenue chart drop to zero every December in the sales notebook?';
+  const options = pickerOptions([
+    { id: 'a', title: long },
+    { id: 'b', title: '   ' }
+  ]);
+  assert.deepEqual(options[0], NEW_CONVERSATION);
+  assert.deepEqual(options[1], { value: 'a', label: long, title: long });
+  assert.deepEqual(options[2], { value: 'b', label: 'Untitled', title: 'Untitled' });
 });

@@ -252,7 +252,7 @@ class AIPipeline:
         """One model answer: its events for the client, its text and meta into ``attempt``.
 
         ``notice`` (the previous answer was invalid) goes out just before this answer's first event,
-        naming the model that is writing it."""
+        naming the model that is writing it, and is counted as the chat shows it (``_count``)."""
         steps = chain if chain is not None else self.router.routing.chain(task)
         before = len(path)
         events = self.router.stream(task, messages, max_tokens=max_tokens, path=path, chain=chain, user=user)
@@ -261,7 +261,9 @@ class AIPipeline:
                 if not attempt.shown and notice is not None:  # the step writing it: past those in ``path``
                     at = min(len(path) - before, len(steps) - 1)
                     now = event.meta if isinstance(event, Done) else steps[at]
-                    yield replace(notice, next_provider=now.provider, next_model=now.model)
+                    told = replace(notice, next_provider=now.provider, next_model=now.model)
+                    self._count(task, told, path[before:])
+                    yield told
                 attempt.shown = True
                 if isinstance(event, Done):
                     attempt.meta = event.meta
@@ -271,6 +273,21 @@ class AIPipeline:
                 else:
                     attempt.parts.append(event.text)
                 yield event
+
+    @staticmethod
+    def _count(task: str, notice: Restart, tried: list[RouteStep]) -> None:
+        """The dashboard counts what the chat shows: the same model asked again is a "Repair:" line,
+        another model answering instead a "Fallback:" line. ``tried``: this answer's route so far; the
+        router counts a model that failed there (asked to repair, it failed outright) itself."""
+        from ..metrics import record_fallback, record_repair
+
+        failed = (notice.failed_provider, notice.failed_model)
+        if (notice.next_provider, notice.next_model) == failed:
+            record_repair(task, notice.failed_model)
+        elif not any(
+            (p["provider"], p["model"]) == failed and p["outcome"] in ("error", "circuit_open") for p in tried
+        ):
+            record_fallback(task, notice.failed_model, notice.next_model)
 
     @staticmethod
     def _problem(attempt: Attempt, language: str) -> str | None:

@@ -171,6 +171,7 @@ class ModelRouter(LoggingConfigurable):
         if repetition_penalty is not None:
             request.repetition_penalty = repetition_penalty
         path = path if path is not None else []
+        before = len(path)  # a caller's earlier calls (a repair, the next model) were counted then
         skip = set(exclude)
         full = chain if chain is not None else self.routing.chain(task)
         steps = [s for s in full if s.provider not in skip]
@@ -265,7 +266,7 @@ class ModelRouter(LoggingConfigurable):
             else:
                 health.record_success(latency, ttft)
             path.append({"provider": step.provider, "model": step.model, "outcome": "ok"})
-            _record_metrics(task, step, path, ttft, latency, usage)
+            _record_metrics(task, step, path[before:], ttft, latency, usage)
             yield Done(
                 GenerationMeta(
                     provider=step.provider,
@@ -335,13 +336,20 @@ def _record_metrics(
     latency_ms: float,
     usage: Usage,
 ) -> None:
-    """Feed the performance monitor: TTFT and speed of the model that answered, and any fallback to it."""
+    """Feed the performance monitor: TTFT and speed of the model that answered, and a fallback to it
+    from each model of this call's ``path`` that failed or whose breaker was open: the models the chat
+    names in its "Fallback:" lines (a ``busy`` model, overloaded, is not named, nor counted)."""
     from ..metrics import record_fallback, record_generation
 
     generating_s = max(latency_ms - (ttft_ms or 0.0), 1.0) / 1000
     record_generation(
         step.model, (ttft_ms or latency_ms) / 1000, usage.tokens_out / generating_s, latency_ms / 1000
     )
-    failed = [p for p in path[:-1] if p.get("outcome") == "error"]
-    if failed:
-        record_fallback(task, failed[-1]["model"], step.model)
+    answered = (step.provider, step.model)
+    failed = {
+        (p["provider"], p["model"]): p["model"]
+        for p in path[:-1]
+        if p.get("outcome") in ("error", "circuit_open") and (p["provider"], p["model"]) != answered
+    }
+    for model in failed.values():
+        record_fallback(task, model, step.model)

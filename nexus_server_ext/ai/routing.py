@@ -17,13 +17,15 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
-from ..api_models import ModelRef, TaskRouting
+from ..api_models import ChainStepStatus, ProviderHosting, ProviderSetup, TaskRouting
 from .completion import CompletionGate
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -118,6 +120,22 @@ SCHEMA: dict[str, Any] = {
     },
 }
 
+# Public APIs billed per token: ``/status`` says plainly when a chain's paid providers have no key.
+# Any other remote endpoint (the team's model gateway, a self-hosted server) is a gateway.
+PAID_API_HOSTS = (
+    "api.openai.com",
+    "*.openai.azure.com",
+    "api.anthropic.com",
+    "api.mistral.ai",
+    "generativelanguage.googleapis.com",
+    "api.groq.com",
+    "api.together.xyz",
+    "api.deepseek.com",
+    "api.fireworks.ai",
+    "api.x.ai",
+    "openrouter.ai",
+)
+
 DEFAULT_LIMITS = {"timeout_s": 120.0, "max_tokens": 512, "latency_budget_ms": 30000.0}
 
 
@@ -167,12 +185,23 @@ class RoutingConfig:
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     policy: dict[str, list[str]] = field(default_factory=dict)
 
-    def chains(self) -> list[TaskRouting]:
-        """The chain per task, as shown by ``/status`` (no URLs, no keys)."""
+    def chains(self, keys: Mapping[str, str] | None = None) -> list[TaskRouting]:
+        """The chain per task, as shown by ``/status`` (no URLs, no keys): each step says whether the
+        router would try it. ``keys``: the caller's stored API keys by provider, which configure too."""
+        keys = keys or {}
         return [
             TaskRouting(
                 task=task,
-                chain=[ModelRef(provider=s.provider, model=s.model) for s in self.chain(task)],
+                chain=[
+                    ChainStepStatus(
+                        provider=s.provider,
+                        model=s.model,
+                        hosting=self.hosting(s.provider),
+                        setup=self.setup(s.provider, keys.get(s.provider)),
+                        blocked=self.blocked_reason(s.provider, s.model),
+                    )
+                    for s in self.chain(task)
+                ],
             )
             for task in self.tasks
         ]
@@ -195,10 +224,28 @@ class RoutingConfig:
 
     def configured(self, provider: str) -> bool:
         """Remote providers need a base URL and a key; the local one always counts as configured."""
+        return self.setup(provider) == "configured"
+
+    def setup(self, provider: str, key: str | None = None) -> ProviderSetup:
+        """What a provider lacks, by the rule the router skips it by (``Provider.configured``);
+        ``key``: one stored through the secrets API, which stands in for the routing file's."""
         spec = self.providers.get(provider) or {}
         if spec.get("kind") == "local":
-            return True
-        return bool(spec.get("base_url")) and bool(spec.get("api_key"))
+            return "configured"
+        if not spec.get("base_url"):
+            return "not_configured"
+        return "configured" if key or spec.get("api_key") else "no_key"
+
+    def hosting(self, provider: str) -> ProviderHosting:
+        """Local, a paid public API (by its base URL's host), or any other endpoint (a gateway)."""
+        spec = self.providers.get(provider) or {}
+        if spec.get("kind") == "local":
+            return "local"
+        try:
+            host = urlsplit(str(spec.get("base_url") or "")).hostname or ""
+        except ValueError:  # a malformed URL: the provider fails when asked, and is no known paid API
+            host = ""
+        return "paid_api" if any(fnmatch.fnmatchcase(host, p) for p in PAID_API_HOSTS) else "gateway"
 
     def blocked_reason(self, provider: str, model: str) -> str | None:
         """Why the admin policy forbids this step, or None when it is allowed."""

@@ -21,6 +21,13 @@ class ConversationUpdate(ApiModel):
     title: str = Field(min_length=1, max_length=200)
 
 
+class Citation(ApiModel):
+    source: str = Field(description="File path (or notebook path) the retrieved chunk came from.")
+    lines: str | None = Field(default=None, description="Line range like `12-40`, for files.")
+    cell_id: str | None = None
+    score: float = 0.0
+
+
 class MessageOut(ApiModel):
     id: str
     role: Literal["user", "assistant", "system"]
@@ -28,6 +35,9 @@ class MessageOut(ApiModel):
     model: str | None = None
     provider: str | None = None
     author: str | None = Field(default=None, description="Who asked, in a notebook chat.")
+    citations: list[Citation] = Field(
+        default_factory=list, description="The learned files an answer cites (its `Sources:` line)."
+    )
     created_at: datetime
 
 
@@ -140,15 +150,13 @@ class ContextItem(ApiModel):
     kind: ContextKind
     label: str
     preview: str = ""
+    summary: str = Field(
+        default="",
+        description="What the piece held, in a few words for the chat panel (the variables' names, "
+        "shapes and columns; the cell's number); empty: the label says it.",
+    )
     tokens: int = 0
     source: str | None = None
-
-
-class Citation(ApiModel):
-    source: str = Field(description="File path (or notebook path) the retrieved chunk came from.")
-    lines: str | None = Field(default=None, description="Line range like `12-40`, for files.")
-    cell_id: str | None = None
-    score: float = 0.0
 
 
 class ChatStartedFrame(ApiModel):

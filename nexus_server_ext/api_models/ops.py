@@ -169,7 +169,14 @@ class MetricsPoint(ApiModel):
     latency_ms_p50: float | None = Field(description="Median time of a whole model answer.")
     ttft_ms_p50: float | None = Field(description="Median time to the first token.")
     tokens_per_s: float | None = Field(description="Mean generation speed.")
-    fallbacks: int = Field(description="Times a model failed and the next one in the chain answered.")
+    fallbacks: int = Field(
+        description="Times a model failed (an error, an open circuit breaker, code that did not parse "
+        "after its repair) and another model answered: the chat's `Fallback:` lines."
+    )
+    repairs: int = Field(
+        description="Times a model was asked again to repair code that did not parse: the chat's "
+        "`Repair:` lines.",
+    )
     queue_pending: int = Field(description="Deepest queue of waiting background tasks in the interval.")
     queue_running: int
 
@@ -183,7 +190,8 @@ class MetricsSummary(ApiModel):
     active_users: int
     queue_pending: int
     queue_running: int
-    fallbacks: int
+    fallbacks: int = Field(description="Fallbacks since this process started; see `MetricsPoint`.")
+    repairs: int = Field(description="Repairs since this process started; see `MetricsPoint`.")
     memory_bytes: int | None
     gpu_memory_used_bytes: int | None
     models: list[ModelMetrics]

@@ -33,9 +33,31 @@ class ModelRef(ApiModel):
     model: str
 
 
+ProviderHosting = Literal["local", "paid_api", "gateway"]
+ProviderSetup = Literal["configured", "no_key", "not_configured"]
+
+
+class ChainStepStatus(ModelRef):
+    """One step of a task's chain: whether the router can use it, for the caller; never a URL or key."""
+
+    hosting: ProviderHosting = Field(
+        description="`local`: the model inside this server (free); `paid_api`: a public provider's API "
+        "billed per token (its base URL is OpenAI's, Anthropic's...); `gateway`: any other endpoint "
+        "(the team's model gateway, a self-hosted server)."
+    )
+    setup: ProviderSetup = Field(
+        description="`configured`: the router tries this step (the local model, or a base URL and a key: "
+        "the routing file's or one stored for the caller through the secrets API); `no_key`: a base URL "
+        "but no key; `not_configured`: no base URL. The router skips the last two."
+    )
+    blocked: str | None = Field(
+        default=None, description="Why the routing file's admin policy skips this step; null when allowed."
+    )
+
+
 class TaskRouting(ApiModel):
     task: str
-    chain: list[ModelRef]
+    chain: list[ChainStepStatus] = Field(description="The models tried in order until one answers.")
 
 
 class MCPToolOut(ApiModel):

@@ -334,6 +334,13 @@ class ConsciousnessCore(LoggingConfigurable):
     @staticmethod
     def _chips(bundle: ContextBundle) -> list[ContextItem]:
         return [
-            ContextItem(kind=p.kind, label=p.label, preview=p.text[:200], tokens=p.tokens, source=p.source)  # type: ignore[arg-type]
+            ContextItem(
+                kind=p.kind,  # type: ignore[arg-type]
+                label=p.label,
+                preview=p.text[:200],
+                summary=p.summary,
+                tokens=p.tokens,
+                source=p.source,
+            )
             for p in bundle.pieces
         ]

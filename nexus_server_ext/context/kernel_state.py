@@ -166,3 +166,24 @@ def render_variables(variables: list[dict[str, Any]]) -> str:
             parts.append("columns: " + ", ".join(f"{k} ({t})" for k, t in v["columns"].items()))
         lines.append(" ".join(parts))
     return "\n".join(lines)
+
+
+def summarize_variables(variables: list[dict[str, Any]], most: int = 6, columns: int = 4) -> str:
+    """The variables in one short line for the chat panel: ``df (DataFrame 3x2: sales, region), x``
+    (with a multiplication sign). Arrays and tables say their shape (and a table its first columns);
+    other values just their name."""
+    parts = []
+    for v in variables[:most]:
+        kind = str(v["type"]).rsplit(".", 1)[-1]
+        shape = "\N{MULTIPLICATION SIGN}".join(str(s) for s in v.get("shape") or [])
+        if "columns" in v:
+            names = list(v["columns"])
+            more = ", …" if len(names) > columns else ""
+            parts.append(f"{v['name']} ({kind} {shape}: {', '.join(names[:columns])}{more})")
+        elif shape:
+            parts.append(f"{v['name']} ({kind} {shape})")
+        else:
+            parts.append(str(v["name"]))
+    if len(variables) > most:
+        parts.append(f"and {len(variables) - most} more")
+    return ", ".join(parts)

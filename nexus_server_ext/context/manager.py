@@ -33,7 +33,13 @@ from traitlets.config import LoggingConfigurable
 from ..diagnosis.facts import ErrorFacts, from_traceback_text
 from ..memory.vector_memory import Hit, VectorMemory
 from .diagnostics import SourceDocument, language_of_file
-from .kernel_state import inspect_kernel, notebook_kernel_id, render_variables, seed_kernel
+from .kernel_state import (
+    inspect_kernel,
+    notebook_kernel_id,
+    render_variables,
+    seed_kernel,
+    summarize_variables,
+)
 from .lsp import LanguageServers
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,7 @@ class ContextPiece:
     label: str
     text: str
     source: str | None = None
+    summary: str = ""  # the chat panel's words for it ("Kernel variables: df (DataFrame 3x2: ...)", "Cell 3")
 
     @property
     def tokens(self) -> int:
@@ -94,7 +101,7 @@ def fit(pieces: list[ContextPiece], budget: int) -> tuple[list[ContextPiece], li
             dropped.append(piece.label)
             continue
         text = truncate(piece.text, room, "tail" if piece.kind == "error" else "head")
-        kept.append(ContextPiece(piece.kind, piece.label, text, piece.source))
+        kept.append(replace(piece, text=text))
         left -= tokens(text)
     return kept, dropped
 
@@ -195,7 +202,10 @@ class ContextManager(LoggingConfigurable):
                 facts = facts_from_state(state)
             if state.get("variables") and "variables" not in exclude:
                 label = "Kernel variables" + (f" ({note})" if note else "")
-                pieces.append(ContextPiece("variables", label, render_variables(state["variables"])))
+                summary = f"{label}: {summarize_variables(state['variables'])}"
+                pieces.append(
+                    ContextPiece("variables", label, render_variables(state["variables"]), summary=summary)
+                )
         hits: list[Hit] = []
         if use_memory and self.memory is not None and "memories" not in exclude and query.strip():
             try:
@@ -286,9 +296,8 @@ class ContextManager(LoggingConfigurable):
         if index is None:
             return None, []
         cell = cells[index]
-        pieces = [
-            ContextPiece("cell", f"Current cell ({cell.get('cell_type')})", _source(cell), request.cell_id)
-        ]
+        label = f"Current cell ({cell.get('cell_type')})"
+        pieces = [ContextPiece("cell", label, _source(cell), request.cell_id, summary=f"Cell {index + 1}")]
         if _outputs(cell):
             pieces[0].text += f"\n# output:\n{_outputs(cell)}"
         around = []

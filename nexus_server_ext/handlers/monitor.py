@@ -19,8 +19,8 @@ class MetricsSummaryHandler(NexusHandler):
         "get": Operation(
             "Recent request rate, latency percentiles, errors, active users, queue depth, memory and "
             "per-model speed, and `series`: the last half hour per interval (latency, time to first "
-            "token, tokens/s, fallbacks, queue depth) for the dashboards. Prometheus scrapes `/metrics` "
-            "for the long history.",
+            "token, tokens/s, fallbacks, repairs, queue depth) for the dashboards. Prometheus scrapes "
+            "`/metrics` for the long history.",
             response=MetricsSummary,
         )
     }

@@ -93,6 +93,11 @@ class Message(Base):
         author = (self.meta or {}).get("author")
         return str(author) if author else None
 
+    @property
+    def citations(self) -> list[dict[str, Any]]:
+        """The learned files an answer cited: a reopened conversation links them as the live answer did."""
+        return list((self.meta or {}).get("citations") or [])
+
 
 class Interaction(Base):
     """One call through the AI pipeline, successful or not: the learning system's raw material."""

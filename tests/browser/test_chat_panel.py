@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -323,3 +324,60 @@ def test_the_chat_panel_follows_the_dark_theme(lab_server: Any, page: Any) -> No
     r, g, b = (int(x) for x in colours["text"].strip("rgba() ").split(",")[:3])
     assert r + g + b > 3 * 150, colours
     assert panel.locator(".jp-nexus-model").first.text_content() == "local/SmolLM2-135M-Instruct"
+
+
+SALES = '''def load_sales(path):
+    """Read the quarterly sales CSV."""
+    return open(path).read()
+
+
+class TaxCalculator:
+    """Compute value added tax (VAT) for invoices."""
+
+    def tax(self, amount):
+        return amount * 0.2
+'''
+
+
+def test_a_citation_opens_the_learned_file_at_the_cited_lines(lab_server: Any, page: Any) -> None:
+    (lab_server.root / "proj").mkdir(exist_ok=True)
+    (lab_server.root / "proj" / "sales.py").write_text(SALES)
+    job = api(lab_server, "memory/learn", {"path": "proj"}, "POST")
+    for _ in range(600):
+        job = api(lab_server, f"memory/learn/{job['id']}")
+        if job["state"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.1)
+    assert job["state"] == "succeeded", job
+
+    page.goto(fresh_workspace(lab_server))
+    page.locator(".lm-TabBar-tab[data-id='nexus-chat']").wait_for(timeout=60_000)
+    panel = open_chat(page)
+    prompt = panel.locator(".jp-nexus-input")
+    prompt.click()
+    prompt.fill("/ask How is VAT computed for invoices?")
+    prompt.press("Enter")
+    page.wait_for_function(
+        "document.querySelector('#nexus-chat .jp-nexus-message-assistant[data-done-ms]') !== null",
+        timeout=180_000,
+    )
+    answer = panel.locator(".jp-nexus-message-assistant").last
+    # the Sources line keeps its text; each citation is a link to the file at its lines
+    sources = answer.locator(".jp-nexus-sources")
+    assert (sources.text_content() or "").startswith("Sources: [1] proj/sales.py (lines "), (
+        sources.text_content()
+    )
+    link = sources.locator("button.jp-nexus-citation").first
+    first, last = (int(n) for n in (link.text_content() or "").split("(lines ")[1].rstrip(")").split("-"))
+    assert link.get_attribute("title") == f"Open proj/sales.py at lines {first}\N{EN DASH}{last}"
+    link.click()
+    editor = page.locator(".jp-FileEditor .cm-content")
+    editor.wait_for(timeout=30_000)
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", has_text="sales.py").wait_for()
+    # the cited lines are selected (and so in view), whole lines from the first to the last
+    cited = "\n".join(SALES.splitlines()[first - 1 : last])
+    page.wait_for_function(
+        "t => document.getSelection().toString().trim() === t.trim()", arg=cited, timeout=10_000
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-citation-opens-lines.png"))

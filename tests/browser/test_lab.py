@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import ROUTING, running_lab
+from conftest import ARTIFACTS, ROUTING, running_lab
 
 SETTLED = (
     "document.querySelector('.jp-nexus-health')?.textContent.startsWith('NEXUS ') "
@@ -40,10 +40,42 @@ def test_lab_shows_nexus_health_in_the_status_bar(lab_server: Any, page: Any) ->
     assert item.get_attribute("data-severity") in ("ok", "degraded")
     assert "Storage: sqlite ok" in (item.get_attribute("title") or "")
 
-    item.click()  # the status item opens "NEXUS: Show status"
-    dialog = page.locator(".jp-Dialog .jp-nexus-status-details")
+    item.click()  # the status item opens "NEXUS: Show status": tables, not a text dump
+    dialog = page.locator(".jp-Dialog .jp-nexus-status")
     dialog.wait_for(timeout=10_000)
-    assert "code_generation:" in dialog.text_content()
+    components = dialog.get_by_role("table", name="Components")
+    local = components.locator("tbody tr", has_text="local model")
+    assert local.locator(".jp-nexus-status-state").get_attribute("data-state") == "ok"
+    assert "loaded on" in local.text_content()
+    # each task's chain in order, each step marked (no keys, no gateway: the shipped chain offline)
+    chat = dialog.get_by_role("table", name="Models").locator("tr:has(td[title=natural_language])")
+    assert chat.locator("td").first.text_content() == "Chat"
+    steps = chat.locator(".jp-nexus-status-chain li")
+    assert steps.locator("code").all_text_contents() == [
+        "gateway/nexus-local",
+        "anthropic/claude-3-5-haiku-latest",
+        "local/SmolLM2-135M-Instruct",
+    ]
+    marks = steps.locator(".jp-nexus-status-mark").all_text_contents()
+    assert marks == ["not configured", "no key", "configured"]
+    assert steps.nth(2).locator(".jp-nexus-status-answers").is_visible()
+    assert dialog.locator(".jp-nexus-status-keys").text_content() == (
+        "OpenAI and Anthropic have no key: code generation, chat, code analysis and the agent answer with "
+        "the local model (SmolLM2-135M-Instruct). Set keys with NEXUS: Set provider API key."
+    )
+    assert "sqlite" in dialog.locator("h3:text-is('Storage') + p").text_content()
+    assert dialog.locator("h3:text-is('MCP servers') + p").text_content().startswith("None")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "status-dialog.png"))
+    dialog.locator("h3:text-is('MCP servers')").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "status-dialog-end.png"))
+
+    # the dialog's button runs "NEXUS: Set provider API key": its provider picker opens
+    page.locator(".jp-Dialog button", has_text="Set provider API key").click()
+    picker = page.locator(".jp-Dialog select")
+    picker.wait_for(timeout=10_000)
+    assert any(o.startswith("openai") for o in picker.locator("option").all_text_contents())
+    page.locator(".jp-Dialog .jp-mod-reject").click()
 
 
 def test_opening_lab_loads_the_model_and_the_status_bar_follows_it(tmp_path: Path, page: Any) -> None:

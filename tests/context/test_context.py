@@ -12,8 +12,11 @@ import pytest
 
 from nexus_server_ext.api_models import ChatContext
 from nexus_server_ext.context.diagnostics import SourceDocument
+from nexus_server_ext.context.kernel_state import summarize_variables
 from nexus_server_ext.context.lsp import LanguageServers
 from nexus_server_ext.context.manager import ContextManager, ContextPiece, fit, tokens
+
+TIMES = "\N{MULTIPLICATION SIGN}"
 
 
 @pytest.fixture
@@ -58,6 +61,10 @@ async def check_kernel_context(jp_serverapp: Any, kernel_id: str, client: Any) -
     assert "sales: pandas.DataFrame shape=(1, 2)" in by_kind["variables"]
     assert "region (object)" in by_kind["variables"] or "region (str)" in by_kind["variables"]
     assert "revenue (float64)" in by_kind["variables"]
+    # the chat panel's "Context used" line: names, shapes and columns in a few words
+    [variables] = [p for p in bundle.pieces if p.kind == "variables"]
+    assert f"sales (DataFrame 1{TIMES}2: region, revenue)" in variables.summary, variables.summary
+    assert variables.summary.startswith("Kernel variables: ")
     # the error is the last cell's: its facts come along, found in the function the cell called
     assert bundle.facts is not None and bundle.facts.exc_type == "ZeroDivisionError"
     assert (bundle.facts.lineno, bundle.facts.line, bundle.facts.function) == (2, "return a / b", "ratio")
@@ -169,6 +176,25 @@ async def test_notebook_cells_neighbours_and_diagnostics(jp_serverapp: Any, jp_r
     assert "values" not in by_kind["diagnostics"]  # defined in the cell above
     order = [p.kind for p in bundle.pieces]
     assert order == ["selection", "cell", "diagnostics", "diagnostics", "neighbours"]
+    assert [p.summary for p in bundle.pieces if p.kind == "cell"] == ["Cell 2"]  # as JupyterLab counts
+
+
+def test_the_variables_summary_is_short_whatever_the_kernel_holds() -> None:
+    table = {"name": "df", "type": "pandas.core.frame.DataFrame", "shape": [3, 2]}
+    many = {f"c{i}": "int64" for i in range(9)}
+    variables = [
+        {**table, "columns": {"sales": "int64", "region": "object"}},
+        {"name": "x", "type": "int", "value": "3"},
+        {"name": "grid", "type": "numpy.ndarray", "shape": [4, 5]},
+        {"name": "wide", "type": "pandas.core.frame.DataFrame", "shape": [1, 9], "columns": many},
+    ]
+    assert summarize_variables(variables) == (
+        f"df (DataFrame 3{TIMES}2: sales, region), x, grid (ndarray 4{TIMES}5), "
+        f"wide (DataFrame 1{TIMES}9: c0, c1, c2, c3, …)"
+    )
+    names = [{"name": f"v{i}", "type": "int"} for i in range(10)]
+    assert summarize_variables(names) == "v0, v1, v2, v3, v4, v5, and 4 more"
+    assert summarize_variables([]) == ""
 
 
 def test_the_budget_keeps_priorities_and_truncates() -> None:

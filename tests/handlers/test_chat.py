@@ -87,6 +87,9 @@ async def test_learn_ask_cite_and_isolation(jp_fetch: Any, jp_root_dir: Path) ->
     assert cited and cited[0]["lines"]
     assert f"[1] proj/sales.py (lines {reply['citations'][0]['lines']})" in reply["answer"]
     assert "memories" in [c["kind"] for c in reply["context"]]
+    # a reopened conversation links the same sources as the live answer
+    detail = body(await jp_fetch("nexus/api/v1/conversations", reply["conversation_id"], headers=ALICE))
+    assert [m["citations"] for m in detail["messages"] if m["role"] == "assistant"] == [reply["citations"]]
 
     # bob sees none of alice's memories, in search or in chat
     assert (

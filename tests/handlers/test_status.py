@@ -69,3 +69,56 @@ class TestStorageDown:
         reply = json.loads(r.body)
         assert reply["error"] == "storage_unavailable"
         assert SECRET not in r.body.decode()
+
+
+class TestChainSteps:
+    """Each step of a chain says whether the router can use it, and whether it is a paid API."""
+
+    @pytest.fixture
+    def jp_server_config(self, nexus_config: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+        for name in ("NEXUS_TEST_GATEWAY_URL", "NEXUS_TEST_GATEWAY_TOKEN", "NEXUS_TEST_OPENAI_KEY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("NEXUS_TEST_CLAUDE_KEY", SECRET)
+        routing = """
+providers:
+  local: {kind: local, model: "bundled:SmolLM2-135M-Instruct"}
+  gateway: {kind: openai, base_url: "${NEXUS_TEST_GATEWAY_URL:-}", api_key: "${NEXUS_TEST_GATEWAY_TOKEN:-}"}
+  openai: {kind: openai, base_url: "https://api.openai.com/v1", api_key: "${NEXUS_TEST_OPENAI_KEY:-}"}
+  claude: {kind: anthropic, base_url: "https://api.anthropic.com", api_key: "${NEXUS_TEST_CLAUDE_KEY:-}"}
+  vllm: {kind: openai, base_url: "http://127.0.0.1:9/v1", api_key: "${NEXUS_TEST_CLAUDE_KEY:-}"}
+policy: {block_models: ["vllm:blocked-*"]}
+tasks:
+  natural_language:
+    chain:
+      - {provider: gateway, model: nexus-local}
+      - {provider: openai, model: gpt-4o-mini}
+      - {provider: claude, model: claude-3-5-haiku-latest}
+      - {provider: vllm, model: blocked-7b}
+      - {provider: local, model: SmolLM2-135M-Instruct}
+"""
+        return nexus_config(routing=routing)
+
+    async def test_steps_say_configured_no_key_or_not_configured_and_paid_or_not(self, jp_fetch: Any) -> None:
+        bodies: list[str] = []
+
+        async def steps() -> dict[str, tuple[str, str, str | None]]:
+            bodies.append((await jp_fetch("nexus/api/v1/status")).body.decode())
+            models = json.loads(bodies[-1])["models"]
+            chain = next(m["chain"] for m in models if m["task"] == "natural_language")
+            return {s["provider"]: (s["hosting"], s["setup"], s["blocked"]) for s in chain}
+
+        assert await steps() == {
+            "gateway": ("gateway", "not_configured", None),  # no URL: skipped, and nobody pays for it
+            "openai": ("paid_api", "no_key", None),
+            "claude": ("paid_api", "configured", None),  # the environment's key
+            "vllm": ("gateway", "configured", "model blocked by policy"),
+            "local": ("local", "configured", None),
+        }
+        # a key the user stores configures the paid API for them at once
+        key = "sk-status-own-key-4567"
+        r = await jp_fetch(
+            "nexus/api/v1/secrets/user/openai", method="PUT", body=json.dumps({"api_key": key})
+        )
+        assert r.code == 200
+        assert (await steps())["openai"] == ("paid_api", "configured", None)
+        assert not any(key in b or SECRET in b for b in bodies)

@@ -1,10 +1,10 @@
-// ModelDashboard view: plots of the last half hour (latency, tokens/s, fallbacks, queue depth), one
-// table per task (chain order, state, breaker, latency) and recent fallbacks.
+// ModelDashboard view: plots of the last half hour (latency, tokens/s, fallbacks and repairs, queue
+// depth), one table per task (chain order, state, breaker, latency) and recent fallbacks.
 const SVG = "http://www.w3.org/2000/svg";
 const CHARTS = [
   ["Latency p50 (ms)", [["latency_ms_p50", "answer"], ["ttft_ms_p50", "first token"]]],
   ["Tokens per second", [["tokens_per_s", "speed"]]],
-  ["Fallbacks", [["fallbacks", "fallbacks"]]],
+  ["Fallbacks and repairs", [["fallbacks", "fallbacks"], ["repairs", "repairs"]]],
   ["Queue depth", [["queue_pending", "waiting"], ["queue_running", "running"]]],
 ];
 

@@ -1,6 +1,6 @@
 """``ModelDashboard``: routing chains, provider health, recent fallbacks, and plots of the last half hour.
 
-The plots (latency, tokens/s, fallbacks, queue depth over time) come from
+The plots (latency, tokens/s, fallbacks and repairs, queue depth over time) come from
 ``/metrics/summary``'s ``series``: the server's numbers with the server transport,
 this kernel's own with the in-process one.
 """

@@ -5,6 +5,8 @@
  * to the learning system as feedback on the answer.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
+import { buildIcon, codeCheckIcon, codeIcon, inspectorIcon, LabIcon, textEditorIcon } from '@jupyterlab/ui-components';
+import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { Menu } from '@lumino/widgets';
 import { ICommandPalette, InputDialog, Notification } from '@jupyterlab/apputils';
 
@@ -27,6 +29,7 @@ type Placement = 'replace' | 'below';
 
 interface IEditAction {
   id: string;
+  icon: LabIcon;
   label: string;
   caption: string;
   prompt: string;
@@ -37,6 +40,7 @@ interface IEditAction {
 const EDITS: IEditAction[] = [
   {
     id: AICommandIDs.refactor,
+    icon: buildIcon,
     label: 'Refactor',
     caption: 'Rewrite this code to be clearer, keeping its behaviour',
     prompt: 'Refactor this code to be clearer and more idiomatic. Keep its behaviour exactly the same.',
@@ -44,6 +48,7 @@ const EDITS: IEditAction[] = [
   },
   {
     id: AICommandIDs.docstring,
+    icon: textEditorIcon,
     label: 'Add docstring',
     caption: 'Add docstrings to the functions and classes in this code',
     prompt: 'Add a concise docstring to every function and class in this code. Change nothing else.',
@@ -52,6 +57,7 @@ const EDITS: IEditAction[] = [
   },
   {
     id: AICommandIDs.tests,
+    icon: codeCheckIcon,
     label: 'Write tests',
     caption: 'Write pytest tests for this code in a new cell below',
     prompt: 'Write pytest unit tests for this code. Reply with the test code only.',
@@ -59,6 +65,12 @@ const EDITS: IEditAction[] = [
     requires: { pattern: /\bdef test_\w*\s*\(|\bassert\b/, missing: 'the model wrote no test (no test function or assert)' }
   }
 ];
+
+/** "NEXUS: Explain" in the palette, "Explain" in the NEXUS submenu, and nothing on the cell toolbar,
+ * where the icon alone shows (text buttons covered the first line of code), with the label as tooltip. */
+function commandLabel(label: string, args: ReadonlyPartialJSONObject): string {
+  return args.toolbar ? '' : args.short ? label : `NEXUS: ${label}`;
+}
 
 function failed(action: string, err: unknown): void {
   const message = err instanceof NexusAPIError ? err.message : (err as Error).message;
@@ -117,7 +129,8 @@ export function addAIActions(app: JupyterFrontEnd, workspace: Workspace, chat: I
 
   for (const edit of EDITS) {
     app.commands.addCommand(edit.id, {
-      label: args => (args.short ? edit.label : `NEXUS: ${edit.label}`),
+      label: args => commandLabel(edit.label, args),
+      icon: edit.icon,
       caption: edit.caption,
       isEnabled: hasEditor,
       execute: async () => {
@@ -141,7 +154,8 @@ export function addAIActions(app: JupyterFrontEnd, workspace: Workspace, chat: I
   }
 
   app.commands.addCommand(AICommandIDs.generate, {
-    label: args => (args.short ? 'Generate code…' : 'NEXUS: Generate code…'),
+    label: args => commandLabel('Generate code…', args),
+    icon: codeIcon,
     caption: 'Describe what the code should do; NEXUS writes it into the cell',
     isEnabled: hasEditor,
     execute: async () => {
@@ -161,7 +175,8 @@ export function addAIActions(app: JupyterFrontEnd, workspace: Workspace, chat: I
   });
 
   app.commands.addCommand(AICommandIDs.explain, {
-    label: args => (args.short ? 'Explain' : 'NEXUS: Explain'),
+    label: args => commandLabel('Explain', args),
+    icon: inspectorIcon,
     caption: 'Explain this code in the chat panel',
     isEnabled: () => hasEditor() && chat !== null,
     execute: async () => {

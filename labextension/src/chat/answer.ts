@@ -5,6 +5,7 @@
  * which model took over.
  */
 import type { IChatDoneFrame, IContextItem, ServerFrame } from '../api';
+import { IUsedPiece, usedContext } from './context';
 
 export type AnswerStatus = 'waiting' | 'streaming' | 'done' | 'cancelled' | 'error';
 
@@ -112,4 +113,26 @@ export function footerText(model: string, state: AnswerState | null, waitedMs: n
     parts.push('stopped');
   }
   return parts.filter(Boolean).join(' · ');
+}
+
+/**
+ * The footer under an answer, row by row. The first row is the model line with the thumbs at its
+ * right end: the same place under every answer, however long the line and whatever follows. After
+ * it the fallback and repair notes, then the context the answer used.
+ */
+export interface IFooterPlan {
+  meta: string;
+  /** The thumbs rate a recorded answer: its interaction id, null for none (a stored or stopped one). */
+  interactionId: number | null;
+  notes: string[];
+  context: IUsedPiece[];
+}
+
+export function footerPlan(model: string, state: AnswerState | null, waitedMs: number | null = null): IFooterPlan {
+  return {
+    meta: footerText(model, state, waitedMs),
+    interactionId: state?.done?.interaction_id ?? null,
+    notes: [...(state?.fallbacks ?? [])],
+    context: usedContext(state?.context ?? [])
+  };
 }

@@ -4,8 +4,10 @@
  * removed kinds go to the server as ``exclude`` so its context manager leaves
  * them out too. The last error is sent only with a message about it (``aboutError``,
  * the server's rule too): an old error is not the subject of every later question.
+ * Under an answer, "Context used" lists what the server actually gave the model
+ * (``chat.started.context``): ``usedContext``.
  */
-import type { ContextKind, IChatContext } from '../api';
+import type { ContextKind, IChatContext, IContextItem } from '../api';
 
 export interface IChip {
   kind: ContextKind;
@@ -91,4 +93,33 @@ export function frameContext(ctx: IEditorContext, removed: ReadonlySet<ContextKi
     cursor_line: kinds.has('cell') || kinds.has('selection') || kinds.has('file') ? (ctx.cursorLine ?? null) : null,
     exclude: kinds.has('error') ? [...removed] : [...new Set([...removed, 'error' as ContextKind])]
   };
+}
+
+/** One piece of context an answer used, as the "Context used" row under it shows it. */
+export interface IUsedPiece {
+  kind: ContextKind;
+  /** A few words: the server's summary ("Kernel variables: df (DataFrame 3×2: sales, region), x",
+   * "Cell 3"), else the piece's label ("Diagnostics from pylsp"). */
+  text: string;
+  /** The start of what was sent (the tooltip). */
+  preview: string;
+}
+
+/** The pieces of context an answer used, in the server's order (what the user pointed at first). */
+export function usedContext(items: readonly IContextItem[]): IUsedPiece[] {
+  return items.map(item => ({
+    kind: item.kind,
+    text: (item.summary ?? '').trim() || item.label,
+    preview: item.preview.trim() || item.label
+  }));
+}
+
+/** More pieces than this, or a longer line, and the row starts collapsed to "Context used (N)". */
+export const USED_INLINE_PIECES = 3;
+export const USED_INLINE_CHARS = 90;
+
+/** Whether the pieces fit on the row as they are, or it starts collapsed (the user opens it). */
+export function usedFitsInline(pieces: readonly IUsedPiece[]): boolean {
+  const chars = pieces.reduce((n, p) => n + p.text.length + 3, 0);
+  return pieces.length <= USED_INLINE_PIECES && chars <= USED_INLINE_CHARS;
 }

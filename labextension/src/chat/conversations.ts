@@ -8,6 +8,7 @@ import { addIcon, deleteIcon, editIcon } from '@jupyterlab/ui-components';
 
 import { deleteConversation, IConversation, listConversations, renameConversation } from '../api';
 import { button } from './footer';
+import { NEW_CONVERSATION, pickerOptions } from './titles';
 
 export interface IConversationPickerOptions {
   /** The conversation the panel shows (null: a new one). */
@@ -20,7 +21,11 @@ export class ConversationPicker {
     this.node.className = 'jp-nexus-conversation-picker';
     this._select.className = 'jp-nexus-conversations jp-mod-styled';
     this._select.title = 'Conversations';
-    this._select.addEventListener('change', () => void options.open(this._select.value || null));
+    this._select.setAttribute('aria-label', 'Conversations');
+    this._select.addEventListener('change', () => {
+      this._showTitle();
+      void options.open(this._select.value || null);
+    });
     const add = button('New', 'New conversation', 'jp-mod-new', addIcon);
     add.addEventListener('click', () => void options.open(null));
     const rename = button('Rename', 'Rename this conversation', 'jp-mod-rename', editIcon);
@@ -39,11 +44,19 @@ export class ConversationPicker {
     } catch {
       // the header keeps "New conversation"; the connection line says what is wrong
     }
-    this._select.replaceChildren(new Option('New conversation', ''));
-    for (const c of list) {
-      this._select.appendChild(new Option(c.title || 'Untitled', c.id));
+    this._select.replaceChildren();
+    for (const entry of pickerOptions(list)) {
+      const option = new Option(entry.label, entry.value);
+      option.title = entry.title;
+      this._select.appendChild(option);
     }
     this._select.value = this.options.current() ?? '';
+    this._showTitle();
+  }
+
+  /** The whole title of the open conversation as the tooltip (the picker may end it with "…"). */
+  private _showTitle(): void {
+    this._select.title = this._select.selectedOptions[0]?.title ?? NEW_CONVERSATION.title;
   }
 
   private async _rename(): Promise<void> {

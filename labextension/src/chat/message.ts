@@ -3,11 +3,14 @@
  * are rendered through rendermime as *untrusted* (no scripts, no event
  * handlers) into a detached node, neutralised (no command linkers, forms or
  * buttons from the model), and only then shown. Each code block gets Copy,
- * Insert below, Replace selection and Run.
+ * Insert below, Replace selection and Run; each citation of the ``Sources:``
+ * line opens the cited file (``setSources``).
  */
 import { Clipboard } from '@jupyterlab/apputils';
 import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 
+import type { ICitation } from '../api';
+import { citationTarget, citationText, citationTitle, ICitationTarget, isSourcesLine } from './citations';
 import { neutralise } from './sanitize';
 
 /** Where code came from: the answer (its interaction, null while it streams) and the model that wrote it. */
@@ -67,6 +70,13 @@ export class MessageView {
     this.body.textContent = text;
   }
 
+  /** The answer's citations (``chat.done.citations``, or a stored answer's): its ``Sources:`` line is
+   * drawn again with a link for each, now and after every later render. */
+  setSources(citations: readonly ICitation[], open: (target: ICitationTarget) => void): void {
+    this._sources = citations.length ? { citations, open } : null;
+    this._linkSources(this.body);
+  }
+
   private async _renderLoop(): Promise<void> {
     try {
       while (this._shown !== this._latest) {
@@ -75,6 +85,7 @@ export class MessageView {
         await renderer.renderModel(new MimeModel({ data: { 'text/markdown': text }, trusted: false }));
         neutralise(renderer.node);
         this._decorateCode(renderer.node);
+        this._linkSources(renderer.node);
         // Follow the answer as it grows, unless the reader scrolled up to read something else.
         const log = this.node.parentElement;
         const follow = log !== null && log.scrollHeight - log.scrollTop - log.clientHeight < FOLLOW_PX;
@@ -123,10 +134,37 @@ export class MessageView {
     }
   }
 
+  private _linkSources(root: HTMLElement): void {
+    if (!this._sources) {
+      return;
+    }
+    const { citations, open } = this._sources;
+    const line = Array.from(root.querySelectorAll('p'))
+      .reverse()
+      .find(p => isSourcesLine(p.textContent ?? ''));
+    if (!line) {
+      return;
+    }
+    line.className = 'jp-nexus-sources';
+    line.replaceChildren('Sources: ');
+    citations.forEach((citation, i) => {
+      const target = citationTarget(citation);
+      const item = document.createElement(target ? 'button' : 'span');
+      item.className = target ? 'jp-nexus-citation' : 'jp-nexus-citation jp-mod-text';
+      item.textContent = `[${i + 1}] ${citationText(citation)}`;
+      item.title = citationTitle(target);
+      if (target) {
+        item.addEventListener('click', () => open(target));
+      }
+      line.append(...(i ? ['; ', item] : [item]));
+    });
+  }
+
   /** The recorded interaction of this answer, once it is done. */
   interactionId: number | null = null;
   /** ``performance.now()`` when text first appeared on screen (the first-token latency the user sees). */
   firstPaint: number | null = null;
+  private _sources: { citations: readonly ICitation[]; open: (target: ICitationTarget) => void } | null = null;
   private _latest = '';
   private _shown: string | null = null;
   private _rendering: Promise<void> | null = null;

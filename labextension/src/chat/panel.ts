@@ -10,11 +10,12 @@ import { Widget } from '@lumino/widgets';
 
 import { AgentChat } from '../agent/chat';
 import { agentGoal } from '../agent/modes';
-import { ContextKind, getConversation } from '../api';
+import { ContextKind, getConversation, ICitation } from '../api';
 import { reportingUse } from '../feedback';
 import { newRequestId } from '../socket';
 import type { IContextProvider, INexusClient } from '../tokens';
 import { AnswerState } from './answer';
+import type { ICitationTarget } from './citations';
 import { chipsFor, EMPTY_CONTEXT, IEditorContext, frameContext } from './context';
 import { ConversationPicker } from './conversations';
 import { ICodeActions, MessageView } from './message';
@@ -32,6 +33,8 @@ export interface IChatPanelOptions {
   icon: LabIcon;
   /** The path of the active notebook (whose shared chat the Notebook toggle shows), or null. */
   notebookPath: () => string | null;
+  /** Open a cited file at the cited lines or cell (an answer's ``Sources:`` links). */
+  openSource: (target: ICitationTarget) => Promise<void> | void;
 }
 
 export class ChatPanel extends Widget {
@@ -121,7 +124,7 @@ export class ChatPanel extends Widget {
         this._log.appendChild(note);
         this._log.scrollTop = this._log.scrollHeight;
       },
-      footer: (view, model, state) => this._footer(view, model, state),
+      footer: (view, model, state, citations) => this._footer(view, model, state, citations),
       clear: () => this._log.replaceChildren(),
       setBanner: text => (this._banner.textContent = text)
     });
@@ -136,7 +139,8 @@ export class ChatPanel extends Widget {
             view.setPlain(frame.message.content);
           } else {
             void view.setMarkdown(frame.message.content);
-            this._footer(view, frame.message.provider ? `${frame.message.provider}/${frame.message.model}` : '', null);
+            const model = frame.message.provider ? `${frame.message.provider}/${frame.message.model}` : '';
+            this._footer(view, model, null, frame.message.citations);
           }
         } else {
           void this.refreshConversations();
@@ -249,7 +253,7 @@ export class ChatPanel extends Widget {
           view.setPlain(m.content);
         } else {
           await view.setMarkdown(m.content);
-          this._footer(view, m.provider && m.model ? `${m.provider}/${m.model}` : '', null);
+          this._footer(view, m.provider && m.model ? `${m.provider}/${m.model}` : '', null, m.citations);
         }
       }
     }
@@ -365,8 +369,10 @@ export class ChatPanel extends Widget {
     }
   }
 
-  private _footer(view: MessageView, model: string, state: AnswerState | null): void {
+  /** The footer under an answer, and its ``Sources:`` links (a stored answer's ``citations``). */
+  private _footer(view: MessageView, model: string, state: AnswerState | null, citations?: ICitation[]): void {
     renderFooter(view, model, state);
+    view.setSources(citations ?? state?.done?.citations ?? [], target => void this.options.openSource(target));
   }
 
   private _addMessage(role: 'user' | 'assistant', author?: string | null): MessageView {

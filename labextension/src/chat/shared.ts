@@ -5,7 +5,7 @@
  * streaming answers of collaborators as they come, and tell the others what
  * this user did with an answer (inserted or ran its code).
  */
-import type { IMessage, NotebookAction, ServerFrame } from '../api';
+import type { ICitation, IMessage, NotebookAction, ServerFrame } from '../api';
 import { getNotebookChat } from '../api';
 import type { INexusClient } from '../tokens';
 import { AnswerState } from './answer';
@@ -15,7 +15,8 @@ import type { MessageView } from './message';
 export interface ISharedChatHost {
   addMessage(role: 'user' | 'assistant', author?: string | null): MessageView;
   addNote(text: string): void;
-  footer(view: MessageView, model: string, state: AnswerState | null): void;
+  /** The footer under an answer; ``citations``: a stored answer's (a live one's are in its state). */
+  footer(view: MessageView, model: string, state: AnswerState | null, citations?: ICitation[]): void;
   clear(): void;
   setBanner(text: string): void;
 }
@@ -100,7 +101,7 @@ export class SharedChat {
       view.setPlain(m.content);
     } else {
       await view.setMarkdown(m.content);
-      this.host.footer(view, m.provider && m.model ? `${m.provider}/${m.model}` : '', null);
+      this.host.footer(view, m.provider && m.model ? `${m.provider}/${m.model}` : '', null, m.citations);
     }
   }
 
