@@ -72,6 +72,7 @@ export class DebugPanel extends Widget {
   }
 
   async explainFix(error: ICellError): Promise<void> {
+    dismissErrorToast();
     this._result.replaceChildren(this._status('Asking NEXUS for an explanation and a fix…'));
     let reply;
     try {
@@ -170,18 +171,24 @@ export class DebugPanel extends Widget {
 /** A notification with "Explain / Fix" when a cell raises: it stays until it is used or dismissed,
  * or the error is gone (the cell ran fine, or a newer error replaced it). */
 export function notifyErrors(workspace: Workspace, open: (error: ICellError) => void): void {
-  let shown: string | null = null;
   workspace.errorChanged.connect((_, error) => {
-    if (shown) {
-      Notification.dismiss(shown);
-      shown = null;
-    }
+    dismissErrorToast();
     if (!error) {
       return;
     }
-    shown = Notification.error(`${error.ename}: ${error.evalue}`.slice(0, 140), {
+    errorToast = Notification.error(`${error.ename}: ${error.evalue}`.slice(0, 140), {
       autoClose: false,
       actions: [{ label: 'Explain / Fix', callback: () => open(error) }]
     });
   });
+}
+
+let errorToast: string | null = null;
+
+/** The error's toast has done its job once its Explain / Fix is under way (it would cover the panel). */
+function dismissErrorToast(): void {
+  if (errorToast) {
+    Notification.dismiss(errorToast);
+    errorToast = null;
+  }
 }
