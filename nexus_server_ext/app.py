@@ -49,7 +49,8 @@ class NexusApp(ExtensionApp):
 
     database_url = Unicode(
         help="SQLAlchemy URL of the NEXUS database. Empty means a SQLite file in data_dir. "
-        "Use postgresql://user:pass@host/db for teams (env NEXUS_DATABASE_URL).",
+        "Use postgresql://user:pass@host/db for teams (env NEXUS_DATABASE_URL); ${VAR} in it is taken "
+        "from the environment (URL-quoted), so a password need not be in a config file.",
     ).tag(config=True)
 
     migrate_on_start = Bool(

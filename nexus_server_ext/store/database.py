@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import logging
+import os
 import re
 import sqlite3
 import threading
@@ -23,6 +25,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from ..security.keyring import KeyRing
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.M)
@@ -40,8 +44,30 @@ class StorageError(RuntimeError):
     """The database cannot be reached or migrated; the message is safe to show."""
 
 
+_ENV_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def expand_env(url: str) -> str:
+    """``${VAR}`` / ``${VAR:-default}`` in a database URL from the environment, so a password need not
+    be written into a config file; a value is URL-quoted (a password may hold ``@`` or ``/``). An unset
+    variable without a default becomes empty, with a warning that names it."""
+
+    def value(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name)
+        if found is None:
+            if default is None:
+                log.warning("NEXUS: the database URL names ${%s}, which is not set", name)
+            found = default or ""
+        return quote(found, safe="")
+
+    return _ENV_VAR.sub(value, url)
+
+
 def normalise_url(url: str) -> str:
-    """Accept the URLs people paste (``postgres://``, ``postgresql://``) and use psycopg 3 for them."""
+    """Accept the URLs people paste (``postgres://``, ``postgresql://``) and use psycopg 3 for them,
+    with ``${VAR}`` taken from the environment."""
+    url = expand_env(url)
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):

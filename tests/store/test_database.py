@@ -251,3 +251,20 @@ def test_a_schema_behind_the_scripts_is_migrated(tmp_path: Any, head_revision: s
     migrated = Database(url)
     assert migrated.revision() == head_revision and "voice_profiles" in migrated.table_names()
     migrated.dispose()
+
+
+def test_credentials_can_come_from_the_environment(postgres_url: str, monkeypatch: Any) -> None:
+    """``c.NexusApp.database_url = "postgresql://nexus:${NEXUS_DB_PASSWORD}@host/db"``: the parts named
+    ``${VAR}`` are taken from the environment (URL-quoted), not written into the config file."""
+    from sqlalchemy.engine import make_url
+
+    real = make_url(postgres_url)
+    monkeypatch.setenv("NEXUS_DB_USER", str(real.username))
+    templated = postgres_url.replace(f"//{real.username}", "//${NEXUS_DB_USER}", 1)
+    assert "${NEXUS_DB_USER}" in templated
+    assert Database(templated).migrate()  # connected as the user the environment names
+    monkeypatch.setenv("NEXUS_DB_PASSWORD", "p@ss/w:rd")
+    url = normalise_url("postgresql://nexus:${NEXUS_DB_PASSWORD}@db.example.org/nexus")
+    assert make_url(url).password == "p@ss/w:rd"  # quoted: "@" and "/" do not break the URL
+    assert "p@ss" not in redact_url(url)
+    assert normalise_url("postgresql://u:${NEXUS_UNSET_VAR:-fallback}@h/db").endswith("u:fallback@h/db")
