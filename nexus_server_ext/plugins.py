@@ -163,6 +163,15 @@ def intent_acceptor(registry: IntentRegistry) -> Callable[[EntryPoint, Any], lis
     return accept
 
 
+def provider_acceptor(ep: EntryPoint, obj: Any) -> list[str]:
+    """A model provider class; the router builds it for routing-file entries of ``kind: <ep name>``."""
+    from .ai.providers.base import Provider
+
+    if not (isinstance(obj, type) and issubclass(obj, Provider)):
+        raise TypeError(f"{ep.value} must be a nexus_server_ext.ai.providers.base.Provider subclass")
+    return [ep.name]
+
+
 def _intent_with_source(intent: Intent, ep: EntryPoint) -> Intent:
     from dataclasses import replace
 
@@ -209,4 +218,12 @@ def load_plugins(commands: CommandRegistry, intents: IntentRegistry) -> PluginCa
         load_group(COMMANDS_GROUP, command_acceptor(commands), installed.select(group=COMMANDS_GROUP))
     )
     catalog.extend(load_group(INTENTS_GROUP, intent_acceptor(intents), installed.select(group=INTENTS_GROUP)))
+    # model providers of other packages (NEXUS's own local / openai / anthropic are not plugins)
+    providers = [ep for ep in installed.select(group=PROVIDERS_GROUP) if _distribution(ep) != "nexus-jupyter"]
+    catalog.extend(load_group(PROVIDERS_GROUP, provider_acceptor, providers))
     return catalog
+
+
+def _distribution(ep: EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return dist.name if dist else None

@@ -89,6 +89,30 @@ def test_installed_plugin_extends_the_shared_registries(example_plugin: None) ->
     assert catalog.status().state == "degraded"
 
 
+async def test_a_plugin_provider_answers_for_its_kind_in_the_routing_file(
+    example_plugin: None, make_routing: Any
+) -> None:
+    """``kind: example-shout`` in a routing file: the plugin's provider class, found through the
+    ``nexus.providers`` entry point, answers the chain's requests (and is listed as a plugin)."""
+    from nexus_server_ext.ai.providers import provider_classes
+    from nexus_server_ext.ai.router import ModelRouter
+    from nexus_server_ext.ai.types import ChatMessage, Delta, Done
+
+    assert provider_classes()["example-shout"].__module__ == "nexus_example_plugin.provider"
+    router = ModelRouter(make_routing({"shout": {"kind": "example-shout"}}, [("shout", "shout-1")]))
+    text, done = "", None
+    async for event in router.stream("natural_language", [ChatMessage("user", "hello there")]):
+        if isinstance(event, Delta):
+            text += event.text
+        elif isinstance(event, Done):
+            done = event
+    assert text == "shout-1: HELLO THERE"
+    assert done is not None and (done.meta.provider, done.meta.model) == ("shout", "shout-1")
+    catalog = load_plugins(CommandRegistry(), IntentRegistry(BUILTIN_INTENTS))
+    record = next(r for r in catalog.records if r.group == "nexus.providers" and r.name == "example-shout")
+    assert record.state == "loaded" and record.distribution == "nexus-example-plugin"
+
+
 async def test_plugin_commands_and_extensions_through_the_server(
     example_plugin: None, jp_fetch: Any, nexus_services: Any
 ) -> None:

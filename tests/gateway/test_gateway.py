@@ -90,6 +90,37 @@ async def test_text_completions_both_ways(gateway: str) -> None:
     assert whole.object == "text_completion" and whole.choices[0].text and text == whole.choices[0].text
 
 
+async def test_stop_ends_the_answer_where_the_client_asked(gateway: str) -> None:
+    """``stop`` (a string or a list), in chat and text completions, streamed or not: the answer is the
+    greedy answer up to the stop sequence, without it, and ``finish_reason`` is ``stop``."""
+    async with client(gateway) as c:
+        full = await c.chat.completions.create(model="nexus-local", messages=HI, max_tokens=24, temperature=0)
+        text = full.choices[0].message.content or ""
+        words = text.split()
+        assert len(words) >= 3, text
+        stop = " " + words[2]  # a sequence the greedy answer really contains
+        cut = text[: text.index(stop)]
+        stopped = await c.chat.completions.create(
+            model="nexus-local", messages=HI, max_tokens=24, temperature=0, stop=stop
+        )
+        assert stopped.choices[0].message.content == cut and stopped.choices[0].finish_reason == "stop"
+        stream = await c.chat.completions.create(
+            model="nexus-local", messages=HI, max_tokens=24, temperature=0, stop=[stop], stream=True
+        )
+        pieces = [ch.choices[0].delta.content or "" async for ch in stream if ch.choices]
+        assert "".join(pieces) == cut
+        prompt = "def add(a, b):\n"
+        whole = await c.completions.create(model="nexus-local", prompt=prompt, max_tokens=12, temperature=0)
+        body = whole.choices[0].text
+        assert len(body) > 4, body
+        marker = body[2:4]
+        short = await c.completions.create(
+            model="nexus-local", prompt=prompt, max_tokens=12, temperature=0, stop=[marker]
+        )
+    assert short.choices[0].text == body[: body.index(marker)]
+    assert short.choices[0].finish_reason == "stop"
+
+
 async def test_embeddings(gateway: str) -> None:
     async with client(gateway) as c:
         reply = await c.embeddings.create(model="all-MiniLM-L6-v2", input=["a cat", "a kitten", "tax law"])
