@@ -19,7 +19,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from nexus_server_ext._version import __version__
-from nexus_server_ext.ai.engines.sources import BUNDLED_MODELS
+from nexus_server_ext.ai.engines.sources import is_bundled
 from nexus_server_ext.ai.postprocess import extract_code
 from nexus_server_ext.diagnosis.offer import offer_model_fix
 from nexus_server_ext.diagnosis.scratch import FixCheck, check_in_process
@@ -269,7 +269,7 @@ class NexusMagics(Magics):
             raise TransportError("the answer ended without a final event")
         code = extract_code(answer).code
         check = self._check(code) if code.strip() else None
-        bundled = prov.provider == "local" and prov.model in BUNDLED_MODELS
+        bundled = is_bundled(prov.provider, prov.model)
         offer = offer_model_fix(answer, code, check, hide_unverified=bundled)
         out.finish(offer.text + self._offered(offer.code), prov)
         self._remember(Turn("fix", prompt, offer.text, prov))

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from traitlets import Int
 from traitlets.config import LoggingConfigurable
 
-from ..ai.engines.sources import BUNDLED_MODELS
+from ..ai.engines.sources import is_bundled
 from ..ai.learning import LearningSystem
 from ..ai.pipeline import AIPipeline
 from ..ai.postprocess import extract_code
@@ -257,7 +257,7 @@ class ConsciousnessCore(LoggingConfigurable):
         """The model's fix after its check run: offered, folded, or (the bundled model's) not shown."""
         if end.meta is None:  # cancelled before the end: nothing was shown, nothing is kept
             return replace(end, text="")
-        bundled = end.meta.provider == "local" and end.meta.model in BUNDLED_MODELS
+        bundled = is_bundled(end.meta.provider, end.meta.model)
         offer = await self.diagnosis.offer_model_fix(
             end.text,
             extract_code(end.text).code,

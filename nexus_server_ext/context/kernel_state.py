@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+from functools import cache
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -108,12 +109,18 @@ async def seed_kernel(
 ) -> dict[str, Any]:
     """Have the kernel copy ``names`` into ``folder`` for a fix's scratch run (``diagnosis.scratch``);
     returns the seed's description (what was copied, what was not and why)."""
-    from ..diagnosis import scratch_seed
-
-    source = Path(scratch_seed.__file__).read_text(encoding="utf-8")
+    source = _seed_source()
     call = f"d['seed'](globals(), {names!r}, {folder!r}, {max_bytes!r})"
     expression = f"(lambda d: (exec({source!r}, d), {call})[1])({{}})"
     return dict(json.loads(await evaluate(kernel_manager, kernel_id, expression, timeout)))
+
+
+@cache
+def _seed_source() -> str:
+    """``diagnosis/scratch_seed.py``'s source, sent to the kernel (which need not have NEXUS installed)."""
+    from ..diagnosis import scratch_seed
+
+    return Path(scratch_seed.__file__).read_text(encoding="utf-8")
 
 
 async def evaluate(kernel_manager: Any, kernel_id: str, expression: str, timeout: float) -> str:

@@ -236,6 +236,8 @@ class ContextManager(LoggingConfigurable):
         except Exception as exc:
             log.info("NEXUS context: kernel %s not inspected: %s", kernel_id, exc)
         else:
+            running = set(manager.list_kernel_ids())  # forget kernels that have gone
+            self._last_state = {k: v for k, v in self._last_state.items() if k in running}
             self._last_state[kernel_id] = (time.monotonic(), state)
             return state, ""
         when, state = self._last_state.get(kernel_id, (0.0, {}))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from traitlets import Float, Int
@@ -51,7 +52,7 @@ class FixChecker(LoggingConfigurable):
             note = await self._copy(code, str(folder), notebook_path, kernel_id)
             result = await run_in_folder(folder, code, timeout_s=self.timeout_s, memory_mb=self.memory_mb)
             if note and not result.verified:  # why the run lacked the kernel's values
-                return FixCheck(result.status, f"{result.detail} ({note})", result.seconds)
+                return replace(result, detail=f"{result.detail} ({note})")
             return result
         finally:
             await asyncio.to_thread(shutil.rmtree, folder, True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..ai.engines.sources import BUNDLED_MODELS
+from ..ai.engines.sources import is_bundled
 from ..ai.types import NoModelAvailable
 from ..api_models import (
     ChainStepOut,
@@ -151,7 +151,7 @@ class GenerateHandler(AIHandler):
         code = result.code if result.code.strip() else ""
         fence = f"```{body.language}\n{code.rstrip()}\n```" if code else ""
         answer = "\n\n".join(p for p in (result.explanation, fence) if p)
-        bundled = result.provider == "local" and result.model in BUNDLED_MODELS
+        bundled = is_bundled(result.provider, result.model)
         if code and not result.valid:  # it does not even parse: no need to run it
             broken = FixCheck("failed", f"the proposed code does not parse ({result.error}).")
             offer = offer_model_fix(answer, code, broken, hide_unverified=bundled)

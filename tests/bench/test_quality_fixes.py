@@ -48,4 +48,4 @@ def test_a_model_that_answers_broken_code_gets_nothing_offered() -> None:
     offered = [r for r in rows if r["nexus"]["offered"]]
     assert offered and all(r["nexus"]["source"] == "computed" for r in offered)
     assert all(not r["nexus"]["offered"] for r in rows if r["nexus"]["source"] == "model")
-    assert nexus["computed"] == len(computed)
+    assert nexus["computed"] == len(computed) >= 10  # the certain-fix rules settle most of the set

@@ -17,6 +17,12 @@ BUNDLED_MODELS = {
 }
 
 
+def is_bundled(provider: str, model: str) -> bool:
+    """Whether an answer came from a model NEXUS bundles (run by the ``local`` provider): the one whose
+    unchecked fixes are not shown (``diagnosis.offer``)."""
+    return provider == "local" and model in BUNDLED_MODELS
+
+
 class ModelNotFound(RuntimeError):
     """The configured weights are not where the routing file says; the message says what to install."""
 
