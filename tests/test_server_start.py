@@ -194,13 +194,18 @@ def test_a_ready_server_is_light_and_the_first_client_loads_the_model(
     # question waits for none of them; the vector memory of a fresh data dir holds nothing, so the first
     # question needs no chromadb at all (it is opened when something is learned).
     until(lambda: "nexus_server_ext.chat.consciousness" in server.modules(), 120, "the deferred services")
-    until(lambda: "libtorch" in server.maps(), 120, "the intent embedder")
+    until(lambda: "onnxruntime" in server.maps(), 120, "the intent embedder")
     until(
         lambda: "nexus_server_ext.memory.vector_memory" in server.modules(),
         120,
         "the vector memory's warm-up",
     )
     assert "chromadb" not in server.modules()
+    # Ready, with the model and the embedder loaded: no torch, transformers or CTranslate2 in the server
+    # (the embedder runs on onnxruntime; faster-whisper loads with the first voice request).
+    modules = server.modules()
+    assert sorted({"torch", "transformers", "faster_whisper", "ctranslate2"} & modules) == []
+    assert [lib for lib in ("libtorch", "ctranslate2") if lib in server.maps()] == []
 
 
 def test_preload_never_leaves_the_model_to_the_first_request(start_server: Callable[..., Server]) -> None:

@@ -283,6 +283,7 @@ class ModelPulls(LoggingConfigurable):
         for provider in switch_router(router, routing):
             services.background(asyncio.ensure_future(provider.aclose()))
         services.routing = routing
+        services.embedder.use_routing(routing)
         if services.deferred_built and services.learning is not None:
             services.learning.routing = routing
         what = "the bundled model" if name == BUNDLED else name

@@ -197,6 +197,8 @@ class Transcriber(LoggingConfigurable):
 
     @property
     def loaded(self) -> bool:
+        if not _MODELS:  # nothing loaded yet: no need to resolve "auto" (which imports CTranslate2)
+            return False
         try:
             device, compute = self.resolved_device()
             return (self.resolved_model(), device, compute, self.cpu_threads) in _MODELS
@@ -286,7 +288,12 @@ def voice_status(transcriber: Transcriber) -> ComponentStatus:
 
     try:
         model = transcriber.resolved_model()
-        device, compute = transcriber.resolved_device()
+        # Resolving "auto" imports CTranslate2 to count GPUs: only once voice is really used, so that
+        # a status request does not load it into a server nobody speaks to.
+        if transcriber.loaded or transcriber.device != "auto":
+            device, compute = transcriber.resolved_device()
+        else:
+            device, compute = "auto", "chosen at first use"
     except TranscriberUnavailable as exc:
         return ComponentStatus(
             name="voice",
