@@ -227,12 +227,18 @@ class NexusApp(ExtensionApp):
         self.handlers.extend(all_handlers())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        """Once the loop runs: the daily audit-retention purge, from when the audit log exists."""
+        """Once the loop runs: the daily audit-retention purge, from when the audit log exists, and
+        the remote model providers' health probes when they are configured."""
         services: NexusServices | None = getattr(self, "services", None)
         if services is not None:
             loop = asyncio.get_running_loop()
             services.events.bind(loop)
             services.when_ready(lambda: loop.call_soon_threadsafe(self._start_retention, services))
+            if services.router is not None:
+                from .ai.probe import ProviderProbes
+
+                probes = ProviderProbes(services.router, services.components)
+                self._probes = probes if probes.start() else None
 
     def _start_retention(self, services: NexusServices) -> None:
         if getattr(self, "_retention", None) is None:
@@ -242,6 +248,9 @@ class NexusApp(ExtensionApp):
         retention = getattr(self, "_retention", None)
         if retention is not None:
             retention.cancel()
+        probes = getattr(self, "_probes", None)
+        if probes is not None:
+            await probes.stop()
         unwatch = getattr(self, "_unwatch_models", None)
         if unwatch is not None:
             unwatch()

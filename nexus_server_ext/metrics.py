@@ -4,8 +4,11 @@ Jupyter Server serves prometheus_client's default registry, so NEXUS registers
 its metrics there once per process and a Prometheus scrape of the server sees
 them next to Jupyter's. The AI engine reports generations, fallbacks and repairs through
 ``record_generation`` / ``record_fallback`` / ``record_repair``, counting what the chat shows as
-"Fallback:" and "Repair:" lines; every NEXUS REST handler reports
-its latency and status from ``NexusHandler.on_finish``. A small in-process
+"Fallback:" and "Repair:" lines; the router counts how each answer ended (``record_answer``), the
+storage health checks their outcome (``record_storage_health``), and the local engines' queues and
+the circuit breakers are read at scrape time; every NEXUS REST handler reports
+its latency and status from ``NexusHandler.on_finish``. The shipped alerting rules
+(``deploy/prometheus/nexus-alerts.rules.yml``) read these names. A small in-process
 window of the same numbers feeds ``GET /metrics/summary`` (percentiles, averages,
 and the recent series of ``metrics_series``) without parsing Prometheus output.
 """
@@ -16,6 +19,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -69,6 +73,18 @@ COMPLETIONS = Counter(
     "Inline completions per model: shown, suppressed (the model was unsure) or empty (nothing to add)",
     ["model", "verdict"],
 )
+ANSWERS = Counter(
+    "nexus_model_answers",
+    "Answers the model router finished per task: ok, failed (every model of the chain failed or was "
+    "skipped) or busy (refused because every model that could answer had a full queue)",
+    ["task", "outcome"],
+)
+STORAGE_HEALTHY = Gauge(
+    "nexus_storage_healthy",
+    "1 when the store answered its last health check, 0 when it did not (database: the /status "
+    "probe; vector_memory: the Chroma server's heartbeat or the embedded store's folder)",
+    ["store"],
+)
 
 
 def rss_bytes() -> int | None:
@@ -97,8 +113,52 @@ def gpu_memory() -> list[tuple[str, int, int]]:
         return []
 
 
+_ROUTERS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def track_router(router: Any) -> None:
+    """Report ``router``'s circuit breakers at scrape time (each ``ModelRouter`` calls this)."""
+    _ROUTERS.add(router)
+
+
+def breakers_open() -> dict[str, int]:
+    """Per provider, 1 while any router's breaker for it is open or half-open (not yet shown healthy)."""
+    out: dict[str, int] = {}
+    for router in list(_ROUTERS):
+        for provider, health in list(router.health.items()):
+            out[provider] = max(out.get(provider, 0), int(health.state != "closed"))
+    return out
+
+
+def engine_queues() -> dict[tuple[str, str], tuple[int, int]]:
+    """(requests queued or running, queue capacity) per (model, backend) of the local engines this
+    process made: those its routers' providers use (the gateway may swap in a llama-server engine),
+    the ones they fall back on, and any other made by ``get_engine``. Nothing is imported here."""
+    found: dict[int, Any] = {}
+    for router in list(_ROUTERS):
+        for provider in list(router.providers.values()):
+            engine = getattr(provider, "engine", None)
+            if engine is not None and hasattr(engine, "max_queue"):
+                found[id(engine)] = engine
+    for engine in list(found.values()):
+        fallback = getattr(engine, "fallback", None)
+        if fallback is not None:
+            found.setdefault(id(fallback), fallback)
+    module: Any = sys.modules.get("nexus_server_ext.ai.engines")
+    if module is not None:
+        for engine in module.loaded_engines():
+            found.setdefault(id(engine), engine)
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for engine in found.values():
+        key = (str(engine.source), str(engine.backend))
+        pending, capacity = out.get(key, (0, 0))
+        out[key] = (pending + int(engine.pending), capacity + int(engine.max_queue))
+    return out
+
+
 class _ResourceCollector:
-    """Memory and GPU memory, read at scrape time (so the numbers are never stale)."""
+    """Memory, GPU memory, local engines' queues and circuit breakers, read at scrape time (so the
+    numbers are never stale)."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         rss = rss_bytes()
@@ -112,6 +172,30 @@ class _ResourceCollector:
         for device, used, _total in gpu_memory():
             gpu.add_metric([device], used)
         yield gpu
+        queued = GaugeMetricFamily(
+            "nexus_engine_queue_requests",
+            "Requests queued or running in a local model engine",
+            labels=["model", "backend"],
+        )
+        capacity = GaugeMetricFamily(
+            "nexus_engine_queue_capacity",
+            "Requests a local model engine holds (queued or running) before it refuses more as busy",
+            labels=["model", "backend"],
+        )
+        for (model, backend), (pending, size) in sorted(engine_queues().items()):
+            queued.add_metric([model, backend], pending)
+            capacity.add_metric([model, backend], size)
+        yield queued
+        yield capacity
+        breakers = GaugeMetricFamily(
+            "nexus_circuit_breaker_open",
+            "1 while a model provider's circuit breaker is open or half-open (it is skipped until a "
+            "trial request succeeds), 0 while closed",
+            labels=["provider"],
+        )
+        for provider, is_open in sorted(breakers_open().items()):
+            breakers.add_metric([provider], is_open)
+        yield breakers
 
 
 _collector_lock = threading.Lock()
@@ -217,6 +301,16 @@ def record_command(command: str, outcome: str) -> None:
 def record_completion(model: str, verdict: str) -> None:
     """One finished inline completion: ``shown`` | ``suppressed`` | ``empty``."""
     COMPLETIONS.labels(model, verdict).inc()
+
+
+def record_answer(task: str, outcome: str) -> None:
+    """One answer of the model router: ``ok`` | ``failed`` | ``busy``."""
+    ANSWERS.labels(task, outcome).inc()
+
+
+def record_storage_health(store: str, healthy: bool) -> None:
+    """The outcome of a store's health check: ``database`` | ``vector_memory``."""
+    STORAGE_HEALTHY.labels(store).set(1 if healthy else 0)
 
 
 def set_queue_depth(pending: int, running: int) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .api_models import StorageStatus
 from .events import NexusEvents
+from .metrics import record_storage_health
 
 if TYPE_CHECKING:
     from .agent.service import AgentService
@@ -289,12 +290,14 @@ class NexusServices:
                 return False, None
 
         healthy, revision = await asyncio.to_thread(probe)
-        return StorageStatus(
+        status = StorageStatus(
             backend=self.database.backend,
             url=self.database.public_url,
             revision=revision,
             healthy=healthy and self.storage_error is None,
         )
+        record_storage_health("database", status.healthy)  # the NexusStorageUnhealthy alert
+        return status
 
     def openapi_document(self) -> dict[str, Any]:
         if self._openapi is None:

@@ -18,6 +18,9 @@
 #   NEXUS_GATEWAY_PRELOAD [1]       load the gateway's model when the Hub starts it
 #   NEXUS_GATEWAY_ROUTING_FILE      the gateway's routing file (default: the shipped one;
 #                                   point it at a vLLM server here)
+#   NEXUS_GATEWAY_CONFIG            a Python file of gateway settings, e.g. c.LlamaServer.parallel = 4
+#                                   (GGUF models run on llama-server's parallel slots when
+#                                   `make install` built it; c.LlamaServer.enabled = False: in-process)
 #   NEXUS_REDIS_URL                 share quotas between gateway replicas (optional)
 #   NEXUS_GATEWAY_RATE_PER_MINUTE [60], NEXUS_GATEWAY_BURST [10],
 #   NEXUS_GATEWAY_TOKEN_QUOTA [0 = none], NEXUS_GATEWAY_QUOTA_WINDOW_S [86400]
@@ -103,6 +106,7 @@ gateway_env = {
         "NEXUS_GATEWAY_BURST",
         "NEXUS_GATEWAY_TOKEN_QUOTA",
         "NEXUS_GATEWAY_QUOTA_WINDOW_S",
+        "NEXUS_GATEWAY_CONFIG",
         "HOME",
         "HF_HOME",
         "CUDA_VISIBLE_DEVICES",

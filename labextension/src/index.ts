@@ -1,12 +1,14 @@
 /**
  * The NEXUS JupyterLab extension. This plugin shows NEXUS's health in the
- * status bar and offers "NEXUS: Show status" (its dialog: ./status/) and the provider API key
+ * status bar (beside it, a warning while the user's own answers fail or wait long:
+ * ./status/warning.ts) and offers "NEXUS: Show status" (its dialog: ./status/) and the provider API key
  * commands (./secrets/) in the command palette; the websocket client, chat, AI actions,
  * debug panel and inline completion are the plugins in ./plugins.ts.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, showDialog, Dialog } from '@jupyterlab/apputils';
 import { IStatusBar } from '@jupyterlab/statusbar';
+import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { fetchStatus, IStatusReply } from './api';
@@ -16,6 +18,8 @@ import { addSecretCommands, SecretCommandIDs } from './secrets/commands';
 import { progressPlugin } from './progress/plugin';
 import { statusBody, unreachableBody } from './status/dialog';
 import { missingKeySentence, SET_KEY_LABEL } from './status/model';
+import { AnswerWatch, CLICK_HINT, IAnswerWarning } from './status/warning';
+import { INexusClient } from './tokens';
 
 export namespace CommandIDs {
   export const showStatus = 'nexus:show-status';
@@ -51,17 +55,48 @@ class HealthItem extends Widget {
   }
 }
 
+/** The answer warning: hidden (inactive) while the user's answers work. */
+class AnswerWarningItem extends Widget {
+  readonly activeChanged = new Signal<this, void>(this);
+  warning: IAnswerWarning | null = null;
+
+  constructor() {
+    super();
+    this.addClass('jp-nexus-answer-warning');
+  }
+
+  display(warning: IAnswerWarning | null): void {
+    const changed = (warning === null) !== (this.warning === null);
+    this.warning = warning;
+    this.node.textContent = warning?.label ?? '';
+    this.node.title = warning ? `${warning.advice} ${CLICK_HINT}` : '';
+    this.node.dataset.kind = warning?.kind ?? '';
+    if (changed) {
+      this.activeChanged.emit();
+    }
+  }
+}
+
 const statusPlugin: JupyterFrontEndPlugin<void> = {
   id: 'nexus-jupyterlab:status',
   description: 'Shows NEXUS health in the status bar and the command palette.',
   autoStart: true,
-  optional: [IStatusBar, ICommandPalette],
-  activate: (app: JupyterFrontEnd, statusBar: IStatusBar | null, palette: ICommandPalette | null) => {
+  optional: [IStatusBar, ICommandPalette, INexusClient],
+  activate: (
+    app: JupyterFrontEnd,
+    statusBar: IStatusBar | null,
+    palette: ICommandPalette | null,
+    client: INexusClient | null
+  ) => {
     const item = new HealthItem();
+    const warningItem = new AnswerWarningItem();
+    const answers = new AnswerWatch(() => warningItem.display(answers.warning()));
+    client?.watch(answers);
     let timer: number | undefined;
     const refresh = async () => {
       const health = await readHealth();
       item.display(health.summary);
+      warningItem.display(answers.warning()); // old answers are forgotten as time passes
       window.clearTimeout(timer);
       timer = window.setTimeout(() => void refresh(), health.summary.loading ? LOADING_REFRESH_MS : REFRESH_MS);
       return health;
@@ -71,9 +106,17 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
       execute: async () => {
         const { summary, status } = await refresh();
         const setKey = status !== null && missingKeySentence(status) !== null;
+        const body = status ? statusBody(status) : unreachableBody(summary.details.join(' '));
+        const warning = answers.warning();
+        if (warning) {
+          const line = document.createElement('p');
+          line.className = 'jp-nexus-status-warning';
+          line.textContent = `${warning.label.replace(/^NEXUS: /, '')}. ${warning.advice}`;
+          body.node.prepend(line);
+        }
         const result = await showDialog({
           title: summary.label,
-          body: status ? statusBody(status) : unreachableBody(summary.details.join(' ')),
+          body,
           buttons: [
             ...(setKey ? [Dialog.createButton({ label: SET_KEY_LABEL, accept: false })] : []),
             Dialog.okButton()
@@ -93,6 +136,14 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
         rank: 100
       });
       item.node.addEventListener('click', () => void app.commands.execute(CommandIDs.showStatus));
+      statusBar.registerStatusItem('nexus-jupyterlab:answer-warning', {
+        item: warningItem,
+        align: 'left',
+        rank: 101,
+        isActive: () => warningItem.warning !== null,
+        activeStateChanged: warningItem.activeChanged
+      });
+      warningItem.node.addEventListener('click', () => void app.commands.execute(CommandIDs.showStatus));
     }
     void refresh();
   }

@@ -31,6 +31,13 @@ export type SocketFactory = (url: string) => ISocketLike;
 export type ConnectionState = 'connecting' | 'open' | 'closed';
 export type FrameListener = (frame: ServerFrame) => void;
 
+/** Sees every request of this tab: when it is sent, and each of its frames after the request's own
+ * handler (the status bar's answer warning, ``status/warning.ts``, is one). */
+export interface IRequestWatcher {
+  sent(request: IChatFrame | ICompleteFrame): void;
+  received(request: IChatFrame | ICompleteFrame, frame: ServerFrame): void;
+}
+
 export interface INexusSocketOptions {
   url: string;
   factory: SocketFactory;
@@ -41,6 +48,11 @@ export interface INexusSocketOptions {
 }
 
 const OPEN = 1;
+
+interface IOpenRequest {
+  frame: IChatFrame | ICompleteFrame;
+  onFrame: FrameListener;
+}
 let counter = 0;
 
 /** A request id unique within this page. */
@@ -91,8 +103,17 @@ export class NexusSocket {
 
   /** Send a chat or complete frame; ``onFrame`` sees every frame for its id until the final one. */
   request(frame: IChatFrame | ICompleteFrame, onFrame: FrameListener): void {
-    this._requests.set(frame.id, onFrame);
+    this._requests.set(frame.id, { frame, onFrame });
+    for (const watcher of this._watchers) {
+      watcher.sent(frame);
+    }
     this._send(frame);
+  }
+
+  /** Watch every request of this tab; returns a function that stops watching. */
+  watch(watcher: IRequestWatcher): () => void {
+    this._watchers.add(watcher);
+    return () => this._watchers.delete(watcher);
   }
 
   /** Stop a request on the server. Its final frame (``cancelled: true``) still arrives. */
@@ -150,12 +171,12 @@ export class NexusSocket {
       return;
     }
     const id = 'id' in frame ? frame.id : null;
-    const handler = id ? this._requests.get(id) : undefined;
-    if (handler) {
+    const open = id ? this._requests.get(id) : undefined;
+    if (open) {
       if (isFinal(frame)) {
         this._requests.delete(id as string);
       }
-      handler(frame);
+      this._deliver(open, frame);
       return;
     }
     for (const listener of this._listeners) {
@@ -170,8 +191,8 @@ export class NexusSocket {
     this._socket = null;
     const open = [...this._requests.entries()];
     this._requests.clear();
-    for (const [id, handler] of open) {
-      handler({
+    for (const [id, request] of open) {
+      this._deliver(request, {
         type: 'error',
         error: 'disconnected',
         message: 'The connection to NEXUS was lost; the request was stopped.',
@@ -190,6 +211,13 @@ export class NexusSocket {
     }, delay);
   }
 
+  private _deliver(open: IOpenRequest, frame: ServerFrame): void {
+    open.onFrame(frame);
+    for (const watcher of this._watchers) {
+      watcher.received(open.frame, frame);
+    }
+  }
+
   private _setState(state: ConnectionState): void {
     if (state === this._state) {
       return;
@@ -205,7 +233,8 @@ export class NexusSocket {
   private _socket: ISocketLike | null = null;
   private _state: ConnectionState = 'closed';
   private _queue: string[] = [];
-  private _requests = new Map<string, FrameListener>();
+  private _requests = new Map<string, IOpenRequest>();
+  private _watchers = new Set<IRequestWatcher>();
   private _listeners = new Set<FrameListener>();
   private _stateListeners = new Set<(state: ConnectionState) => void>();
   private _attempt = 0;

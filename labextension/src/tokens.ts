@@ -7,7 +7,7 @@ import { Token } from '@lumino/coreutils';
 
 import type { AgentClientFrame, IChatFrame, ICompleteFrame, NotebookClientFrame, ServerFrame } from './api';
 import type { ISlashCommand } from './chat/slash';
-import type { ConnectionState } from './socket';
+import type { ConnectionState, IRequestWatcher } from './socket';
 import type { Workspace } from './workspace';
 
 export type { ISlashCommand } from './chat/slash';
@@ -21,6 +21,8 @@ export interface INexusClient {
   send(frame: NotebookClientFrame | AgentClientFrame): void;
   listen(listener: (frame: ServerFrame) => void): () => void;
   onStateChange(listener: (state: ConnectionState) => void): () => void;
+  /** See every request of this tab as it is sent and each frame it gets (the status bar's answer warning). */
+  watch(watcher: IRequestWatcher): () => void;
 }
 
 export const INexusClient = new Token<INexusClient>(

@@ -4,6 +4,11 @@ A provider that keeps failing is skipped for ``cooldown_s`` (open), then given
 one trial request (half-open): success closes the breaker, failure opens it
 again. Latencies are exponentially weighted so ``/models`` shows how a provider
 behaves now, not on average since start-up.
+
+An active probe (``probe.py``) adds its verdict to the same state: a failed probe
+marks the provider down, and the breaker reads open until a probe succeeds, so
+no user waits on a server known to be gone; a successful probe ends an open
+breaker's cool-down early (the next request is its trial).
 """
 
 from __future__ import annotations
@@ -18,6 +23,13 @@ BreakerState = Literal["closed", "open", "half_open"]
 
 
 @dataclass
+class ProbeSnapshot:
+    ok: bool  # the server answered (below HTTP 500)
+    detail: str  # "HTTP 200", "connection refused", "no answer in 5 s"
+    age_s: float  # seconds since the probe
+
+
+@dataclass
 class HealthSnapshot:
     state: BreakerState
     consecutive_failures: int
@@ -26,6 +38,7 @@ class HealthSnapshot:
     latency_ms: float | None
     ttft_ms: float | None
     last_error: str | None
+    probe: ProbeSnapshot | None = None
 
 
 class ProviderHealth:
@@ -51,6 +64,7 @@ class ProviderHealth:
         self.latency_ms: float | None = None
         self.ttft_ms: float | None = None
         self.last_error: str | None = None
+        self._probe: tuple[float, bool, str] | None = None  # (when, answered, detail) of the last probe
 
     @property
     def state(self) -> BreakerState:
@@ -58,6 +72,8 @@ class ProviderHealth:
             return self._state()
 
     def _state(self) -> BreakerState:
+        if self._probe is not None and not self._probe[1]:
+            return "open"  # down until a probe succeeds: no cool-down trial on a server known to be gone
         if self._opened_at is None:
             return "closed"
         if self._clock() - self._opened_at >= self.cooldown_s:
@@ -94,6 +110,17 @@ class ProviderHealth:
                 self._opened_at = self._clock()
             self._trial_in_flight = False
 
+    def record_probe(self, ok: bool, detail: str) -> bool:
+        """A probe's verdict; returns whether it moved the provider between up and down."""
+        with self._lock:
+            was_down = self._probe is not None and not self._probe[1]
+            self._probe = (self._clock(), ok, detail)
+            if not ok:
+                self.last_error = f"probe: {detail}"
+            elif self._opened_at is not None and not self._trial_in_flight:
+                self._opened_at = self._clock() - self.cooldown_s  # half-open: the next request decides
+            return was_down == ok
+
     def release_trial(self) -> None:
         """A half-open trial ended without a verdict (the client cancelled): let the next one try."""
         with self._lock:
@@ -112,4 +139,9 @@ class ProviderHealth:
                 latency_ms=None if self.latency_ms is None else round(self.latency_ms, 1),
                 ttft_ms=None if self.ttft_ms is None else round(self.ttft_ms, 1),
                 last_error=self.last_error,
+                probe=None
+                if self._probe is None
+                else ProbeSnapshot(
+                    self._probe[1], self._probe[2], round(max(0.0, self._clock() - self._probe[0]), 1)
+                ),
             )

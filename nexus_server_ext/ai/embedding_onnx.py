@@ -18,8 +18,9 @@ needed only to write the graph.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import ctypes
+import hashlib
 import json
 import math
 import os
@@ -254,7 +255,5 @@ class OnnxEncoder:
 def _give_back_freed_memory() -> None:
     """glibc keeps freed heap for reuse; hand it back to the system (Linux only, best effort)."""
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass

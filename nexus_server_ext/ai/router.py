@@ -13,8 +13,10 @@ The public API the chat core, the magics and the gateway use::
             ...
 
 Its circuit-breaker settings are ``c.ModelRouter.failure_threshold`` and
-``c.ModelRouter.cooldown_s`` (a provider in the routing file may set its own);
-``NexusApp.router_class`` replaces the class.
+``c.ModelRouter.cooldown_s`` (a provider in the routing file may set its own), and so
+are those of the active probe that feeds the same breakers (``probe.py``):
+``c.ModelRouter.probe_interval_s`` and ``probe_timeout_s``; ``NexusApp.router_class``
+replaces the class.
 """
 
 from __future__ import annotations
@@ -70,6 +72,17 @@ class ModelRouter(LoggingConfigurable):
         "a provider's own cooldown_s in the routing file wins.",
     ).tag(config=True)
 
+    probe_interval_s = Float(
+        0.0,
+        help="Seconds between active health probes of each remote provider (GET /models: no tokens "
+        "spent); a provider whose probe gets no answer is skipped until a probe succeeds. 0 (the "
+        "default) turns probing off; a provider's own probe_interval_s in the routing file wins.",
+    ).tag(config=True)
+
+    probe_timeout_s = Float(
+        5.0, help="Seconds a health probe waits for a provider's answer before marking it down."
+    ).tag(config=True)
+
     def __init__(
         self, routing: RoutingConfig, providers: dict[str, Provider] | None = None, **kwargs: Any
     ) -> None:
@@ -87,6 +100,9 @@ class ModelRouter(LoggingConfigurable):
         # API keys stored through the secrets API (``store/secrets.py``, set once the store exists);
         # a stored key takes precedence over the routing file's ``api_key`` (an environment variable).
         self.key_lookup: KeyLookup | None = None
+        from ..metrics import track_router  # its breakers on /metrics
+
+        track_router(self)
 
     async def keys_for(self, user: str) -> dict[str, str]:
         """The stored API keys that apply to ``user``'s requests (none when the store is unreachable)."""
@@ -240,6 +256,15 @@ class ModelRouter(LoggingConfigurable):
                         "retry_after_s": exc.retry_after,
                     }
                 )
+                if text:  # busy part-way (a model server that died mid-answer): take the text back
+                    following = self._next_usable(steps[index + 1 :], keys)
+                    yield Restart(
+                        step.provider,
+                        step.model,
+                        str(exc),
+                        following.provider if following else "",
+                        following.model if following else "",
+                    )
                 continue
             except ProviderError as exc:
                 health.record_failure(str(exc))
@@ -267,6 +292,8 @@ class ModelRouter(LoggingConfigurable):
                 health.record_success(latency, ttft)
             path.append({"provider": step.provider, "model": step.model, "outcome": "ok"})
             _record_metrics(task, step, path[before:], ttft, latency, usage)
+            if usage.finish_reason != "cancelled":
+                _record_answer(task, "ok")
             yield Done(
                 GenerationMeta(
                     provider=step.provider,
@@ -283,7 +310,9 @@ class ModelRouter(LoggingConfigurable):
                 )
             )
             return
-        raise NoModelAvailable(task, path)
+        failure = NoModelAvailable(task, path)
+        _record_answer(task, "failed" if failure.retry_after is None else "busy")
+        raise failure
 
     def _next_usable(self, steps: list[ChainStep], keys: Mapping[str, str]) -> ChainStep | None:
         return next((s for s in steps if self.step_state(s, keys) == "usable"), None)
@@ -326,6 +355,13 @@ class ModelRouter(LoggingConfigurable):
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
+
+
+def _record_answer(task: str, outcome: str) -> None:
+    """How an answer ended, for the error-rate alert (``deploy/prometheus/nexus-alerts.rules.yml``)."""
+    from ..metrics import record_answer
+
+    record_answer(task, outcome)
 
 
 def _record_metrics(

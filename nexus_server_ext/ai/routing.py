@@ -76,6 +76,7 @@ SCHEMA: dict[str, Any] = {
                     "timeout_s": {"type": "number", "exclusiveMinimum": 0},
                     "failure_threshold": {"type": "integer", "minimum": 1},
                     "cooldown_s": {"type": "number", "minimum": 0},
+                    "probe_interval_s": {"type": "number", "minimum": 0},
                     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
                     "api_version": {"type": "string"},
                     "fim": {"type": "boolean"},

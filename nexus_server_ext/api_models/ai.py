@@ -150,6 +150,14 @@ class CompleteReply(ApiModel):
     )
 
 
+class ProviderProbeOut(ApiModel):
+    """The last active probe of a remote provider (``ModelRouter.probe_interval_s``)."""
+
+    ok: bool = Field(description="The server answered; false marks the provider down until a probe succeeds.")
+    detail: str = Field(description="What it answered (`HTTP 200`) or why not (`connection refused`).")
+    age_s: float = Field(description="Seconds since the probe.")
+
+
 class ProviderHealthOut(ApiModel):
     state: Literal["closed", "open", "half_open"] = Field(description="The circuit breaker's state.")
     consecutive_failures: int
@@ -158,6 +166,9 @@ class ProviderHealthOut(ApiModel):
     latency_ms: float | None
     ttft_ms: float | None
     last_error: str | None
+    probe: ProviderProbeOut | None = Field(
+        default=None, description="The last active probe; null when the provider is not probed."
+    )
 
 
 class ChainStepOut(ApiModel):

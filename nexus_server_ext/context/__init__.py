@@ -2,5 +2,6 @@
 
 ``manager.py`` gathers and fits the context to a token budget; ``kernel_state.py``
 reads the kernel without touching its history; ``lsp.py`` / ``lsp_connection.py`` /
-``diagnostics.py`` ask the language server jupyter-lsp runs for the code's language.
+``diagnostics.py`` ask the language server jupyter-lsp runs for the code's language, and
+``lsp_specs.py`` tells jupyter-lsp about clangd, gopls and rust-analyzer.
 """

@@ -29,7 +29,12 @@ EXTENSION_LANGUAGE = {
     ".jl": "julia",
     ".js": "javascript",
     ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".jsx": "javascriptreact",
     ".ts": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+    ".tsx": "typescriptreact",
     ".sh": "bash",
     ".bash": "bash",
     ".sql": "sql",
@@ -43,12 +48,30 @@ EXTENSION_LANGUAGE = {
     ".c": "c",
     ".h": "c",
     ".cpp": "cpp",
+    ".cc": "cpp",
+    ".cxx": "cpp",
+    ".hpp": "cpp",
+    ".hh": "cpp",
     ".java": "java",
     ".rb": "ruby",
     ".scala": "scala",
     ".css": "css",
     ".html": "html",
     "dockerfile": "dockerfile",
+}
+# what kernels call their language (``language_info.name``) -> LSP language id
+LANGUAGE_ALIASES = {
+    "c++": "cpp",
+    "js": "javascript",
+    "node": "javascript",
+    "ts": "typescript",
+    "golang": "go",
+}
+# what starts a line comment, after which names are not code
+LINE_COMMENT = {
+    **dict.fromkeys(["python", "r", "julia", "bash", "ruby"], "#"),
+    **dict.fromkeys(["c", "cpp", "go", "rust", "java", "scala"], "//"),
+    **dict.fromkeys(["javascript", "javascriptreact", "typescript", "typescriptreact"], "//"),
 }
 
 
@@ -132,7 +155,9 @@ class SourceDocument:
         if _MAGIC.match(text):
             return []
         found: dict[str, tuple[str, int, int]] = {}
-        for match in _NAME.finditer(text.split("#", 1)[0] if self.language == "python" else text):
+        marker = LINE_COMMENT.get(self.language)
+        code = text.split(marker, 1)[0] if marker else text
+        for match in _NAME.finditer(code):
             name = match.group()
             if keyword.iskeyword(name) or name in found or _in_string(text, match.start()):
                 continue
@@ -144,6 +169,12 @@ def _in_string(text: str, index: int) -> bool:
     """A crude check that the position lies inside a quoted string (names there are not code)."""
     before = text[:index]
     return before.count('"') % 2 == 1 or before.count("'") % 2 == 1
+
+
+def language_id(name: str) -> str:
+    """The LSP language id for what a kernel or file calls its language ("C++" -> "cpp")."""
+    lowered = name.strip().lower()
+    return LANGUAGE_ALIASES.get(lowered, lowered)
 
 
 def language_of_file(path: str) -> str:

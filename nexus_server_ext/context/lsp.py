@@ -1,8 +1,9 @@
 """``LanguageServers``: diagnostics and hover/definition facts from the servers jupyter-lsp manages.
 
 jupyter-lsp (a server extension, installed with NEXUS) finds the language
-servers on the machine (python-lsp-server out of the box; any other it detects
-or is configured with) and hangs its ``LanguageServerManager`` on the server
+servers on the machine (python-lsp-server out of the box; typescript-language-server,
+and clangd, gopls and rust-analyzer through NEXUS's spec finders in ``lsp_specs.py``;
+any other it detects or is configured with) and hangs its ``LanguageServerManager`` on the server
 app (``serverapp.language_server_manager``). NEXUS asks that manager which server speaks the
 code's language and runs that spec in a session of jupyter-lsp's own session
 class, parented here: a process of its own, so the browser's session (which
@@ -150,6 +151,10 @@ class LanguageServers(LoggingConfigurable):
 
     # -- what the context asks ----------------------------------------------------------------------
     def _uri(self, document: SourceDocument) -> str:
+        """A file is shown as itself (its project's go.mod, tsconfig.json or compile_commands.json apply);
+        notebook cells as a virtual document beside jupyter-lsp's own."""
+        if not document.cell_starts:
+            return (self.root / document.path).as_uri()
         manager = self.manager
         folder = str(getattr(manager, "virtual_documents_dir", "") or ".virtual_documents")
         name = f"{document.path}.nexus{document.extension or ''}"

@@ -7,7 +7,10 @@ first (jupyter-lsp's virtual-document shadow writes files for servers that read
 documents from disk). Requests from the server (configuration, capability
 registration) are answered, so the server never waits on NEXUS. Documents stay
 open and are updated with ``didChange``; the diagnostics a request waits for
-are those of its own document version.
+are those of its own document version. A server that does not say which version
+its diagnostics are for (typescript-language-server, gopls) may publish several
+times for one change (syntax first, then types): its diagnostics are taken once
+it has been quiet for ``QUIET_S`` (twice that after an empty list).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
 OPEN_DOCUMENTS = 16  # per server; the oldest is closed beyond this
+QUIET_S = 0.5  # an unversioned publish is final after this long without another
 
 
 def text_of_hover(contents: Any) -> str:
@@ -58,6 +62,7 @@ class ServerConnection:
         self._published: dict[str, tuple[int | None, list[dict[str, Any]]]] = {}
         self._waiters: dict[str, list[tuple[int, asyncio.Future[list[dict[str, Any]]]]]] = {}
         self._open: OrderedDict[str, int] = OrderedDict()  # uri -> version
+        self._quiet: dict[str, asyncio.TimerHandle] = {}  # uri -> an unversioned publish to take
         self._locks: dict[str, asyncio.Lock] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -73,7 +78,8 @@ class ServerConnection:
                     "capabilities": {
                         "textDocument": {
                             "synchronization": {"didSave": False},
-                            "publishDiagnostics": {"versionSupport": True},
+                            # related information: clangd keeps its notes out of the message
+                            "publishDiagnostics": {"versionSupport": True, "relatedInformation": True},
                             "hover": {"contentFormat": ["plaintext", "markdown"]},
                             "definition": {"linkSupport": False},
                         },
@@ -98,6 +104,8 @@ class ServerConnection:
         self.session.stop()
         for future in self._pending.values():
             future.cancel()
+        for timer in self._quiet.values():
+            timer.cancel()
 
     @property
     def alive(self) -> bool:
@@ -154,6 +162,18 @@ class ServerConnection:
         uri, version = str(params.get("uri", "")), params.get("version")
         diagnostics = list(params.get("diagnostics") or [])
         self._published[uri] = (version, diagnostics)
+        if version is None:  # final once the server has said nothing more about the document for a while
+            timer = self._quiet.pop(uri, None)
+            if timer is not None:
+                timer.cancel()
+            quiet = QUIET_S if diagnostics else 2 * QUIET_S  # an empty list is often only the syntax pass
+            loop = asyncio.get_running_loop()
+            self._quiet[uri] = loop.call_later(quiet, self._resolve, uri, None, diagnostics)
+            return
+        self._resolve(uri, version, diagnostics)
+
+    def _resolve(self, uri: str, version: int | None, diagnostics: list[dict[str, Any]]) -> None:
+        self._quiet.pop(uri, None)
         keep = []
         for wanted, future in self._waiters.get(uri, []):
             if future.done():
@@ -171,6 +191,9 @@ class ServerConnection:
     async def show(self, uri: str, language: str, text: str) -> asyncio.Future[list[dict[str, Any]]]:
         """Open or update the document; the future resolves with the diagnostics of this version."""
         version = self._open.get(uri, 0) + 1
+        stale = self._quiet.pop(uri, None)  # what the server said about the text before this one
+        if stale is not None:
+            stale.cancel()
         future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(uri, []).append((version, future))
         if uri in self._open:

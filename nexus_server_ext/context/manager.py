@@ -32,7 +32,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..diagnosis.facts import ErrorFacts, from_traceback_text
 from ..memory.vector_memory import Hit, VectorMemory
-from .diagnostics import SourceDocument, language_of_file
+from .diagnostics import SourceDocument, language_id, language_of_file
 from .kernel_state import (
     inspect_kernel,
     notebook_kernel_id,
@@ -336,6 +336,7 @@ class ContextManager(LoggingConfigurable):
 def notebook_language(metadata: dict[str, Any]) -> tuple[str, str]:
     """(language, file extension) of a notebook's kernel, from its metadata; Python when it says nothing."""
     info = metadata.get("language_info") or {}
-    language = str(info.get("name") or (metadata.get("kernelspec") or {}).get("language") or "python").lower()
+    named = str(info.get("name") or (metadata.get("kernelspec") or {}).get("language") or "python")
+    language = language_id(named)
     extension = str(info.get("file_extension") or (".py" if language == "python" else f".{language}"))
     return language, extension

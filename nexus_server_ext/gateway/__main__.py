@@ -11,6 +11,11 @@ Two ways to let callers in:
 Quotas: ``--rate-per-minute``/``--burst`` (requests) and ``--token-quota`` per
 ``--quota-window-s`` (prompt + completion tokens), kept in Redis when
 ``--redis-url`` (``NEXUS_REDIS_URL``) is given so that replicas share them.
+
+GGUF models on the CPU are served by llama.cpp's own server, several users at once
+(``gateway/llama_server.py``), when ``make install`` has built it: set its traits as
+``--LlamaServer.parallel=4`` (``--LlamaServer.enabled=False``: in-process, one at a time)
+or as ``c.LlamaServer.parallel = 4`` in a Python file given to ``--config``.
 """
 
 from __future__ import annotations
@@ -21,11 +26,15 @@ import logging
 import os
 import secrets
 import signal
+from pathlib import Path
+
+from traitlets.config import Config
 
 from ..ai.router import ModelRouter
 from ..ai.routing import RoutingError, load_routing
 from .app import make_app
 from .auth import GatewayAuth, SharedTokenAuth
+from .llama_server import LlamaServer
 from .quotas import QuotaPolicy, make_usage_store
 
 
@@ -59,7 +68,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=_env("NEXUS_PRELOAD_MODEL", "") in ("1", "true", "yes"),
         help="load the local model at start-up (in the background) instead of on first use",
     )
-    return parser.parse_args(argv)
+    add("--config", default=_env("NEXUS_GATEWAY_CONFIG", ""), help="traitlets config (c.LlamaServer...)")
+    args, traits = parser.parse_known_args(argv)
+    unknown = [a for a in traits if not a.startswith("--LlamaServer.")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.traits = traits
+    return args
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """``--config FILE`` then ``--LlamaServer.<name>=value`` arguments, as traitlets config."""
+    from traitlets.config.loader import KVArgParseConfigLoader, PyFileConfigLoader
+
+    config = Config()
+    if args.config:
+        path = Path(args.config).expanduser().resolve()
+        config.merge(PyFileConfigLoader(path.name, str(path.parent)).load_config())
+    if args.traits:
+        config.merge(KVArgParseConfigLoader(args.traits, classes=[LlamaServer]).load_config())
+    return config
 
 
 def build_auth(args: argparse.Namespace) -> GatewayAuth:
@@ -89,7 +117,11 @@ async def serve(args: argparse.Namespace) -> None:
     policy = QuotaPolicy(args.rate_per_minute, args.burst, args.token_quota, args.quota_window_s)
     usage = make_usage_store(policy, args.redis_url, args.redis_prefix)
     router = ModelRouter(routing)
-    app = make_app(router, auth=auth, usage=usage, prefix=args.prefix)
+    try:
+        llama = LlamaServer(config=load_config(args))
+    except Exception as exc:  # a bad config file or value
+        raise SystemExit(f"nexus gateway: {exc}") from None
+    app = make_app(router, auth=auth, usage=usage, prefix=args.prefix, llama_server=llama)
     server = app.listen(args.port, args.host, max_body_size=2 * 1024 * 1024)
     if args.preload:  # in the background: /v1/status answers (engine "loading") meanwhile
         from ..ai.engine_status import preload
@@ -103,6 +135,7 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     server.stop()
+    await llama.aclose()
     await router.aclose()
     await usage.aclose()
 

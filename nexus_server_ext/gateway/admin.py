@@ -12,18 +12,20 @@ from __future__ import annotations
 import os
 import time
 
-from .base import GatewayHandler
+from .base import Gateway, GatewayHandler
 from .errors import GatewayError
 
 
-def _engines() -> list[dict[str, object]]:
-    """The local engines this process created (none loaded until a request needs one)."""
+def _engines(gateway: Gateway) -> list[dict[str, object]]:
+    """The local engines this process created (none loaded until a request needs one); an engine the
+    gateway serves through llama-server is shown as that."""
     import sys
 
     engine_module = sys.modules.get("nexus_server_ext.ai.engines")
     if engine_module is None:  # nothing imported the engine yet, so nothing was loaded
         return []
-    return [e.describe() for e in engine_module.loaded_engines()]
+    served = gateway.llama_server.engines if gateway.llama_server is not None else {}
+    return [served.get(id(e), e).describe() for e in engine_module.loaded_engines()]
 
 
 class StatusHandler(GatewayHandler):
@@ -37,7 +39,8 @@ class StatusHandler(GatewayHandler):
                 "auth": g.auth.mode,
                 "caller": {"name": self.caller.name, "kind": self.caller.kind},
                 "models": g.model_ids(),
-                "engines": _engines(),
+                "engines": _engines(g),
+                "serving": g.serving(),
                 "quota": {
                     "backend": g.usage.backend,
                     "requests_per_minute": policy.requests_per_minute,

@@ -25,10 +25,13 @@ from tornado import web
 
 from ..ai.router import ModelRouter
 from ..ai.types import Delta, Done, GenerationMeta, NoModelAvailable, Restart
+from ..metrics import register_collectors
 from .admin import StatusHandler, UsageHandler
 from .auth import GatewayAuth, SharedTokenAuth
 from .base import Gateway, GatewayHandler
 from .errors import GatewayError
+from .llama_server import LlamaServer
+from .metrics import MetricsHandler
 from .quotas import UsageStore
 from .tools import call_deltas, call_messages, read_messages, read_tools
 
@@ -232,18 +235,28 @@ class EmbeddingsHandler(GatewayHandler):
                 raise GatewayError(400, "'input' must be a string or a non-empty list of strings.")
             if len(texts) > MAX_INPUTS:
                 raise GatewayError(400, f"'input' may hold at most {MAX_INPUTS} strings.")
+            embedder = get_embedder()
+            asked = data.get("model")
+            # One embedding model per gateway: asking for another by name is an error, not a silent
+            # substitute (vectors from two models cannot be compared). "embeddings" names the task.
+            if asked not in (None, "", "embeddings", embedder.name):
+                raise GatewayError(
+                    404,
+                    f"The embedding model '{asked}' does not exist here; "
+                    f"this gateway embeds with {embedder.name}.",
+                    code="model_not_found",
+                )
             await self.admit()
         except GatewayError as err:
             return self.fail(err)
-        embedder = get_embedder()
         array = await embedder.embed(texts)
         tokens = await asyncio.to_thread(embedder.count_tokens, texts)
         vectors = array.tolist()
-        await self.record(str(data.get("model") or embedder.name), tokens, 0)
+        await self.record(embedder.name, tokens, 0)
         self.finish(
             {
                 "object": "list",
-                "model": data.get("model") or embedder.name,
+                "model": embedder.name,  # the model that really made the vectors
                 "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
@@ -282,9 +295,16 @@ def make_app(
     auth: GatewayAuth | None = None,
     usage: UsageStore | None = None,
     prefix: str = "/",
+    llama_server: LlamaServer | None = None,
 ) -> web.Application:
-    """The gateway's tornado app, served at ``/v1`` and, behind the Hub's proxy, at ``<prefix>v1``."""
+    """The gateway's tornado app, served at ``/v1`` and, behind the Hub's proxy, at ``<prefix>v1``.
+
+    ``llama_server``: serve the router's local GGUF models through llama-server's parallel slots
+    (``llama_server.py``; its ``adopt`` swaps the engines in); None: in-process, one at a time."""
     gateway = Gateway(router, auth or SharedTokenAuth(token), usage)
+    if llama_server is not None:
+        llama_server.adopt(router)
+        gateway.llama_server = llama_server
     args = {"gateway": gateway}
     routes: list[Any] = []
     prefixes = ["/"] if prefix.strip("/") == "" else ["/", "/" + prefix.strip("/") + "/"]
@@ -298,6 +318,8 @@ def make_app(
             (rf"{base}v1/usage(?:/(?P<who>me))?", UsageHandler, args),
             (rf"{base}?", RootHandler),
         ]
+    routes.append((r"/metrics", MetricsHandler))  # for Prometheus, at the root only (metrics.py)
+    register_collectors()
     app = web.Application(routes)
     app.settings["gateway"] = gateway
     return app
@@ -307,9 +329,10 @@ def no_model_error(exc: NoModelAvailable) -> GatewayError:
     """503, with ``Retry-After`` when every model was busy rather than broken (overload)."""
     seconds = exc.retry_after_header
     if seconds is not None:
+        why = next((str(p.get("error")) for p in exc.path if p["outcome"] == "busy" and p.get("error")), "")
         return GatewayError(
             503,
-            f"Every model is busy; try again in {seconds} s.",
+            f"Every model is busy{f' ({why})' if why else ''}; try again in {seconds} s.",
             "server_error",
             "overloaded",
             headers={"Retry-After": seconds},

@@ -16,6 +16,7 @@ from ..ai.router import ModelRouter
 from ..ai.routing import ChainStep
 from .auth import Caller, GatewayAuth
 from .errors import GatewayError
+from .metrics import record_refusal, record_response
 from .quotas import MemoryUsageStore, QuotaPolicy, UsageStore
 
 MAX_BODY = 1024 * 1024
@@ -36,6 +37,7 @@ class Gateway:
         self.usage: UsageStore = usage or MemoryUsageStore(QuotaPolicy(requests_per_minute=0))
         self.exclude = {self_provider}
         self.created = int(time.time())
+        self.llama_server: Any = None  # LlamaServer, when the gateway serves GGUF models through it
         local = [n for n, p in router.providers.items() if p.kind == "local"]
         self.direct: dict[str, ChainStep] = {}
         if local:
@@ -44,6 +46,12 @@ class Gateway:
                 for step in router.routing.chain(task):
                     if step.provider in local and task != "embeddings":
                         self.direct.setdefault(step.model, step)
+
+    def serving(self) -> dict[str, Any]:
+        """How local GGUF models are served (llama-server's parallel slots, or in-process) and why."""
+        if self.llama_server is None:
+            return {"mode": "in-process", "message": "in-process engine, one sequence at a time"}
+        return dict(self.llama_server.status())
 
     def model_ids(self) -> list[str]:
         tasks = [t for t in self.router.routing.tasks if t != "embeddings"]
@@ -79,6 +87,7 @@ class GatewayHandler(web.RequestHandler):
         if decision.allowed:
             return decision.tokens_left
         header = decision.retry_after_header
+        record_refusal(decision.reason)
         if decision.reason == "quota":
             message = f"Your token quota is used up; it renews in {header} s."
             code = "quota_exceeded"
@@ -86,6 +95,9 @@ class GatewayHandler(web.RequestHandler):
             message = f"Too many requests; try again in {header} s."
             code = "rate_limited"
         raise GatewayError(429, message, "rate_limit_error", code, headers={"Retry-After": header})
+
+    def on_finish(self) -> None:
+        record_response(type(self).__name__, self.get_status())
 
     async def record(self, model: str, tokens_in: int, tokens_out: int) -> None:
         await self.gateway.usage.record(self.caller.name, model, tokens_in, tokens_out)

@@ -121,6 +121,9 @@ class GenerateHandler(AIHandler):
             return
         if diagnosed is not None:
             context["error"] = diagnosed.model_context(body.context.error or "")
+        chain = None
+        if self.nexus.learning is not None:  # the order feedback has given the chain, as the chat's
+            chain = (await self.nexus.learning.preference(body.task)).order or None
         try:
             result = await self.pipeline().generate(
                 body.task,
@@ -130,6 +133,7 @@ class GenerateHandler(AIHandler):
                 max_tokens=body.max_tokens,
                 user_id=await self.user_id(),
                 owner=self.username,
+                chain=chain,
             )
         except NoModelAvailable as exc:
             raise no_model(exc) from None

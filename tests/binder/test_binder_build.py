@@ -2,7 +2,8 @@
 getting-started notebook on the "Python 3 (NEXUS)" kernel that postBuild installed.
 
 This is the slow test of the area (a fresh environment with llama.cpp, onnxruntime and chromadb, and
-no PyTorch; pip's cache and the local wheel indexes keep it to minutes). repo2docker runs the same two steps in the same order.
+no PyTorch; pip's cache and the local wheel indexes keep it to minutes). repo2docker runs the same two
+steps in the same order.
 """
 
 from __future__ import annotations

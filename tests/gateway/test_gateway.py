@@ -132,6 +132,16 @@ async def test_embeddings(gateway: str) -> None:
         return sum(x * y for x, y in zip(a, b, strict=True))
 
     assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])
+    assert reply.model == "all-MiniLM-L6-v2"
+
+
+async def test_embeddings_name_the_model_that_made_them(gateway: str) -> None:
+    """The reply names the real model, whatever alias was asked; another model is a 404, not a substitute."""
+    async with client(gateway) as c:
+        by_task = await c.embeddings.create(model="embeddings", input="a cat")
+        assert by_task.model == "all-MiniLM-L6-v2"
+        with pytest.raises(openai.NotFoundError, match="this gateway embeds with all-MiniLM-L6-v2"):
+            await c.embeddings.create(model="text-embedding-3-small", input="a cat")
 
 
 async def test_auth_and_errors(gateway: str) -> None:

@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from tornado import web
 from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 from tornado.testing import bind_unused_port
 
 Turn = dict[str, Any]
@@ -266,13 +267,27 @@ class _Anthropic(_Scripted):
         }
 
 
+class _Models(web.RequestHandler):
+    """``GET /v1/models``, which both protocols serve: what a health probe asks (counted in ``probes``)."""
+
+    def initialize(self, server: ScriptedModelServer) -> None:
+        self.server = server
+
+    def get(self) -> None:
+        self.server.probes += 1
+        self.finish(
+            {"object": "list", "data": [{"id": "scripted-model", "object": "model", "type": "model"}]}
+        )
+
+
 class ScriptedModelServer:
     """A model that answers from ``script`` over real HTTP, on its own thread.
 
     ``pieces``: how many chunks each text and each call's arguments are streamed in.
     ``url``: the OpenAI base URL (``http://127.0.0.1:PORT/v1``); ``anthropic_url``: the Anthropic one
     (no ``/v1``); ``requests``: every request body, in order (``protocols``: which API each came to);
-    ``errors``: what went wrong answering (a script that ran out: the client got a 500).
+    ``errors``: what went wrong answering (a script that ran out: the client got a 500); ``probes``:
+    how many ``GET /v1/models`` it answered. ``stop()`` then ``start()`` serves again on the same port.
     """
 
     def __init__(self, script: Script, *, pieces: int = 3) -> None:
@@ -281,6 +296,7 @@ class ScriptedModelServer:
         self.requests: list[dict[str, Any]] = []
         self.protocols: list[Protocol] = []
         self.errors: list[str] = []
+        self.probes = 0
         self.port = 0
         self._turn = 0
         self._calls = 0
@@ -335,6 +351,7 @@ class ScriptedModelServer:
 
     # -- running ---------------------------------------------------------------------------------------
     def start(self) -> ScriptedModelServer:
+        self._ready.clear()
         self._thread = threading.Thread(target=self._serve, name="scripted-model", daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
@@ -352,10 +369,20 @@ class ScriptedModelServer:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         args = {"server": self}
-        app = web.Application([(r"/v1/chat/completions", _OpenAI, args), (r"/v1/messages", _Anthropic, args)])
-        sock, self.port = bind_unused_port()
+        app = web.Application(
+            [
+                (r"/v1/chat/completions", _OpenAI, args),
+                (r"/v1/messages", _Anthropic, args),
+                (r"/v1/models", _Models, args),
+            ]
+        )
+        if self.port:  # started again: the same address, so routing files still point here
+            sockets = bind_sockets(self.port, "127.0.0.1")
+        else:
+            sock, self.port = bind_unused_port()
+            sockets = [sock]
         server = HTTPServer(app)
-        server.add_sockets([sock])
+        server.add_sockets(sockets)
         self._loop = loop
         self._ready.set()
         try:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from nexus_server_ext.ai.embeddings import Embedder
 from nexus_server_ext.commands import Command, builtin_registry
+from nexus_server_ext.handlers.voice import decision_out
 from nexus_server_ext.voice.mapper import VoiceCommandMapper, normalise, strip_fillers
 
 
@@ -94,3 +98,18 @@ def test_works_without_embeddings() -> None:
 def test_normalisation() -> None:
     assert normalise("[Music] Run THIS cell!") == "run this cell"
     assert strip_fillers("hey nexus please save the notebook for me") == "save the notebook"
+
+
+def test_the_decisions_the_frontend_tests_act_on_are_the_mappers(mapper: VoiceCommandMapper) -> None:
+    """``labextension/test/voice.test.ts`` runs (or confirms, or cancels) from these replies: they must
+    stay what the server answers (the confidence and the runners-up may move a little; what is acted on
+    may not)."""
+    fixture = (
+        Path(__file__).resolve().parents[2] / "labextension" / "test" / "fixtures" / "voice-replies.json"
+    )
+    for text, reply in json.loads(fixture.read_text(encoding="utf-8")).items():
+        decided = decision_out(mapper.match_text(text)).model_dump(mode="json")
+        for kept in (decided, reply["command"]):
+            for moves in ("confidence", "alternatives"):
+                kept.pop(moves)
+        assert decided == reply["command"], text

@@ -14,7 +14,8 @@ import { generate, IGenerateReply, NexusAPIError } from '../api';
 import { reportFeedback } from '../feedback';
 import type { INexusChat } from '../tokens';
 import type { Workspace } from '../workspace';
-import { IRequirement, proposalProblem } from './proposal';
+import { IRequirement } from './proposal';
+import { Placement, reviewProposal } from './review';
 import { reviewChange } from './diffview';
 
 export namespace AICommandIDs {
@@ -24,8 +25,6 @@ export namespace AICommandIDs {
   export const docstring = 'nexus:add-docstring';
   export const tests = 'nexus:write-tests';
 }
-
-type Placement = 'replace' | 'below';
 
 interface IEditAction {
   id: string;
@@ -86,9 +85,9 @@ async function withProgress<T>(label: string, work: Promise<T>): Promise<T> {
   }
 }
 
-/** Apply ``reply`` to the active cell/editor after the user accepts the diff; a proposal that is
- * no edit (nothing, the same code, only whitespace, an echo, code that does not parse) is not
- * offered: the user is told what the model did instead. */
+/** Apply ``reply`` to the active cell/editor after the user accepts the diff (``review.ts``); a
+ * proposal that is no edit (nothing, the same code, only whitespace, an echo, code that does not
+ * parse) is not offered: the user is told what the model did instead. */
 async function propose(
   workspace: Workspace,
   title: string,
@@ -97,26 +96,19 @@ async function propose(
   original: string,
   requires?: IRequirement
 ): Promise<void> {
-  const problem = proposalProblem(original, reply.code, placement, reply.valid, requires);
-  if (problem) {
-    Notification.warning(`NEXUS ${title}: ${problem}, so there is nothing to accept (model ${reply.provider}/${reply.model}).`, {
-      autoClose: 10000
-    });
-    return;
-  }
-  const note = [reply.explanation, `Model: ${reply.provider}/${reply.model}`].filter(Boolean).join('\n');
-  const before = placement === 'replace' ? original : '';
-  const accepted = await reviewChange(title, before, reply.code, note);
-  void reportFeedback(reply.interaction_id, accepted ? 'accepted' : 'rejected');
-  if (!accepted) {
-    return;
-  }
-  const model = `${reply.provider}/${reply.model}`;
-  if (placement === 'replace') {
-    await workspace.replaceSelection(reply.code, { model });
-  } else {
-    await workspace.insertBelow(reply.code, { model });
-  }
+  await reviewProposal(
+    title,
+    reply,
+    placement,
+    original,
+    {
+      review: reviewChange,
+      apply: (code, where, model) => (where === 'replace' ? workspace.replaceSelection(code, { model }) : workspace.insertBelow(code, { model })),
+      warn: message => void Notification.warning(message, { autoClose: 10000 }),
+      report: reportFeedback
+    },
+    requires
+  );
 }
 
 export function addAIActions(app: JupyterFrontEnd, workspace: Workspace, chat: INexusChat | null, palette: ICommandPalette | null): void {

@@ -16,6 +16,7 @@ import { reportFeedback } from '../feedback';
 import { neutralise } from '../chat/sanitize';
 import type { INexusChat } from '../tokens';
 import type { ICellError, Workspace } from '../workspace';
+import { explainPausedFrame } from './frame';
 import { userTraceback } from './traceback';
 
 const FIX_PROMPT =
@@ -132,24 +133,10 @@ export class DebugPanel extends Widget {
     this._result.replaceChildren(...nodes);
   }
 
-  /** The paused frame's variables, explained in the chat. */
+  /** The paused frame's variables, explained in the chat (``frame.ts`` words the question). */
   async explainFrame(): Promise<void> {
-    const model = this.debuggerService?.model;
-    const frame = model?.callstack.frame;
-    if (!model || !frame || !this.chat) {
-      return;
-    }
-    const lines: string[] = [];
-    for (const scope of model.variables.scopes) {
-      for (const v of scope.variables.slice(0, 40)) {
-        lines.push(`${scope.name}.${v.name}: ${v.type ?? ''} = ${String(v.value).slice(0, 200)}`);
-      }
-    }
-    const where = `${frame.name} at ${frame.source?.path ?? '?'}:${frame.line}`;
-    await this.chat.ask(
-      `The debugger is paused in ${where}. Explain what the code is doing here and whether anything looks wrong.\n` +
-        `Variables:\n${lines.join('\n') || '(none)'}`
-    );
+    const chat = this.chat;
+    await explainPausedFrame(this.debuggerService?.model, chat ? text => chat.ask(text) : null);
   }
 
   private _updateFrameButton(): void {

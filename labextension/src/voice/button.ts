@@ -9,7 +9,7 @@ import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 
 import { NexusAPIError, runCommand, transcribe } from '../api';
 import { micIcon } from '../icons';
-import { decideVoiceAction } from './decide';
+import { IVoiceEffects, performVoiceReply } from './perform';
 
 export class VoiceButton {
   readonly node = document.createElement('button');
@@ -58,32 +58,7 @@ export class VoiceButton {
   private async _handle(audio: Blob): Promise<void> {
     this.node.disabled = true;
     try {
-      const reply = await transcribe(audio);
-      const action = decideVoiceAction(reply, id => this.app.commands.hasCommand(id));
-      if (action.kind === 'nothing') {
-        Notification.info(action.reason, { autoClose: 4000 });
-      } else if (action.kind === 'prompt') {
-        this.setPrompt(action.text);
-      } else {
-        Notification.info(`Heard: “${reply.text}”`, { autoClose: 3000 });
-        if (action.confirm) {
-          const ok = await showDialog({
-            title: `Run “${action.title}”?`,
-            body: `You said “${reply.text}”. This command changes your work.`,
-            buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Run' })]
-          });
-          if (!ok.button.accept) {
-            return;
-          }
-        }
-        if (action.kind === 'run') {
-          await this.app.commands.execute(action.command);
-        } else {
-          const done = await runCommand(action.name, action.text);
-          const result = typeof done.result === 'string' ? done.result : JSON.stringify(done.result);
-          Notification.success(`${action.title}: ${result}`, { autoClose: 6000 });
-        }
-      }
+      await performVoiceReply(await transcribe(audio), this._effects);
     } catch (err) {
       const message = err instanceof NexusAPIError ? err.message : (err as Error).message;
       Notification.error(`NEXUS voice: ${message}`, { autoClose: 6000 });
@@ -91,6 +66,18 @@ export class VoiceButton {
       this.node.disabled = false;
     }
   }
+
+  private _effects: IVoiceEffects = {
+    hasCommand: id => this.app.commands.hasCommand(id),
+    execute: id => this.app.commands.execute(id),
+    runServerCommand: (name, text) => runCommand(name, text),
+    confirm: async (title, body) => {
+      const answer = await showDialog({ title, body, buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Run' })] });
+      return answer.button.accept;
+    },
+    setPrompt: text => this.setPrompt(text),
+    notify: (kind, message) => void (kind === 'success' ? Notification.success(message, { autoClose: 6000 }) : Notification.info(message, { autoClose: 4000 }))
+  };
 
   private _recorder: MediaRecorder | null = null;
 }

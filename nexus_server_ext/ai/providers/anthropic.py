@@ -20,7 +20,7 @@ import httpx
 
 from ..types import ChatMessage, Delta, GenerationRequest, ProviderError, ToolCall, Usage
 from .base import Provider
-from .sse import check_status, http_error, sse_events
+from .sse import check_status, http_error, probe_get, sse_events
 from .tool_calls import new_call_id, parse_tool_call
 
 API_VERSION = "2023-06-01"
@@ -80,6 +80,14 @@ class AnthropicProvider(Provider):
     ``api_version`` (default 2023-06-01), ``timeout_s``."""
 
     kind = "anthropic"
+
+    async def probe(self, api_key: str | None, timeout_s: float) -> str:
+        """``GET /v1/models`` (the Models API): free, no message, so no tokens spent."""
+        headers = {"anthropic-version": str(self.spec.get("api_version") or API_VERSION)}
+        if api_key:
+            headers["x-api-key"] = api_key
+        url = str(self.spec.get("base_url", "")).rstrip("/") + "/v1/models"
+        return await probe_get(url, headers, timeout_s)
 
     async def stream(
         self, model: str, request: GenerationRequest

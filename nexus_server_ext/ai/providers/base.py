@@ -39,6 +39,13 @@ class Provider(ABC):
         self, model: str, request: GenerationRequest
     ) -> AsyncGenerator[Delta | ToolCall | Usage, None]: ...
 
+    async def probe(self, api_key: str | None, timeout_s: float) -> str:
+        """One cheap request that spends no tokens (``GET /models``), for the active health probe
+        (``ai/probe.py``): returns what the server answered (``HTTP 200``; an answer below 500, a
+        refused key included, means it is up) and raises ``ProbeFailed`` when it does not answer.
+        A kind with nothing remote to probe (the local model) keeps this default."""
+        raise NotImplementedError
+
     async def prepare(self) -> None:
         """Get ready to answer (load weights); not counted against the task's timeout."""
         return None

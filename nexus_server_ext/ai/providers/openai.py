@@ -21,7 +21,7 @@ import httpx
 
 from ..types import ChatMessage, Delta, GenerationRequest, ProviderError, ToolCall, Usage
 from .base import Provider
-from .sse import check_status, http_error, sse_events
+from .sse import check_status, http_error, probe_get, sse_events
 from .tool_calls import arguments_json, new_call_id, parse_tool_call
 
 
@@ -107,6 +107,13 @@ class OpenAIProvider(Provider):
             ]
             body["tool_choice"] = "auto"
         return "/chat/completions", body
+
+    async def probe(self, api_key: str | None, timeout_s: float) -> str:
+        """``GET /models``: free on every OpenAI-compatible server, and no tokens spent."""
+        headers = dict(self.spec.get("headers") or {})
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        return await probe_get(str(self.spec.get("base_url", "")).rstrip("/") + "/models", headers, timeout_s)
 
     async def stream(
         self, model: str, request: GenerationRequest

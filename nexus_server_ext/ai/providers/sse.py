@@ -1,4 +1,4 @@
-"""Server-sent events over httpx, shared by the OpenAI and Anthropic providers."""
+"""Server-sent events over httpx, shared by the OpenAI and Anthropic providers, and their health probe."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from typing import Any
 import httpx
 
 from ..types import ProviderError
+
+
+class ProbeFailed(Exception):
+    """A health probe got no answer; the message says why in a few words, never naming the URL."""
 
 
 def http_error(provider: str, exc: BaseException) -> ProviderError:
@@ -50,3 +54,37 @@ async def sse_events(provider: str, response: httpx.Response) -> AsyncIterator[t
                 yield event, json.loads(value)
             except ValueError:
                 raise ProviderError(f"{provider}: malformed stream (data is not JSON)", status=502) from None
+
+
+async def probe_get(url: str, headers: dict[str, str], timeout_s: float) -> str:
+    """``GET url`` without reading the body: ``HTTP <status>`` when the server answers below 500.
+
+    Raises ``ProbeFailed`` with a short reason (``connection refused``, ``no answer in 5 s``,
+    ``HTTP 503``); the reason is built from the failure's type, so no URL or key can leak into it."""
+    try:
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(timeout_s)) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
+            status = response.status_code
+    except httpx.TimeoutException:
+        raise ProbeFailed(f"no answer in {timeout_s:g} s") from None
+    except httpx.ConnectError as exc:
+        raise ProbeFailed("connection refused" if _refused(exc) else "cannot connect") from None
+    except (httpx.HTTPError, OSError) as exc:
+        raise ProbeFailed(f"connection failed ({type(exc).__name__})") from None
+    if status >= 500:
+        raise ProbeFailed(f"HTTP {status}")
+    return f"HTTP {status}"
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection failure was a refusal (nothing listens there), under httpx's wrappers."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
