@@ -246,13 +246,16 @@ class EmbeddingsHandler(GatewayHandler):
                     f"this gateway embeds with {embedder.name}.",
                     code="model_not_found",
                 )
-            await self.admit()
+            # Embeddings are the user servers' plumbing (every chat message's intent, every /learn), not
+            # answers: rate-limited and in the ledger, but not spent from the token quota, so indexing a
+            # folder never leaves a user without answers.
+            await self.admit(quota=False)
         except GatewayError as err:
             return self.fail(err)
         array = await embedder.embed(texts)
         tokens = await asyncio.to_thread(embedder.count_tokens, texts)
         vectors = array.tolist()
-        await self.record(embedder.name, tokens, 0)
+        await self.record(embedder.name, tokens, 0, quota=False)
         self.finish(
             {
                 "object": "list",

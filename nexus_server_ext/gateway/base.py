@@ -81,9 +81,10 @@ class GatewayHandler(web.RequestHandler):
         except GatewayError as err:
             self.fail(err)
 
-    async def admit(self) -> int | None:
-        """Apply the caller's rate limit and token quota (429 + Retry-After); the tokens left, if capped."""
-        decision = await self.gateway.usage.admit(self.caller.name)
+    async def admit(self, quota: bool = True) -> int | None:
+        """Apply the caller's rate limit and token quota (429 + Retry-After); the tokens left, if capped.
+        ``quota=False``: the rate limit only (embeddings)."""
+        decision = await self.gateway.usage.admit(self.caller.name, quota)
         if decision.allowed:
             return decision.tokens_left
         header = decision.retry_after_header
@@ -99,8 +100,8 @@ class GatewayHandler(web.RequestHandler):
     def on_finish(self) -> None:
         record_response(type(self).__name__, self.get_status())
 
-    async def record(self, model: str, tokens_in: int, tokens_out: int) -> None:
-        await self.gateway.usage.record(self.caller.name, model, tokens_in, tokens_out)
+    async def record(self, model: str, tokens_in: int, tokens_out: int, quota: bool = True) -> None:
+        await self.gateway.usage.record(self.caller.name, model, tokens_in, tokens_out, quota)
 
     def fail(self, err: GatewayError) -> None:
         self.set_status(err.status)

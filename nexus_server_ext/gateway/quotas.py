@@ -67,9 +67,11 @@ class UsageStore(Protocol):
     policy: QuotaPolicy
     backend: str
 
-    async def admit(self, user: str) -> Decision: ...
+    async def admit(self, user: str, quota: bool = True) -> Decision: ...
 
-    async def record(self, user: str, model: str, tokens_in: int, tokens_out: int) -> None: ...
+    async def record(
+        self, user: str, model: str, tokens_in: int, tokens_out: int, quota: bool = True
+    ) -> None: ...
 
     async def ledger(self, user: str | None = None) -> list[UserUsage]: ...
 
@@ -94,10 +96,10 @@ class MemoryUsageStore:
         self._window_tokens: dict[tuple[str, int], int] = {}
         self._ledger: dict[str, dict[str, dict[str, int]]] = {}
 
-    async def admit(self, user: str) -> Decision:
+    async def admit(self, user: str, quota: bool = True) -> Decision:
         p, now = self.policy, self._clock()
         left = None
-        if p.tokens_per_window > 0:
+        if p.tokens_per_window > 0 and quota:
             number, ends_in = _window(p, now)
             used = self._window_tokens.get((user, number), 0)
             if used >= p.tokens_per_window:
@@ -112,8 +114,10 @@ class MemoryUsageStore:
             self._buckets[user] = (tokens - 1.0, now)
         return Decision(True, tokens_left=left)
 
-    async def record(self, user: str, model: str, tokens_in: int, tokens_out: int) -> None:
-        if self.policy.tokens_per_window > 0:
+    async def record(
+        self, user: str, model: str, tokens_in: int, tokens_out: int, quota: bool = True
+    ) -> None:
+        if self.policy.tokens_per_window > 0 and quota:
             key = (user, _window(self.policy, self._clock())[0])
             self._window_tokens[key] = self._window_tokens.get(key, 0) + tokens_in + tokens_out
         row = self._ledger.setdefault(user, {}).setdefault(model, dict.fromkeys(LEDGER_FIELDS, 0))
@@ -204,21 +208,23 @@ class RedisUsageStore:
     def _window_prefix(self, user: str) -> str:
         return self._key("window", user, "")
 
-    async def admit(self, user: str) -> Decision:
+    async def admit(self, user: str, quota: bool = True) -> Decision:
         p = self.policy
         rate = p.requests_per_minute / 60.0
         args: list[str | int | float] = [
             rate,
             p.burst,
-            p.tokens_per_window,
+            p.tokens_per_window if quota else 0,
             p.window_s,
             self._window_prefix(user),
         ]
         allowed, reason, retry, left = await self._admit(keys=[self._key("bucket", user)], args=args)
         return Decision(bool(allowed), str(reason), float(retry), None if int(left) < 0 else int(left))
 
-    async def record(self, user: str, model: str, tokens_in: int, tokens_out: int) -> None:
-        window = self.policy.window_s if self.policy.tokens_per_window > 0 else 0
+    async def record(
+        self, user: str, model: str, tokens_in: int, tokens_out: int, quota: bool = True
+    ) -> None:
+        window = self.policy.window_s if self.policy.tokens_per_window > 0 and quota else 0
         keys = [self._key("ledger", user), self._key("users")]
         args: list[str | int | float] = [
             user,

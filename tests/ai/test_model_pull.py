@@ -174,7 +174,8 @@ def test_cli_pull_switches_routing_and_use_bundled_goes_back(
     assert routing.providers["gateway"]["kind"] == "openai"  # the rest of the shipped routing is kept
     for task in SWITCHED_TASKS:
         assert [s.model for s in routing.chain(task) if s.provider == "local"] == [MODEL.name]
-    assert [s.model for s in routing.chain("embeddings")] == ["all-MiniLM-L6-v2"]
+    # Embeddings stay on MiniLM (the gateway's, then the bundled copy): one memory, one model.
+    assert [s.model for s in routing.chain("embeddings")] == ["all-MiniLM-L6-v2", "all-MiniLM-L6-v2"]
     assert current_routing_file(tmp_path) == str(routing_path)
 
     listed = run_cli("models", "list", data_dir=tmp_path).stdout

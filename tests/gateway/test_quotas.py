@@ -126,3 +126,20 @@ async def test_disabled_limits_admit_everything(kind: str, redis_stores: Any) ->
     store: UsageStore = MemoryUsageStore(policy) if kind == "memory" else redis_stores(policy)
     decisions = [await store.admit("alice") for _ in range(50)]
     assert all(d.allowed and d.tokens_left is None for d in decisions)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_embeddings_are_in_the_ledger_but_never_spend_the_token_quota(
+    kind: str, redis_stores: Any
+) -> None:
+    """Indexing a folder through the gateway must not leave its user without answers."""
+    policy = QuotaPolicy(requests_per_minute=0, tokens_per_window=100, window_s=3600)
+    store: UsageStore = MemoryUsageStore(policy) if kind == "memory" else redis_stores(policy)
+    await store.record("alice", "all-MiniLM-L6-v2", 5000, 0, quota=False)
+    assert (await store.admit("alice")).allowed  # answers still admitted
+    [usage] = await store.ledger("alice")
+    assert usage.models["all-MiniLM-L6-v2"]["tokens_in"] == 5000 and usage.window_tokens == 0
+    await store.record("alice", "nexus-local", 90, 20)
+    assert not (await store.admit("alice")).allowed  # answers spend it
+    assert (await store.admit("alice", quota=False)).allowed  # embeddings still go through
+    await store.aclose()
