@@ -175,7 +175,7 @@ async def direct_target(mode: str, args: argparse.Namespace) -> AsyncIterator[An
             async def send(user: int, kind: str, i: int) -> Sample:
                 return await direct_request(http, kind, i, args.max_tokens)
 
-            yield send, None, http
+            yield send, None, http, proc.pid
     finally:
         stop(proc)
         shutil.rmtree(state, ignore_errors=True)
@@ -304,6 +304,10 @@ async def hub_target(mode: str, args: argparse.Namespace) -> AsyncIterator[Any]:
     }
     for var in ("NEXUS_DATABASE_URL", "NEXUS_REDIS_URL", "NEXUS_GATEWAY_TOKEN_QUOTA"):
         env.pop(var, None)
+    proxy_bin = Path(sys.prefix) / "node" / "node_modules" / ".bin"  # where `make` installs the proxy
+    env["PATH"] = os.pathsep.join([str(proxy_bin), env.get("PATH", "")])
+    if not shutil.which("configurable-http-proxy", path=env["PATH"]):
+        raise SystemExit("configurable-http-proxy is missing: run `make proxy-deps` (part of `make test`)")
     log = state / "hub.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -342,7 +346,7 @@ async def hub_target(mode: str, args: argparse.Namespace) -> AsyncIterator[Any]:
         async def send(user: int, kind: str, i: int) -> Sample:
             return await hub_request(hub, users[user], kind, i, args.max_tokens)
 
-        yield send, hub, admin
+        yield send, hub, admin, proc.pid
     finally:
         for ws in sockets.values():
             ws.close()
@@ -387,6 +391,43 @@ async def until(check: Any, what: str, proc: subprocess.Popen[Any], log: Path, t
 
 
 # -- the load -------------------------------------------------------------------------------------
+CPUS = len(os.sched_getaffinity(0))
+PARTS = (  # command-line marks of the processes under the Hub (or the gateway), first match wins
+    ("llama-server", "llama-server"),
+    ("gateway", "nexus_server_ext.gateway"),
+    ("user servers", "singleuser"),
+    ("kernels", "ipykernel"),
+    ("proxy", "configurable-http-proxy"),
+)
+
+
+def cpu_seconds(root: int) -> dict[str, float]:
+    """CPU seconds used so far by ``root``'s process tree, by part (what is left is the Hub), and by
+    this benchmark's own client: where a machine's cores go under load (Linux ``/proc``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    procs: dict[int, tuple[int, float, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        procs[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick, command)
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo += [child for child, (parent, _, _) in procs.items() if parent == pid and child not in tree]
+    out: dict[str, float] = {"bench client": sum(os.times()[:2])}
+    for pid in tree & procs.keys():
+        _, used, command = procs[pid]
+        part = next((name for name, mark in PARTS if mark in command), "hub")
+        out[part] = out.get(part, 0.0) + used
+    return out
+
+
 async def level(send: Any, users: int, args: argparse.Namespace) -> tuple[list[Sample], float]:
     """``users`` closed loops for ``args.seconds`` (each at most ``args.requests`` requests); the
     seconds from the start to the last answer."""
@@ -416,16 +457,18 @@ async def level(send: Any, users: int, args: argparse.Namespace) -> tuple[list[S
 async def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     target = direct_target if args.direct else hub_target
     out: dict[str, Any] = {}
-    async with target(mode, args) as (send, hub, http):
+    async with target(mode, args) as (send, hub, http, root):
         for kind in KINDS:  # warm every path once (prompt caches, the user servers' first calls)
             await send(0, kind, 0)
         status = (await http.get("/services/nexus-gateway/v1/status" if hub else "/status")).json()
         out["serving"] = status.get("serving", {}).get("message")
         for users in args.users:
-            before = await hub.tokens_out() if hub else 0
+            before, cpu = await hub.tokens_out() if hub else 0, cpu_seconds(root)
             samples, seconds = await level(send, users, args)
             tokens = (await hub.tokens_out()) - before if hub else None
             out[str(users)] = summarise(samples, seconds, tokens)
+            used = {part: t - cpu.get(part, 0.0) for part, t in cpu_seconds(root).items()}
+            out[str(users)]["cpu_share"] = {p: round(t / seconds / CPUS, 2) for p, t in sorted(used.items())}
     return out
 
 

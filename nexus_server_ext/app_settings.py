@@ -70,6 +70,7 @@ OTHER_CONFIGURABLES: tuple[str, ...] = (
     "nexus_server_ext.mcp.client.MCPServers",
     "nexus_server_ext.mcp.server.NexusMCP",
     "nexus_server_ext.diagnosis.checker.FixChecker",
+    "nexus_server_ext.gateway.llama_server.LlamaServer",  # the model gateway's (its --config file)
 )
 
 

@@ -156,19 +156,20 @@ async def test_a_client_that_disconnects_frees_its_slot(serve: Callable[..., Ser
     long = [{"role": "user", "content": "Write a long story about a robot who learns to paint."}]
     async with served.client() as c:
         stream = await c.chat.completions.create(
-            model="nexus-local", messages=long, max_tokens=1500, temperature=0.8, stream=True
+            model="nexus-local", messages=long, max_tokens=1500, stream=True
         )
         seen = 0
         async for chunk in stream:
             seen += bool(chunk.choices and chunk.choices[0].delta.content)
             if seen == 3:
                 break
-        assert await served.slots_busy() == 1, "llama-server should still be generating"
+        await asyncio.sleep(1.0)
+        assert await served.slots_busy() == 1, "the story should go on for more than a second"
         await stream.close()  # the client goes away mid-answer
         closed = time.monotonic()
         while await served.slots_busy():
-            assert time.monotonic() - closed < 3, "the slot stayed busy after the client left"
-            await asyncio.sleep(0.05)
+            assert time.monotonic() - closed < 1, "the slot stayed busy after the client left"
+            await asyncio.sleep(0.02)
         started = time.monotonic()
         after = await c.chat.completions.create(model="nexus-local", messages=HI, max_tokens=8)
     assert after.choices[0].message.content and time.monotonic() - started < 5
