@@ -76,6 +76,13 @@ class GenerationHandler(GatewayHandler):
     """``/v1/chat/completions`` and ``/v1/completions``: one streaming core, two envelopes."""
 
     chat = True
+    _whole_answer: asyncio.Future[None] | None = None
+
+    def on_connection_close(self) -> None:
+        """The client left: stop a whole answer now, which closes its model request (and frees a
+        llama-server slot). A stream stops by itself at its next write."""
+        if self._whole_answer is not None:
+            self._whole_answer.cancel()
 
     def _request(self, data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(data.get("model"), str):
@@ -114,7 +121,12 @@ class GenerationHandler(GatewayHandler):
             usage = bool((data.get("stream_options") or {}).get("include_usage"))
             await self._stream(events, ident, data["model"], usage)
         else:
-            await self._whole(events, ident, data["model"])
+            self._whole_answer = asyncio.ensure_future(self._whole(events, ident, data["model"]))
+            try:
+                await self._whole_answer
+            except asyncio.CancelledError:  # the client left (on_connection_close): nobody to answer
+                if not self._whole_answer.cancelled():
+                    raise
 
     def _choice(self, text: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
         if not self.chat:

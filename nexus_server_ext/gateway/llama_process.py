@@ -64,9 +64,8 @@ class LlamaServerProcess:
     def __init__(self, settings: LlamaServer, binary: str, model: Path) -> None:
         self.settings, self.binary, self.model = settings, binary, model
         self.parallel = settings.parallel
-        cores = usable_cores()
-        self.threads = settings.threads or max(1, cores // 2)
-        self.threads_batch = settings.threads_batch or cores
+        self.threads = settings.threads or max(1, usable_cores() // 2)
+        self.threads_batch = settings.threads_batch or self.threads
         self.state = "not started"
         self.starts = 0
         self.restarts = 0

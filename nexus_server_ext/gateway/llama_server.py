@@ -70,18 +70,17 @@ class LlamaServer(LoggingConfigurable):
 
     threads = Int(
         0,
-        help="CPU threads that decode one user's answer. 0: half the cores this process may use (its "
-        "affinity, capped by a container's CPU quota), at least 1, as the in-process engine: one "
-        "sequence gains little from more, and threads that outnumber the free cores (a busy kernel on "
-        "the node) spin at llama.cpp's barriers and slow decoding several times over.",
+        help="CPU threads that decode. 0: half the cores this process may use (its affinity, capped by "
+        "a container's CPU quota), at least 1, leaving the rest to the node's kernels and servers: "
+        "threads that outnumber the free cores spin at llama.cpp's barriers and slow decoding many "
+        "times over (measured on 2 cores, 4 users: 2 threads give 107-143 tokens/s on an idle machine "
+        "but 5-45 while other work holds a core; 1 thread gives 74-97 either way).",
     ).tag(config=True)
 
     threads_batch = Int(
         0,
-        help="CPU threads for prompts and for several users' tokens decoded together. 0: every core "
-        "this process may use. Measured through a hub on 2 cores: 4 users get 107 tokens/s (median "
-        "answer 2.2 s) with 2, 74 (3.1 s) with 1; but while a kernel keeps one core busy, 2 threads "
-        "drop to 20-45 tokens/s and 1 keeps 75-95: where kernels keep the cores busy, set it to threads.",
+        help="CPU threads for prompts and for several users' tokens decoded together. 0: the same as "
+        "threads. On a node (or pod) whose cores the gateway has to itself, set both to every core.",
     ).tag(config=True)
 
     startup_timeout_s = Float(60.0, help="Seconds llama-server may take to answer /health.").tag(config=True)
