@@ -63,8 +63,9 @@ class RemoteEmbeddings:
 
         out: list[np.ndarray] = []
         try:
-            for start in range(0, len(texts), min(batch_size, MAX_BATCH)):
-                out.append(self._post(list(texts[start : start + min(batch_size, MAX_BATCH)])))
+            step = min(batch_size, MAX_BATCH)
+            for start in range(0, len(texts), step):
+                out.append(self._post(list(texts[start : start + step])))
         except EmbeddingsUnavailable as exc:
             with self._lock:
                 self.down_until = time.monotonic() + RETRY_AFTER_S

@@ -162,6 +162,11 @@ class Embedder(LoggingConfigurable):
                 )
 
     @property
+    def local_in_chain(self) -> bool:
+        """Whether the routing chain lets this process load the model itself."""
+        return self._local_in_chain
+
+    @property
     def available(self) -> bool:
         return bool(self._remotes) or self.local_available
 
@@ -317,9 +322,7 @@ def embeddings_status(embedder: Embedder) -> Any:
         f"{r['source']} ({'down: ' + str(r['error']) if r['state'] == 'down' else 'ok'})" for r in remotes
     ]
     if not embedder.available:
-        missing = (
-            "no local step in the routing chain" if not embedder._local_in_chain else "no model installed"
-        )
+        missing = "no model installed" if embedder.local_in_chain else "no local step in the routing chain"
         return ComponentStatus(
             name="embeddings",
             state="unavailable",

@@ -257,14 +257,7 @@ class ModelRouter(LoggingConfigurable):
                     }
                 )
                 if text:  # busy part-way (a model server that died mid-answer): take the text back
-                    following = self._next_usable(steps[index + 1 :], keys)
-                    yield Restart(
-                        step.provider,
-                        step.model,
-                        str(exc),
-                        following.provider if following else "",
-                        following.model if following else "",
-                    )
+                    yield self._restart(step, str(exc), steps[index + 1 :], keys)
                 continue
             except ProviderError as exc:
                 health.record_failure(str(exc))
@@ -273,14 +266,7 @@ class ModelRouter(LoggingConfigurable):
                 )
                 log.warning("NEXUS %s: %s/%s failed: %s", task, step.provider, step.model, exc)
                 if text:
-                    following = self._next_usable(steps[index + 1 :], keys)
-                    yield Restart(
-                        step.provider,
-                        step.model,
-                        str(exc),
-                        following.provider if following else "",
-                        following.model if following else "",
-                    )
+                    yield self._restart(step, str(exc), steps[index + 1 :], keys)
                 continue
             except BaseException:  # the client went away (cancel / close): no verdict on the provider
                 health.release_trial()
@@ -316,6 +302,19 @@ class ModelRouter(LoggingConfigurable):
 
     def _next_usable(self, steps: list[ChainStep], keys: Mapping[str, str]) -> ChainStep | None:
         return next((s for s in steps if self.step_state(s, keys) == "usable"), None)
+
+    def _restart(
+        self, failed: ChainStep, why: str, rest: list[ChainStep], keys: Mapping[str, str]
+    ) -> Restart:
+        """A model failed part-way through its answer: its text is taken back, and who answers next."""
+        following = self._next_usable(rest, keys)
+        return Restart(
+            failed.provider,
+            failed.model,
+            why,
+            following.provider if following else "",
+            following.model if following else "",
+        )
 
     async def generate(
         self, task: str, messages: list[ChatMessage] | None = None, **kwargs: Any
