@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -109,6 +110,8 @@ def summarise(samples: list[Sample], seconds: float, tokens: int | None = None) 
         "tokens_per_s": round(total / seconds, 1) if seconds > 0 else 0.0,
         "status_429": sum(s.status == 429 for s in samples),
         "errors_5xx": sum(s.status >= 500 for s in samples),
+        # which: 503 is a refusal with Retry-After (overload), 599 an answer broken off or timed out
+        "error_statuses": dict(sorted(Counter(str(s.status) for s in samples if s.status >= 500).items())),
         "other_errors": sum(s.status not in (200, 429) and s.status < 500 for s in samples),
         "by_kind": {k: sum(s.kind == k for s in ok) for k in KINDS},
     }

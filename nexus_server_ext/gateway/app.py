@@ -195,14 +195,19 @@ class GenerationHandler(GatewayHandler):
                     await self.record(model, 0, produced)
 
     async def _whole(self, events: Any, ident: str, model: str) -> None:
-        meta = None
+        meta, produced = None, 0
         try:
             async with aclosing(events) as items:
                 async for event in items:
-                    if isinstance(event, Done):
+                    if isinstance(event, Delta):
+                        produced += 1
+                    elif isinstance(event, Done):
                         meta = event.meta
         except NoModelAvailable as exc:
             return self.fail(no_model_error(exc))
+        finally:
+            if meta is None:  # cancelled (the client left) or failed: charge what was generated
+                await self.record(model, 0, produced)
         assert meta is not None
         await self.record(model, meta.tokens_in, meta.tokens_out)
         finish = _finish(meta)

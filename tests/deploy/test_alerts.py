@@ -82,7 +82,7 @@ def test_every_alert_has_a_firing_case_and_a_silent_one() -> None:
     assert fires == names and silent == names
 
 
-def test_the_prometheus_rule_is_the_rules_file_and_the_gateway_is_scraped() -> None:
+def test_the_prometheus_rule_is_the_rules_file_and_the_gateway_and_user_servers_are_scraped() -> None:
     docs = {d["kind"]: d for d in yaml.safe_load_all(K8S_ALERTS.read_text()) if d}
     assert docs["PrometheusRule"]["apiVersion"] == "monitoring.coreos.com/v1"
     assert docs["PrometheusRule"]["spec"] == yaml.safe_load(RULES.read_text()), (
@@ -94,6 +94,19 @@ def test_the_prometheus_rule_is_the_rules_file_and_the_gateway_is_scraped() -> N
     [endpoint] = monitor["endpoints"]
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert endpoint["path"] == "/metrics"
+
+    # The storage gauge is the user servers': their pods are scraped too, and the chart's values let
+    # Prometheus in (tests/deploy/test_k8s_server.py scrapes a server started from these values).
+    pods = docs["PodMonitor"]["spec"]
+    assert pods["selector"]["matchLabels"] == {"component": "singleuser-server"}  # Z2JH's user pods
+    [endpoint] = pods["podMetricsEndpoints"]
+    assert endpoint["port"] == "notebook-port"  # KubeSpawner's name for the server's port
+    [relabel] = endpoint["relabelings"]
+    assert relabel["targetLabel"] == "__metrics_path__"
+    assert relabel["sourceLabels"] == ["__meta_kubernetes_pod_annotation_hub_jupyter_org_username"]
+    values = yaml.safe_load((ROOT / "deploy/k8s/values.yaml").read_text())
+    ingress = values["singleuser"]["networkPolicy"]["ingress"]
+    assert any({"port": "notebook-port", "protocol": "TCP"} in rule["ports"] for rule in ingress)
 
 
 def test_every_alert_has_a_severity_a_summary_and_a_runbook() -> None:

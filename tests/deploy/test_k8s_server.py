@@ -49,6 +49,24 @@ def render_pod_env(
     return env
 
 
+def spawner_args(values: dict[str, Any]) -> list[str]:
+    """``c.Spawner.args`` as ``hub.extraConfig`` sets it: the extra command line of every user server."""
+    from traitlets.config import Config
+
+    c = Config()
+    c.KubeSpawner.environment = {}  # the chart sets it (from singleuser.extraEnv) before extraConfig runs
+    exec(values["hub"]["extraConfig"]["nexus"], {"c": c})
+    return list(c.Spawner.args)
+
+
+def metrics_path(username: str) -> str:
+    """The path Prometheus scrapes on a user pod: alerts.yaml's PodMonitor relabeling, applied."""
+    monitors = yaml.safe_load_all((ROOT / "deploy" / "k8s" / "alerts.yaml").read_text())
+    [pods] = [d for d in monitors if d and d["kind"] == "PodMonitor"]
+    [relabel] = pods["spec"]["podMetricsEndpoints"][0]["relabelings"]
+    return str(relabel["replacement"]).replace("${1}", username)
+
+
 def free_port() -> int:
     import socket
 
@@ -135,14 +153,15 @@ def test_a_server_started_from_the_rendered_values_chats_and_remembers(
     port, server_token = free_port(), secrets.token_hex(16)
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter_server", "--allow-root", "--no-browser", f"--port={port}",
-         "--ip=127.0.0.1", f"--IdentityProvider.token={server_token}", f"--ServerApp.root_dir={root}"],
+         "--ip=127.0.0.1", f"--IdentityProvider.token={server_token}", f"--ServerApp.root_dir={root}",
+         "--ServerApp.base_url=/user/alice/", *spawner_args(values)],
         env={**base_env, **env, "JUPYTER_RUNTIME_DIR": str(runtime),
              "NEXUS_DATA_DIR": str(tmp_path / "data")},
         stdout=server_log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     processes.append(server)
     api = httpx.Client(
-        base_url=f"http://127.0.0.1:{port}/nexus/api/v1/",
+        base_url=f"http://127.0.0.1:{port}/user/alice/nexus/api/v1/",
         headers={"Authorization": f"token {server_token}"},
         timeout=300,
     )
@@ -171,4 +190,13 @@ def test_a_server_started_from_the_rendered_values_chats_and_remembers(
     remote = chromadb.HttpClient(host="127.0.0.1", port=chroma_port)
     assert sum(c.count() for c in remote.list_collections()) > 0, "nothing reached the Chroma server"
     assert not (tmp_path / "data" / "memory").exists(), "the server kept an embedded memory as well"
+
+    # Prometheus (alerts.yaml's PodMonitor) scrapes the pod without a token, at the path it builds
+    # from the username annotation, and reads the storage gauge NexusStorageUnhealthy fires on (set
+    # by each /status, which an open JupyterLab page asks for every 30 s).
+    assert api.get("status").status_code == 200
+    scraped = httpx.get(f"http://127.0.0.1:{port}{metrics_path('alice')}", timeout=30)
+    assert scraped.status_code == 200, scraped.text[:300]
+    assert 'nexus_storage_healthy{store="database"} 1.0' in scraped.text
+    assert 'nexus_storage_healthy{store="vector_memory"} 1.0' in scraped.text
     print(json.dumps({"chat_latency_ms": answer["latency_ms"]}))

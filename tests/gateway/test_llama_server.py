@@ -175,6 +175,42 @@ async def test_a_client_that_disconnects_frees_its_slot(serve: Callable[..., Ser
     assert after.choices[0].message.content and time.monotonic() - started < 5
 
 
+async def test_a_whole_answer_whose_client_leaves_is_stopped_and_charged(
+    serve: Callable[..., Served],
+) -> None:
+    usage = MemoryUsageStore(QuotaPolicy(requests_per_minute=0, tokens_per_window=100_000, window_s=3600))
+    served = serve(usage=usage, parallel=1)
+    story = [{"role": "user", "content": "Write a long story about a robot who learns to paint."}]
+    body = json.dumps({"model": "nexus-local", "messages": story, "max_tokens": 1500}).encode()
+    url = httpx.URL(served.url)
+    # A client that gives up on a whole (not streamed) answer: it sends the request, waits two
+    # seconds for an answer that has not come, and closes its connection.
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(
+        f"POST {url.path}/chat/completions HTTP/1.1\r\nHost: {url.host}\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+    with pytest.raises(asyncio.TimeoutError):  # not streamed: nothing comes back until the end
+        await asyncio.wait_for(reader.read(1), 2.0)
+    writer.close()
+    await writer.wait_closed()
+    left = time.monotonic()
+    while await served.slots_busy():
+        assert time.monotonic() - left < 1, "the slot stayed busy after the client left"
+        await asyncio.sleep(0.02)
+    for _ in range(50):  # the ledger is written as the cancelled request unwinds
+        lines = await usage.ledger("token")
+        if lines and lines[0].window_tokens:
+            break
+        await asyncio.sleep(0.02)
+    [line] = await usage.ledger("token")
+    # about two seconds of decoding were spent on nobody's answer: charged, not free
+    assert 5 < line.window_tokens < 1500
+
+
 async def test_auth_and_quotas_are_the_gateways(serve: Callable[..., Served]) -> None:
     usage = MemoryUsageStore(QuotaPolicy(requests_per_minute=0, tokens_per_window=80, window_s=3600))
     served = serve(usage=usage)
