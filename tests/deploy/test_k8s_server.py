@@ -50,13 +50,13 @@ def render_pod_env(
 
 
 def spawner_args(values: dict[str, Any]) -> list[str]:
-    """``c.Spawner.args`` as ``hub.extraConfig`` sets it: the extra command line of every user server."""
+    """``c.KubeSpawner.args`` as ``hub.extraConfig`` sets it: the extra command line of every user server."""
     from traitlets.config import Config
 
     c = Config()
     c.KubeSpawner.environment = {}  # the chart sets it (from singleuser.extraEnv) before extraConfig runs
     exec(values["hub"]["extraConfig"]["nexus"], {"c": c})
-    return list(c.Spawner.args)
+    return list(c.KubeSpawner.args)
 
 
 def metrics_path(username: str) -> str:
