@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -71,13 +70,7 @@ def test_every_task_is_on_the_local_model_on_the_cpu(tmp_path: Path) -> None:
         assert [(s.provider, s.model) for s in routing.chain(task)] == [("local", "SmolLM2-135M-Instruct")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_a_gateway_started_from_it_serves_through_llama_server(tmp_path: Path) -> None:
+def test_a_gateway_started_from_it_serves_through_llama_server(tmp_path: Path, unused_port: int) -> None:
     if LlamaServer().find_binary() is None:
         pytest.fail("llama-server is not built: run `make llama-server` (part of `make install`)")
     docs = manifests("gateway-cpu.yaml")
@@ -86,7 +79,7 @@ def test_a_gateway_started_from_it_serves_through_llama_server(tmp_path: Path) -
     args = list(container(docs)["args"])
     # The cluster's parts swapped for this machine's: no Hub (a shared token), loopback, a free port.
     args.remove("--hub")
-    here = {"--host": "127.0.0.1", "--port": str(free_port()), "--routing-file": str(routing)}
+    here = {"--host": "127.0.0.1", "--port": str(unused_port), "--routing-file": str(routing)}
     for flag, value in here.items():
         args[args.index(flag) + 1] = value
     token = secrets.token_hex(8)
